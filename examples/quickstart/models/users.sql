@@ -1,0 +1,14 @@
+-- One row per user: lifetime value, end of trial, date they became active, and
+-- session counts over the last 7 and 30 days.
+select
+  u.id,
+  u.email,
+  u.full_name,
+  u.signed_up_at,
+  coalesce((select sum(p.amount) from payments p where p.user_id = u.id), 0.0) as ltv,
+  u.trial_ends_at,
+  u.became_active_at,
+  (select count(*) from sessions s where s.user_id = u.id and s.started_at >= date('2026-11-29', '-7 days')) as sessions_7d,
+  (select count(*) from sessions s where s.user_id = u.id and s.started_at >= date('2026-11-29', '-30 days')) as sessions_30d,
+  u.company_id
+from app_users u

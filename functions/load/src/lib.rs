@@ -1,0 +1,257 @@
+//! The `load` function: one S3 batch → Intercom, outcomes → DynamoDB.
+//!
+//! # Layout
+//! - [`apply`]: one batch item → the Intercom calls of its action (through
+//!   `backflow-intercom`'s record writers) → its outcome.
+//! - this file: the invocation: idempotency, state writes after Intercom confirmed,
+//!   row reports, run counters, and finishing the run after its last batch.
+//!
+//! At-least-once delivery: a retried or duplicated invocation re-reads the state of
+//! its keys and skips every row this run already wrote (counting the outcome it
+//! recorded); the run's counters take a batch once (a conditional marker).
+
+pub mod apply;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::Context;
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use backflow_aws::{Aws, Batches, RunStore, Secrets, Settings, StateItem, StateStore};
+use backflow_core::batch::{Batch, LoadRequest};
+use backflow_core::run::{final_status, Counts, RowReport, RunStatus, Usage};
+use backflow_intercom::Client;
+
+use apply::{already_done, ItemResult};
+
+/// Intercom requests in flight per invocation. With the pacing from the rate-limit
+/// headers this keeps a 10-second window full without bursting past it.
+pub const CONCURRENCY: usize = 16;
+
+/// State items written per DynamoDB batch write.
+const STATE_CHUNK: usize = 25;
+
+pub struct Load {
+    pub aws: Aws,
+    pub settings: Settings,
+    pub runs: RunStore,
+    pub state: StateStore,
+    pub batches: Batches,
+}
+
+impl Load {
+    pub fn new(aws: Aws, settings: Settings) -> Self {
+        Load {
+            runs: RunStore::new(aws.dynamodb.clone(), settings.runs_table.clone()),
+            state: StateStore::new(aws.dynamodb.clone(), settings.state_table.clone()),
+            batches: Batches::new(aws.s3.clone(), settings.bucket.clone()),
+            aws,
+            settings,
+        }
+    }
+
+    pub async fn handle(&self, event: Value) -> anyhow::Result<Value> {
+        if event.get("warmup").is_some() {
+            return Ok(json!({"ok": true}));
+        }
+        let request: LoadRequest = serde_json::from_value(event).context("load: bad payload")?;
+        let started = Instant::now();
+        let Some(run) = self.runs.get_run(&request.run_id).await? else {
+            anyhow::bail!("load: no run `{}`", request.run_id);
+        };
+        if run.status.is_finished() {
+            tracing::info!(run_id = %run.run_id, seq = request.seq, "load: run already finished");
+            return Ok(json!({"skipped": true}));
+        }
+        let batch = self.batches.get(&request.key).await?;
+        let skip: HashSet<String> = match &request.skip_list {
+            Some(key) => self.batches.get_json(key).await?.unwrap_or_default(),
+            None => HashSet::new(),
+        };
+        let mut usage = Usage {
+            s3_gets: 1 + u64::from(request.skip_list.is_some()),
+            ..Usage::default()
+        };
+        let outcome = self.load(&batch, &skip, &mut usage).await;
+        usage.lambda_invocations = 1;
+        usage.lambda_gb_seconds = started.elapsed().as_secs_f64() * memory_gb();
+        let (counts, calls, retries, fatal) = match outcome {
+            Ok(done) => (done.counts, done.calls, done.retries, done.fatal),
+            Err(e) => (Counts::default(), 0, 0, Some(format!("{e:#}"))),
+        };
+        usage.intercom_calls = calls;
+        let applied = self
+            .runs
+            .record_batch(
+                &run.run_id,
+                batch.seq,
+                &counts,
+                calls,
+                retries,
+                &usage,
+                fatal.is_some(),
+            )
+            .await?;
+        if let Some(message) = &fatal {
+            if self
+                .runs
+                .finish(&run.run_id, &run.sync, RunStatus::Failed, Some(message))
+                .await?
+            {
+                tracing::error!(event = "run_finished", status = "failed", run_id = %run.run_id, sync = %run.sync, error = %message);
+            }
+        } else if applied {
+            self.finish_if_last(&run.run_id, &run.sync).await?;
+        }
+        Ok(json!({"run_id": run.run_id, "seq": batch.seq, "counts": counts}))
+    }
+
+    /// The last batch to finish closes the run.
+    async fn finish_if_last(&self, run_id: &str, sync: &str) -> anyhow::Result<()> {
+        let Some(run) = self.runs.get_run(run_id).await? else {
+            return Ok(());
+        };
+        if run.status.is_finished() || run.batches.done + run.batches.failed < run.batches.total {
+            return Ok(());
+        }
+        let status = if run.batches.failed > 0 {
+            RunStatus::Failed
+        } else {
+            final_status(&run.counts)
+        };
+        let error =
+            (run.batches.failed > 0).then(|| format!("{} batch(es) failed", run.batches.failed));
+        if self
+            .runs
+            .finish(run_id, sync, status, error.as_deref())
+            .await?
+        {
+            tracing::info!(event = "run_finished", status = status.as_str(), run_id = %run_id, sync = %sync, counts = ?run.counts);
+        }
+        Ok(())
+    }
+
+    async fn load(
+        &self,
+        batch: &Batch,
+        skip: &HashSet<String>,
+        usage: &mut Usage,
+    ) -> anyhow::Result<Loaded> {
+        let spec = &batch.spec;
+        let secrets = Secrets::new(self.aws.secrets.clone());
+        let token = secrets.get(&spec.destination.access_token).await?;
+        let client = Client::for_destination(&spec.destination, token)?;
+
+        let keys: Vec<String> = batch.items.iter().map(|i| i.key.clone()).collect();
+        let known = self.state.get_many(&spec.sync, &keys).await?;
+        usage.dynamodb_read_units += keys.len().div_ceil(2) as f64 * 0.5;
+
+        let mut counts = Counts::default();
+        let mut reports: Vec<RowReport> = Vec::new();
+        let mut todo = Vec::new();
+        for (index, item) in batch.items.iter().enumerate() {
+            if skip.contains(&item.key) {
+                continue; // a duplicate key: extract reported both rows invalid
+            }
+            if let Some(outcome) = already_done(&batch.run_id, item, known.get(&item.key)) {
+                counts.bump(outcome);
+                continue;
+            }
+            todo.push((index, item));
+        }
+
+        let blocked = apply::attribute_problems(&client, spec).await?;
+        let stop = AtomicBool::new(false);
+        let mut fatal = None;
+        let mut pending: Vec<StateItem> = Vec::new();
+        let mut results = futures::stream::iter(todo)
+            .map(|(index, item)| {
+                let (client, blocked, stop) = (&client, &blocked, &stop);
+                async move {
+                    if stop.load(Ordering::Relaxed) {
+                        return (index, None);
+                    }
+                    (
+                        index,
+                        Some(apply::apply(client, spec, &batch.run_id, item, blocked).await),
+                    )
+                }
+            })
+            .buffer_unordered(CONCURRENCY);
+        while let Some((index, result)) = results.next().await {
+            match result {
+                None => {}
+                Some(ItemResult::Done { outcome, state }) => {
+                    counts.bump(outcome);
+                    if let Some(state) = state {
+                        pending.push(state);
+                    }
+                }
+                Some(ItemResult::Problem(report)) => {
+                    counts.bump(report.outcome);
+                    reports.push(RowReport {
+                        row: Some(index as u64),
+                        ..report
+                    });
+                }
+                Some(ItemResult::Fatal(message)) => {
+                    stop.store(true, Ordering::Relaxed);
+                    fatal.get_or_insert(message);
+                }
+            }
+            if pending.len() >= STATE_CHUNK {
+                self.write_state(&spec.sync, &mut pending, usage).await?;
+            }
+        }
+        drop(results);
+        self.write_state(&spec.sync, &mut pending, usage).await?;
+        if !reports.is_empty() {
+            reports.sort_by_key(|r| r.row);
+            self.runs
+                .put_rows(&batch.run_id, batch.seq, &reports)
+                .await?;
+            usage.dynamodb_write_units += reports.len() as f64;
+        }
+        let stats = client.stats();
+        Ok(Loaded {
+            counts,
+            calls: stats.calls,
+            retries: stats.retries,
+            fatal,
+        })
+    }
+
+    async fn write_state(
+        &self,
+        sync: &str,
+        pending: &mut Vec<StateItem>,
+        usage: &mut Usage,
+    ) -> anyhow::Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        self.state.put_many(sync, pending).await?;
+        usage.dynamodb_write_units += pending.len() as f64;
+        pending.clear();
+        Ok(())
+    }
+}
+
+struct Loaded {
+    counts: Counts,
+    calls: u64,
+    retries: u64,
+    fatal: Option<String>,
+}
+
+/// The function's memory in GB, for the usage report.
+pub fn memory_gb() -> f64 {
+    std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        .ok()
+        .and_then(|m| m.parse::<f64>().ok())
+        .unwrap_or(512.0)
+        / 1024.0
+}

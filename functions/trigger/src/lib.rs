@@ -1,0 +1,52 @@
+//! The `trigger` function: the HTTP API and the every-minute schedule.
+//!
+//! # Layout
+//! - [`http`]: the API Gateway (payload 2.0) / function-URL event → route → answer.
+//! - [`runs`]: starting a run (lock, record, hand-off to `extract`), stalled runs.
+//! - [`schedule`]: the Scheduled Event: which syncs are due, once per due minute.
+//!
+//! One handler takes every event as JSON and dispatches on its shape, because one
+//! Lambda function serves both the HTTP API and EventBridge.
+
+pub mod http;
+pub mod runs;
+pub mod schedule;
+
+use backflow_aws::{Aws, Invoker, RunStore, Settings};
+use serde_json::Value;
+
+/// What every invocation needs, built once per cold start.
+pub struct Trigger {
+    pub aws: Aws,
+    pub settings: Settings,
+    pub runs: RunStore,
+    pub invoker: Invoker,
+}
+
+impl Trigger {
+    pub fn new(aws: Aws, settings: Settings) -> Self {
+        let runs = RunStore::new(aws.dynamodb.clone(), settings.runs_table.clone());
+        let invoker = Invoker::new(aws.lambda.clone(), settings.local_invoke_detach);
+        Trigger {
+            aws,
+            settings,
+            runs,
+            invoker,
+        }
+    }
+
+    /// Dispatches one event: an HTTP request, a Scheduled Event, or a warm-up ping.
+    pub async fn handle(&self, event: Value) -> anyhow::Result<Value> {
+        if event.get("warmup").is_some() {
+            return Ok(serde_json::json!({"ok": true}));
+        }
+        if event.get("requestContext").is_some() {
+            return Ok(http::handle(self, &event).await);
+        }
+        if event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
+            let started = schedule::handle(self, &event).await?;
+            return Ok(serde_json::json!({ "started": started }));
+        }
+        anyhow::bail!("trigger: unrecognised event (neither an HTTP request nor a Scheduled Event)")
+    }
+}

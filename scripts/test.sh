@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The test command (README, CI): formatting, lints, every Rust test (unit, emulator,
+# AWS adapters against moto, warehouses against the local PostgreSQL and MariaDB,
+# end-to-end scenarios through cargo lambda watch), the Python tests (emulator
+# conformance against Intercom's OpenAPI, the official SDK against the emulator, the
+# infra checks). Fails when any step fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="$(scripts/target-dir.sh)"
+export CARGO_TERM_COLOR=never
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test (workspace)"
+cargo test --workspace --no-fail-fast
+
+step "pytest tests/python"
+python3 -m pytest tests/python -q

@@ -1,0 +1,222 @@
+//! DynamoDB plumbing shared by [`crate::state`] and [`crate::runs`]: attribute
+//! conversions, batched reads and writes with bounded retries, time.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConsumedCapacity, KeysAndAttributes, ReturnConsumedCapacity, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::state::WriteStats;
+use crate::Error;
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// BatchWriteItem's limit.
+const WRITE_CHUNK: usize = 25;
+/// BatchGetItem's limit.
+const READ_CHUNK: usize = 100;
+/// Batch calls in flight at once (each is one HTTP request).
+const CONCURRENCY: usize = 4;
+/// Calls per chunk before giving up on unprocessed items (~6 s of backoff in total).
+pub(crate) const MAX_ATTEMPTS: u32 = 8;
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: impl std::fmt::Display) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// A float as a DynamoDB number: fixed precision (Rust's `Display` of a tiny f64 has
+/// hundreds of digits, DynamoDB takes 38), non-finite values as 0.
+pub(crate) fn n_f64(v: f64) -> AttributeValue {
+    let v = if v.is_finite() { v } else { 0.0 };
+    AttributeValue::N(format!("{v:.6}"))
+}
+
+pub(crate) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+pub(crate) fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+pub(crate) fn get_u64(item: &Item, name: &str) -> Option<u64> {
+    let text = item.get(name)?.as_n().ok()?;
+    // Counters are integers, but tolerate "3.0".
+    text.parse::<u64>()
+        .ok()
+        .or_else(|| text.parse::<f64>().ok().map(|f| f.max(0.0) as u64))
+}
+
+pub(crate) fn get_f64(item: &Item, name: &str) -> Option<f64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The call was refused because its condition expression did not hold.
+pub(crate) fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}
+
+pub(crate) fn capacity(c: &[ConsumedCapacity]) -> f64 {
+    c.iter().filter_map(|c| c.capacity_units()).sum()
+}
+
+/// Exponential backoff with jitter: ~50 ms, 100 ms, ... capped at 2 s.
+pub(crate) async fn backoff(attempt: u32) {
+    let base = 50u64.saturating_mul(1 << attempt.min(6)).min(2_000);
+    // Jitter without a RNG dependency: the clock's sub-second noise is enough to
+    // spread concurrent loaders apart.
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    let jitter = nanos % (base / 2 + 1);
+    tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
+}
+
+/// Writes `requests` with BatchWriteItem: 25 per call, a few calls in flight,
+/// unprocessed items retried with backoff up to [`MAX_ATTEMPTS`] calls per chunk.
+/// Callers make sure no key appears twice (DynamoDB refuses such a batch).
+pub(crate) async fn batch_write(
+    client: &Client,
+    table: &str,
+    requests: Vec<WriteRequest>,
+) -> Result<WriteStats, Error> {
+    let items = requests.len();
+    let chunks: Vec<Vec<WriteRequest>> = requests
+        .chunks(WRITE_CHUNK)
+        .map(<[WriteRequest]>::to_vec)
+        .collect();
+    let units = futures::stream::iter(chunks)
+        .map(|chunk| write_chunk(client, table, chunk))
+        .buffer_unordered(CONCURRENCY)
+        .try_fold(0.0, |sum, units| async move { Ok(sum + units) })
+        .await?;
+    Ok(WriteStats {
+        items,
+        consumed_write_units: units,
+    })
+}
+
+async fn write_chunk(
+    client: &Client,
+    table: &str,
+    mut pending: Vec<WriteRequest>,
+) -> Result<f64, Error> {
+    let mut units = 0.0;
+    for attempt in 0..MAX_ATTEMPTS {
+        if attempt > 0 {
+            backoff(attempt).await;
+        }
+        let out = client
+            .batch_write_item()
+            .request_items(table, pending)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| Error::dynamodb("BatchWriteItem", table, e))?;
+        units += capacity(out.consumed_capacity());
+        pending = out
+            .unprocessed_items
+            .and_then(|mut m| m.remove(table))
+            .unwrap_or_default();
+        if pending.is_empty() {
+            return Ok(units);
+        }
+    }
+    Err(Error::Unprocessed {
+        op: "BatchWriteItem",
+        table: table.to_string(),
+        remaining: pending.len(),
+        attempts: MAX_ATTEMPTS,
+    })
+}
+
+/// Reads `keys` with BatchGetItem: 100 per call, a few calls in flight, unprocessed
+/// keys retried with backoff. Returns the items found and the read units consumed.
+pub(crate) async fn batch_get(
+    client: &Client,
+    table: &str,
+    keys: Vec<Item>,
+    projection: &str,
+    names: &HashMap<String, String>,
+    consistent: bool,
+) -> Result<(Vec<Item>, f64), Error> {
+    let chunks: Vec<Vec<Item>> = keys.chunks(READ_CHUNK).map(<[Item]>::to_vec).collect();
+    futures::stream::iter(chunks)
+        .map(|chunk| {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(chunk))
+                .projection_expression(projection)
+                .set_expression_attribute_names(Some(names.clone()))
+                .consistent_read(consistent)
+                .build()
+                .map_err(|e| Error::dynamodb("BatchGetItem", table, e));
+            async move { get_chunk(client, table, request?).await }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_fold(
+            (Vec::new(), 0.0),
+            |(mut all, sum), (items, units)| async move {
+                all.extend(items);
+                Ok((all, sum + units))
+            },
+        )
+        .await
+}
+
+async fn get_chunk(
+    client: &Client,
+    table: &str,
+    mut pending: KeysAndAttributes,
+) -> Result<(Vec<Item>, f64), Error> {
+    let mut found = Vec::new();
+    let mut units = 0.0;
+    let mut remaining = pending.keys().len();
+    for attempt in 0..MAX_ATTEMPTS {
+        if attempt > 0 {
+            backoff(attempt).await;
+        }
+        let out = client
+            .batch_get_item()
+            .request_items(table, pending)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|e| Error::dynamodb("BatchGetItem", table, e))?;
+        units += capacity(out.consumed_capacity());
+        if let Some(items) = out.responses.and_then(|mut r| r.remove(table)) {
+            found.extend(items);
+        }
+        match out.unprocessed_keys.and_then(|mut m| m.remove(table)) {
+            Some(rest) if !rest.keys().is_empty() => {
+                remaining = rest.keys().len();
+                pending = rest;
+            }
+            _ => return Ok((found, units)),
+        }
+    }
+    Err(Error::Unprocessed {
+        op: "BatchGetItem",
+        table: table.to_string(),
+        remaining,
+        attempts: MAX_ATTEMPTS,
+    })
+}

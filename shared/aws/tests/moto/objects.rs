@@ -1,0 +1,84 @@
+//! S3 batches and artifacts; Lambda invokes.
+
+use super::*;
+
+#[tokio::test]
+async fn batches_round_trip_as_json() {
+    let Some(f) = fixture().await else { return };
+    let batches = Batches::new(f.aws.s3.clone(), &f.bucket);
+    let mut body = serde_json::Map::new();
+    body.insert("email".into(), "a@example.com".into());
+    let batch = Batch {
+        run_id: "r1".into(),
+        seq: 3,
+        spec: LoadSpec {
+            sync: "users".into(),
+            object: Object::User,
+            behavior: Behavior::UpdateOrCreate,
+            key_field: KeyField::ExternalId,
+            delete_mode: DeleteMode::Archive,
+            create_attributes: true,
+            attributes: vec![],
+            destination: DestinationSpec {
+                base_url: "http://127.0.0.1:4010".into(),
+                api_version: "2.14".into(),
+                access_token: SecretRef {
+                    secret: "backflow/intercom".into(),
+                    key: "access_token".into(),
+                },
+                region: None,
+            },
+        },
+        items: vec![BatchItem {
+            key: "u1".into(),
+            action: Action::Create,
+            fingerprint: Some(Fingerprint(42)),
+            intercom_id: None,
+            body,
+            company_id: Some("c1".into()),
+        }],
+    };
+    let key = batches.put(&batch).await.unwrap();
+    assert_eq!(key, "runs/r1/batch-000003.json");
+    assert_eq!(batches.get(&key).await.unwrap(), batch);
+    let head = f
+        .aws
+        .s3
+        .head_object()
+        .bucket(&f.bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("application/json"));
+
+    let err = batches.get("runs/r1/batch-000099.json").await.unwrap_err();
+    assert!(matches!(err, Error::S3NotFound { .. }), "{err:?}");
+
+    let skip = serde_json::json!({"keys": ["a", "b"]});
+    batches.put_json("runs/r1/skip.json", &skip).await.unwrap();
+    let back: Option<serde_json::Value> = batches.get_json("runs/r1/skip.json").await.unwrap();
+    assert_eq!(back, Some(skip));
+    let none: Option<serde_json::Value> = batches.get_json("runs/r2/skip.json").await.unwrap();
+    assert_eq!(none, None);
+}
+
+// ---------------------------------------------------------------- invoke
+
+#[tokio::test]
+async fn invoke_errors_name_the_function_and_detach_returns_at_once() {
+    let Some(f) = fixture().await else { return };
+    let payload = serde_json::json!({"run_id": "r1"});
+    let err = Invoker::new(f.aws.lambda.clone(), false)
+        .invoke_async("backflow-missing", &payload)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Invoke { function, .. } if function == "backflow-missing"),
+        "{err:?}"
+    );
+    Invoker::new(f.aws.lambda.clone(), true)
+        .invoke_async("backflow-missing", &payload)
+        .await
+        .unwrap();
+}

@@ -1,0 +1,351 @@
+//! Run records, the sync lock, batch idempotency, row reports, schedule claims.
+
+use super::*;
+
+#[tokio::test]
+async fn start_run_takes_the_sync_lock() {
+    let Some(f) = fixture().await else { return };
+    let runs = f.runs();
+    runs.start_run(&record("r1", "users")).await.unwrap();
+    assert_eq!(
+        runs.lock_holder("users").await.unwrap().as_deref(),
+        Some("r1")
+    );
+    assert_eq!(
+        runs.last_run_id("users").await.unwrap().as_deref(),
+        Some("r1")
+    );
+    let stored = runs.get_run("r1").await.unwrap().unwrap();
+    assert!(stored.updated_at.is_some_and(|t| t > 1_700_000_000));
+    assert_eq!(
+        stored,
+        RunRecord {
+            updated_at: stored.updated_at,
+            ..record("r1", "users")
+        }
+    );
+
+    match runs.start_run(&record("r2", "users")).await {
+        Err(Error::AlreadyRunning { run_id }) => assert_eq!(run_id, "r1"),
+        other => panic!("expected AlreadyRunning, got {other:?}"),
+    }
+    // All or nothing: the refused run does not exist and is not the last run.
+    assert_eq!(runs.get_run("r2").await.unwrap(), None);
+    assert_eq!(
+        runs.last_run_id("users").await.unwrap().as_deref(),
+        Some("r1")
+    );
+
+    // Other syncs are independent; a run id is used once.
+    runs.start_run(&record("r3", "companies")).await.unwrap();
+    let err = runs.start_run(&record("r3", "events")).await.unwrap_err();
+    assert!(matches!(err, Error::Run { .. }), "{err:?}");
+    assert_eq!(runs.lock_holder("events").await.unwrap(), None);
+
+    // Only the holder releases the lock.
+    runs.release_lock("users", "r2").await.unwrap();
+    assert_eq!(
+        runs.lock_holder("users").await.unwrap().as_deref(),
+        Some("r1")
+    );
+
+    assert!(runs
+        .finish("r1", "users", RunStatus::Failed, Some("stalled"))
+        .await
+        .unwrap());
+    assert_eq!(runs.lock_holder("users").await.unwrap(), None);
+    assert!(!runs
+        .finish("r1", "users", RunStatus::Succeeded, None)
+        .await
+        .unwrap());
+    let r1 = runs.get_run("r1").await.unwrap().unwrap();
+    assert_eq!(r1.status, RunStatus::Failed);
+    assert_eq!(r1.error.as_deref(), Some("stalled"));
+    assert!(r1.finished_at.is_some());
+
+    runs.start_run(&record("r2", "users")).await.unwrap();
+    assert_eq!(
+        runs.last_run_id("users").await.unwrap().as_deref(),
+        Some("r2")
+    );
+    assert_eq!(runs.get_run("nope").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_run_from_plan_to_finish_counts_each_batch_once() {
+    let Some(f) = fixture().await else { return };
+    let runs = f.runs();
+    runs.start_run(&record("r1", "users")).await.unwrap();
+
+    // Transitions are conditional: a duplicate delivery gets false.
+    assert!(runs
+        .transition("r1", &[RunStatus::Queued], RunStatus::Extracting)
+        .await
+        .unwrap());
+    assert!(!runs
+        .transition("r1", &[RunStatus::Queued], RunStatus::Extracting)
+        .await
+        .unwrap());
+    assert!(!runs
+        .transition("missing", &[RunStatus::Queued], RunStatus::Extracting)
+        .await
+        .unwrap());
+
+    let plan = PlanCounts {
+        create: 3,
+        update: 1,
+        unchanged: 5,
+        invalid: 1,
+        ..PlanCounts::default()
+    };
+    let known = Counts {
+        unchanged: 5,
+        invalid: 1,
+        ..Counts::default()
+    };
+    let samples = vec![Sample {
+        key: Some("u1".into()),
+        kind: "create".into(),
+        before: None,
+        after: Some(serde_json::json!({"email": "a@example.com"})),
+        reason: None,
+    }];
+    let warnings = vec!["careful".to_string()];
+    let set = |next| runs.set_plan("r1", &plan, &known, 2, &samples, &warnings, next);
+    assert!(set(RunStatus::Loading).await.unwrap());
+    assert!(
+        !set(RunStatus::Loading).await.unwrap(),
+        "not extracting any more"
+    );
+
+    let counts = Counts {
+        created: 3,
+        rejected: 1,
+        ..Counts::default()
+    };
+    let usage = Usage {
+        lambda_gb_seconds: 0.25,
+        lambda_invocations: 1,
+        dynamodb_read_units: 1.5,
+        dynamodb_write_units: 4.0,
+        s3_puts: 0,
+        s3_gets: 1,
+        intercom_calls: 4,
+    };
+    assert!(runs
+        .record_batch("r1", 0, &counts, 4, 1, &usage, false)
+        .await
+        .unwrap());
+    assert!(
+        !runs
+            .record_batch("r1", 0, &counts, 4, 1, &usage, false)
+            .await
+            .unwrap(),
+        "a retried load adds nothing"
+    );
+    assert!(runs
+        .record_batch("r1", 1, &Counts::default(), 0, 0, &Usage::default(), true)
+        .await
+        .unwrap());
+    let err = runs
+        .record_batch("missing", 0, &counts, 1, 0, &usage, false)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Run { .. }), "{err:?}");
+
+    runs.heartbeat("r1").await.unwrap();
+    assert!(runs.heartbeat("missing").await.is_err());
+    runs.add_usage(
+        "r1",
+        &Usage {
+            lambda_gb_seconds: 0.5,
+            lambda_invocations: 1,
+            ..Usage::default()
+        },
+    )
+    .await
+    .unwrap();
+
+    let r = runs.get_run("r1").await.unwrap().unwrap();
+    assert_eq!(r.status, RunStatus::Loading);
+    assert_eq!(
+        r.counts,
+        Counts {
+            created: 3,
+            rejected: 1,
+            unchanged: 5,
+            invalid: 1,
+            ..Counts::default()
+        }
+    );
+    assert_eq!((r.api_calls, r.retries), (4, 1));
+    assert_eq!(
+        r.batches,
+        BatchCounts {
+            total: 2,
+            done: 1,
+            failed: 1
+        }
+    );
+    assert_eq!(r.plan, Some(plan));
+    assert_eq!(r.samples, samples);
+    assert_eq!(r.warnings, warnings);
+    assert_eq!(r.usage.lambda_gb_seconds, 0.75);
+    assert_eq!(r.usage.lambda_invocations, 2);
+    assert_eq!(r.usage.dynamodb_read_units, 1.5);
+    assert_eq!(r.usage.s3_gets, 1);
+    assert_eq!(r.usage.intercom_calls, 4);
+
+    assert!(runs
+        .finish("r1", "users", RunStatus::Partial, None)
+        .await
+        .unwrap());
+    assert!(!runs
+        .finish("r1", "users", RunStatus::Failed, Some("late"))
+        .await
+        .unwrap());
+    let r = runs.get_run("r1").await.unwrap().unwrap();
+    assert_eq!(r.status, RunStatus::Partial);
+    assert_eq!(r.error, None);
+    assert_eq!(runs.lock_holder("users").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn concurrent_batches_all_count() {
+    let Some(f) = fixture().await else { return };
+    let runs = f.runs();
+    runs.start_run(&record("r1", "users")).await.unwrap();
+    let one = Counts {
+        updated: 1,
+        ..Counts::default()
+    };
+    let results = futures::future::join_all((0..12).map(|seq| {
+        let runs = runs.clone();
+        async move {
+            runs.record_batch("r1", seq, &one, 1, 0, &Usage::default(), false)
+                .await
+        }
+    }))
+    .await;
+    for r in results {
+        assert!(r.unwrap());
+    }
+    let r = runs.get_run("r1").await.unwrap().unwrap();
+    assert_eq!(r.counts.updated, 12);
+    assert_eq!(r.batches.done, 12);
+}
+
+#[tokio::test]
+async fn a_finished_plan_releases_the_lock() {
+    let Some(f) = fixture().await else { return };
+    let runs = f.runs();
+    let mut dry = record("dry", "users");
+    dry.dry_run = true;
+    runs.start_run(&dry).await.unwrap();
+    assert!(runs
+        .transition("dry", &[RunStatus::Queued], RunStatus::Extracting)
+        .await
+        .unwrap());
+    let plan = PlanCounts {
+        create: 2,
+        ..PlanCounts::default()
+    };
+    assert!(runs
+        .set_plan(
+            "dry",
+            &plan,
+            &Counts::default(),
+            0,
+            &[],
+            &[],
+            RunStatus::Succeeded
+        )
+        .await
+        .unwrap());
+    let r = runs.get_run("dry").await.unwrap().unwrap();
+    assert_eq!(r.status, RunStatus::Succeeded);
+    assert!(r.finished_at.is_some());
+    assert_eq!(r.counts, Counts::default());
+    assert_eq!(runs.lock_holder("users").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn row_reports_are_listed_by_outcome_without_duplicates() {
+    let Some(f) = fixture().await else { return };
+    let runs = f.runs();
+    let batch0 = vec![
+        row("a", Outcome::Rejected),
+        row("b", Outcome::NotFound),
+        row("c", Outcome::Rejected),
+    ];
+    runs.put_rows("r1", 0, &batch0).await.unwrap();
+    runs.put_rows("r1", 0, &batch0).await.unwrap(); // a retried load
+    let invalid: Vec<RowReport> = (0..60)
+        .map(|i| row(&format!("x{i:02}"), Outcome::Invalid))
+        .collect();
+    runs.put_rows("r1", backflow_aws::runs::EXTRACT_ROWS_SEQ, &invalid[..40])
+        .await
+        .unwrap();
+    runs.put_rows_from(
+        "r1",
+        backflow_aws::runs::EXTRACT_ROWS_SEQ,
+        40,
+        &invalid[40..],
+    )
+    .await
+    .unwrap();
+    runs.put_rows("other", 0, &[row("z", Outcome::Rejected)])
+        .await
+        .unwrap();
+
+    assert_eq!(runs.list_rows("r1", None, 1000).await.unwrap().len(), 63);
+    let rejected = runs
+        .list_rows("r1", Some(Outcome::Rejected), 100)
+        .await
+        .unwrap();
+    assert_eq!(rejected, vec![batch0[0].clone(), batch0[2].clone()]);
+    let not_found = runs
+        .list_rows("r1", Some(Outcome::NotFound), 100)
+        .await
+        .unwrap();
+    assert_eq!(not_found, vec![batch0[1].clone()]);
+    assert_eq!(
+        runs.list_rows("r1", Some(Outcome::Invalid), 1000)
+            .await
+            .unwrap(),
+        invalid
+    );
+    assert_eq!(
+        runs.list_rows("r1", Some(Outcome::Invalid), 7)
+            .await
+            .unwrap(),
+        invalid[..7].to_vec()
+    );
+    assert!(runs
+        .list_rows("r1", Some(Outcome::Created), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn schedules_are_claimed_once_per_minute() {
+    let Some(f) = fixture().await else { return };
+    let runs = f.runs();
+    assert!(runs
+        .claim_schedule("users", "2026-08-22T10:30:00Z")
+        .await
+        .unwrap());
+    assert!(!runs
+        .claim_schedule("users", "2026-08-22T10:30:00Z")
+        .await
+        .unwrap());
+    assert!(runs
+        .claim_schedule("users", "2026-08-22T11:00:00Z")
+        .await
+        .unwrap());
+    assert!(runs
+        .claim_schedule("companies", "2026-08-22T10:30:00Z")
+        .await
+        .unwrap());
+}

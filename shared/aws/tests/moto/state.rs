@@ -1,0 +1,81 @@
+//! Sync state: batch limits, pagination, partitions.
+
+use super::*;
+
+#[tokio::test]
+async fn state_round_trip_across_batch_limits() {
+    let Some(f) = fixture().await else { return };
+    let state = f.state();
+    // 300 keys: 12 BatchWriteItem calls, 3 BatchGetItem calls; ~4 KB each, so the
+    // partition (~1.2 MB) is more than one Query page.
+    let long_id = "i".repeat(4000);
+    let items: Vec<StateItem> = (0..300)
+        .map(|i| StateItem {
+            key: format!("user-{i:03}"),
+            intercom_id: (i % 7 != 0).then(|| format!("{long_id}{i}")),
+            fingerprint: (i % 5 != 0).then_some(Fingerprint(i as u128 * 7919)),
+            status: if i % 3 == 0 {
+                RecordStatus::Archived
+            } else {
+                RecordStatus::Active
+            },
+            run_id: "run-1".into(),
+            outcome: if i % 5 == 0 {
+                Outcome::Rejected
+            } else {
+                Outcome::Created
+            },
+        })
+        .collect();
+    let written = state.put_many("users", &items).await.unwrap();
+    assert_eq!(written.items, 300);
+    // Another sync's partition must not leak into this one.
+    state.put_many("companies", &items[..3]).await.unwrap();
+
+    let mut keys: Vec<String> = items.iter().map(|i| i.key.clone()).collect();
+    keys.push("nobody".into());
+    keys.push("user-001".into()); // duplicates are read once
+    let found = state.get_many("users", &keys).await.unwrap();
+    assert_eq!(found.len(), 300);
+    for item in &items {
+        assert_eq!(found[&item.key], *item);
+    }
+
+    let mut seen: HashMap<String, Prior> = HashMap::new();
+    let stats = state
+        .scan_sync("users", |k, p| {
+            seen.insert(k, p);
+        })
+        .await
+        .unwrap();
+    assert_eq!(stats.items, 300);
+    assert_eq!(seen.len(), 300);
+    for item in &items {
+        assert_eq!(seen[&item.key], item.prior());
+    }
+
+    // A later write replaces the item (the refused write drops the fingerprint).
+    let mut refused = items[1].clone();
+    refused.fingerprint = None;
+    refused.outcome = Outcome::Rejected;
+    refused.run_id = "run-2".into();
+    state
+        .put_many("users", &[items[1].clone(), refused.clone()])
+        .await
+        .unwrap();
+    let again = state
+        .get_many("users", &["user-001".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(again["user-001"], refused);
+
+    state.delete_sync("users").await.unwrap();
+    let stats = state.scan_sync("users", |_, _| {}).await.unwrap();
+    assert_eq!(stats.items, 0);
+    let mut left = 0;
+    state
+        .scan_sync("companies", |_, _| left += 1)
+        .await
+        .unwrap();
+    assert_eq!(left, 3);
+}

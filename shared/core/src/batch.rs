@@ -1,0 +1,90 @@
+//! What `extract` writes to S3 and `load` reads back: one batch per `load` invocation.
+//!
+//! A batch is self-contained: it carries the sync's load spec, so a config edit
+//! between extract and load cannot change what a run sends.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Behavior, DeleteMode, KeyField, Object, SecretRef};
+use crate::fingerprint::Fingerprint;
+use crate::plan::Action;
+use crate::value::DataType;
+
+/// A custom attribute the sync writes, with the type inferred from its column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributeSpec {
+    /// The attribute's name (without `custom_attributes.`).
+    pub name: String,
+    /// `contact` or `company`.
+    pub model: String,
+    pub data_type: DataType,
+}
+
+/// How to reach the Intercom workspace (no secret values, only where they are).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestinationSpec {
+    pub base_url: String,
+    pub api_version: String,
+    pub access_token: SecretRef,
+    /// The configured region name (`us`/`eu`/`au`), for "wrong region" hints; `None`
+    /// when `base_url` overrides it.
+    pub region: Option<String>,
+}
+
+/// Everything `load` needs to know about the sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadSpec {
+    pub sync: String,
+    pub object: Object,
+    pub behavior: Behavior,
+    pub key_field: KeyField,
+    pub delete_mode: DeleteMode,
+    pub create_attributes: bool,
+    pub attributes: Vec<AttributeSpec>,
+    pub destination: DestinationSpec,
+}
+
+/// One row to send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchItem {
+    /// The key value (as text).
+    pub key: String,
+    pub action: Action,
+    /// The fingerprint to remember once Intercom confirmed (`None` for removals).
+    pub fingerprint: Option<Fingerprint>,
+    /// The Intercom id backflow remembers for this key, if any.
+    pub intercom_id: Option<String>,
+    /// The request body (contact/company/event fields, `custom_attributes`,
+    /// `metadata`), already coerced. Empty for removals.
+    pub body: serde_json::Map<String, serde_json::Value>,
+    /// Contacts: the `company_id` to attach to.
+    pub company_id: Option<String>,
+}
+
+/// One batch (one S3 object, one `load` invocation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    pub run_id: String,
+    /// 0-based batch number within the run.
+    pub seq: u32,
+    pub spec: LoadSpec,
+    pub items: Vec<BatchItem>,
+}
+
+/// The payload of a `load` invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadRequest {
+    pub run_id: String,
+    pub seq: u32,
+    /// The S3 key of the batch.
+    pub key: String,
+    /// The S3 key of the run's duplicate-key skip list, when the model had
+    /// duplicate keys whose first row was already written to a batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_list: Option<String>,
+}
+
+/// The S3 key of a run's batch.
+pub fn batch_key(run_id: &str, seq: u32) -> String {
+    format!("runs/{run_id}/batch-{seq:06}.json")
+}

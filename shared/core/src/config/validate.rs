@@ -1,0 +1,263 @@
+//! Validation of a parsed config: everything serde cannot check. Each error names
+//! the sync (or model, destination) and the key at fault.
+
+use std::collections::BTreeMap;
+
+use super::fields::{allowed_fields, field_kind, FieldKind, EVENT_IDENTITY_FIELDS};
+use super::{Behavior, Config, KeyField, Object, SyncSpec, Warehouse};
+use crate::Error;
+
+/// Intercom keeps at most this many metadata keys per event.
+pub const MAX_METADATA_KEYS: usize = 10;
+
+/// The largest `batch_size` (rows per S3 batch / `load` invocation).
+pub const MAX_BATCH_SIZE: usize = 10_000;
+
+/// Checks the whole config; the first problem found is returned.
+pub(super) fn validate(config: &Config, file: &str) -> Result<(), Error> {
+    let invalid = |message: String| Error::Invalid {
+        file: file.to_string(),
+        message,
+    };
+    if let Warehouse::Sqlite { path } = &config.warehouse {
+        if path.trim().is_empty() {
+            return Err(invalid("`warehouse.path` is empty".into()));
+        }
+    }
+    for (name, dest) in &config.destinations {
+        if let Some(url) = &dest.base_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(format!(
+                    "destination `{name}`: `base_url` must start with http:// or https:// (got `{url}`)"
+                )));
+            }
+        }
+    }
+    for (name, model) in &config.models {
+        match (&model.sql, &model.file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(format!(
+                    "model `{name}`: set either `sql` or `file`, not both"
+                )))
+            }
+            (None, None) => {
+                return Err(invalid(format!(
+                    "model `{name}`: set `sql` (a query) or `file` (a .sql file)"
+                )))
+            }
+            (Some(text), None) | (None, Some(text)) if text.trim().is_empty() => {
+                let key = if model.sql.is_some() { "sql" } else { "file" };
+                return Err(invalid(format!("model `{name}`: `{key}` is empty")));
+            }
+            _ => {}
+        }
+    }
+    for (name, spec) in &config.syncs {
+        validate_sync(config, spec).map_err(|message| Error::Sync {
+            file: file.to_string(),
+            sync: name.clone(),
+            message,
+        })?;
+    }
+    Ok(())
+}
+
+fn list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.into_iter().collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// The behaviors and key fields each object accepts.
+fn allowed(object: Object) -> (&'static [Behavior], &'static [KeyField]) {
+    use Behavior as B;
+    match object {
+        Object::Company => (
+            &[B::UpdateOrCreate, B::Delete, B::Mirror],
+            &[KeyField::CompanyId],
+        ),
+        Object::Contact | Object::Lead | Object::User => (
+            &[B::UpdateOrCreate, B::UpdateOnly, B::Delete, B::Mirror],
+            &[KeyField::Email, KeyField::ExternalId, KeyField::Id],
+        ),
+        Object::Event => (&[B::Send], &[KeyField::EventId]),
+    }
+}
+
+fn validate_sync(config: &Config, spec: &SyncSpec) -> Result<(), String> {
+    if !config.models.contains_key(&spec.model) {
+        return Err(format!(
+            "`model: {}` names no model (models: {})",
+            spec.model,
+            list(config.models.keys().map(String::as_str))
+        ));
+    }
+    if !config.destinations.contains_key(&spec.destination) {
+        return Err(format!(
+            "`destination: {}` names no destination (destinations: {})",
+            spec.destination,
+            list(config.destinations.keys().map(String::as_str))
+        ));
+    }
+    let object = spec.object.as_str();
+    let (behaviors, keys) = allowed(spec.object);
+    if !behaviors.contains(&spec.behavior) {
+        return Err(format!(
+            "`behavior: {}` is not allowed for object `{object}` (allowed: {})",
+            spec.behavior.as_str(),
+            list(behaviors.iter().map(|b| b.as_str()))
+        ));
+    }
+    if !keys.contains(&spec.key.field) {
+        return Err(format!(
+            "`key.field: {}` is not allowed for object `{object}` (allowed: {})",
+            spec.key.field.as_str(),
+            list(keys.iter().map(|k| k.as_str()))
+        ));
+    }
+    if spec.key.field == KeyField::Id
+        && !matches!(spec.behavior, Behavior::UpdateOnly | Behavior::Delete)
+    {
+        return Err(format!(
+            "`key.field: id` (the Intercom id) is allowed only with behavior update_only or delete, \
+             not {}: backflow cannot create a record with a given Intercom id",
+            spec.behavior.as_str()
+        ));
+    }
+    if spec.key.column.trim().is_empty() {
+        return Err("`key.column` is empty".into());
+    }
+    validate_fields(spec)?;
+    if spec.object == Object::Event {
+        validate_event(spec)?;
+    } else if spec.event_name.is_some() {
+        return Err(format!(
+            "`event_name` is only for object `event`, not `{object}`"
+        ));
+    }
+    if spec.delete.is_some() && spec.behavior != Behavior::Delete {
+        return Err(format!(
+            "`delete` is only for behavior delete, not {}",
+            spec.behavior.as_str()
+        ));
+    }
+    if spec.max_removals.is_some() && spec.behavior != Behavior::Mirror {
+        return Err(format!(
+            "`max_removals` is only for behavior mirror, not {}",
+            spec.behavior.as_str()
+        ));
+    }
+    if let Some(cron) = &spec.schedule {
+        crate::schedule::parse(cron).map_err(|e| format!("`schedule`: {e}"))?;
+    }
+    if let Some(size) = spec.batch_size {
+        if !(1..=MAX_BATCH_SIZE).contains(&size) {
+            return Err(format!(
+                "`batch_size: {size}` is out of range (1 to {MAX_BATCH_SIZE})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_fields(spec: &SyncSpec) -> Result<(), String> {
+    let object = spec.object.as_str();
+    for (field, column) in &spec.fields {
+        let Some(kind) = field_kind(spec.object, field) else {
+            return Err(format!(
+                "`fields.{field}` is not a field of object `{object}` (allowed: {})",
+                list(allowed_fields(spec.object))
+            ));
+        };
+        if column.trim().is_empty() {
+            return Err(format!("`fields.{field}` names no column"));
+        }
+        match kind {
+            FieldKind::CustomAttribute(name) => check_attribute_name(field, &name)?,
+            FieldKind::MetadataKey(key) if key.is_empty() => {
+                return Err(format!("`fields.{field}`: the metadata key is empty"))
+            }
+            _ => {}
+        }
+    }
+    // The key is sent under its field; mapping that field to another column would
+    // make the body disagree with the key backflow matches on.
+    if let Some(column) = spec.fields.get(spec.key.field.as_str()) {
+        if spec.object != Object::Event && *column != spec.key.column {
+            return Err(format!(
+                "`fields.{}: {column}` contradicts `key: {{ column: {}, field: {} }}`: \
+                 the key field must map the key column (or be left out of `fields`)",
+                spec.key.field.as_str(),
+                spec.key.column,
+                spec.key.field.as_str()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_attribute_name(field: &str, name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err(format!(
+            "`fields.{field}`: the custom attribute name is empty"
+        ));
+    }
+    if name.contains('.') || name.contains('$') {
+        return Err(format!(
+            "`fields.{field}`: custom attribute names cannot contain `.` or `$` (Intercom's rule)"
+        ));
+    }
+    Ok(())
+}
+
+fn validate_event(spec: &SyncSpec) -> Result<(), String> {
+    let fields: &BTreeMap<String, String> = &spec.fields;
+    match (&spec.event_name, fields.contains_key("event_name")) {
+        (Some(_), true) => {
+            return Err(
+                "set the event name either as a constant (`event_name:`) or from a column \
+                 (`fields.event_name`), not both"
+                    .into(),
+            )
+        }
+        (None, false) => return Err(
+            "an event needs a name: a constant `event_name:` or a column in `fields.event_name`"
+                .into(),
+        ),
+        (Some(name), false) if name.trim().is_empty() => return Err("`event_name` is empty".into()),
+        _ => {}
+    }
+    if !fields.contains_key("created_at") {
+        return Err("an event needs `fields.created_at` (when it happened)".into());
+    }
+    let identities: Vec<&str> = EVENT_IDENTITY_FIELDS
+        .iter()
+        .copied()
+        .filter(|f| fields.contains_key(*f))
+        .collect();
+    if identities.len() != 1 {
+        return Err(format!(
+            "an event needs exactly one of `fields.user_id`, `fields.email`, `fields.id` \
+             (the contact it belongs to); found {}",
+            if identities.is_empty() {
+                "none".to_string()
+            } else {
+                identities
+                    .iter()
+                    .map(|f| format!("`fields.{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ));
+    }
+    let metadata = fields.keys().filter(|f| f.starts_with("metadata.")).count();
+    if metadata > MAX_METADATA_KEYS {
+        return Err(format!(
+            "{metadata} `metadata.<key>` fields; Intercom keeps at most {MAX_METADATA_KEYS} metadata keys per event"
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! backflow's core: everything that can be decided without IO.
+//!
+//! # Layout
+//! - [`config`]: the typed YAML config (`deny_unknown_fields`), `${VAR}` expansion,
+//!   validation that names the file, line, sync, key or column at fault;
+//!   [`config::fields`] is the one table of mappable Intercom fields per object.
+//! - [`secret`]: [`secret::Secret`], a string whose `Debug`/`Display` never show it.
+//! - [`value`]: the values a warehouse row holds and their coercion to Intercom types
+//!   (timestamps in every accepted format to Unix seconds, numbers, booleans, emails).
+//! - [`mapping`]: one model row + one sync → the Intercom request body, or the reasons
+//!   the row is invalid; custom-attribute type inference.
+//! - [`fingerprint`]: a stable 128-bit hash of what would be sent, so unchanged rows
+//!   cost no Intercom call.
+//! - [`plan`]: the diff of a mapped row against what Intercom confirmed before
+//!   (create / update / unchanged / delete / archive / send), plan counts, the mirror
+//!   mass-removal guard.
+//! - [`batch`]: what `extract` writes to S3 and `load` reads: the rows to send and the
+//!   spec needed to send them.
+//! - [`run`]: run records, counters, row reports, statuses.
+//! - [`retry`] and [`pacing`]: pure decisions about an Intercom response (retry, give
+//!   up, done) and how fast to go from the rate-limit headers.
+//! - [`schedule`]: which cron schedules are due at a given minute.
+//!
+//! Nothing here does IO: no tokio, no HTTP, no AWS SDK, no database. The adapters
+//! (`backflow-aws`, `backflow-warehouse`, `backflow-intercom`) and the functions do.
+
+pub mod batch;
+pub mod config;
+pub mod error;
+pub mod fingerprint;
+pub mod mapping;
+pub mod pacing;
+pub mod plan;
+pub mod retry;
+pub mod run;
+pub mod schedule;
+pub mod secret;
+pub mod value;
+
+pub use error::Error;

@@ -1,0 +1,490 @@
+//! One model row + one sync → the Intercom request body, or why the row is invalid.
+//!
+//! A [`Mapper`] is built once per sync run from the sync's spec and the model's
+//! result-set columns (so a missing column fails the run before any row is read),
+//! then maps rows one by one. It remembers the data type it settled on for each
+//! custom attribute, so every row of a run is coerced the same way and
+//! [`Mapper::attributes`] can tell `load` which attributes to create.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value as Json};
+
+use crate::batch::AttributeSpec;
+use crate::config::fields::{field_kind, FieldKind};
+use crate::config::{Behavior, KeyField, Object, SyncSpec, MAX_METADATA_KEYS};
+use crate::fingerprint::Fingerprint;
+use crate::value::{
+    check_email, infer_data_type, number_json, to_bool, to_float, to_int, to_json, to_text,
+    to_unix_seconds, CoerceError, Column, ColumnKind, DataType, Value, MAX_ATTRIBUTE_CHARS,
+};
+use crate::Error;
+
+/// A row ready to diff and send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MappedRow {
+    /// The key value as text (emails trimmed; not lower-cased — Intercom compares
+    /// emails case-insensitively, and so does the duplicate check).
+    pub key: String,
+    /// The Intercom request body: standard fields, `custom_attributes` object,
+    /// events' `event_name`/`created_at`/`user_id|email|id`/`metadata`. Key order
+    /// is irrelevant (the fingerprint is canonical).
+    pub body: serde_json::Map<String, serde_json::Value>,
+    /// Contacts: the `company_id` to attach to (not part of the contact body).
+    pub company_id: Option<String>,
+    /// What `load` would send, hashed (body + company_id + object/behavior that
+    /// change the meaning of the body).
+    pub fingerprint: Fingerprint,
+}
+
+/// Why a row is invalid; never sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvalidRow {
+    /// The key value, `None` when null.
+    pub key: Option<String>,
+    /// 1-based row number in the model.
+    pub row: u64,
+    /// Each reason names the Intercom field and the model column, e.g.
+    /// "field `custom_attributes.ltv` (column `ltv`): 'abc' is not a number".
+    pub reasons: Vec<String>,
+}
+
+/// Maps the rows of one sync's model to Intercom request bodies.
+#[derive(Debug, Clone)]
+pub struct Mapper {
+    object: Object,
+    behavior: Behavior,
+    key_field: KeyField,
+    /// The key column as the sync names it (for messages).
+    key_column: String,
+    key_index: usize,
+    sync_nulls: bool,
+    /// Events: the constant `event_name`, if the sync sets one.
+    event_name: Option<String>,
+    targets: Vec<Target>,
+    attributes: Vec<Attribute>,
+}
+
+/// One `fields` entry, resolved against the result set.
+#[derive(Debug, Clone)]
+struct Target {
+    /// The Intercom field (left side), e.g. `custom_attributes.ltv`.
+    field: String,
+    /// The column as the sync names it.
+    column: String,
+    index: usize,
+    kind: FieldKind,
+    /// `CustomAttribute`: its slot in `Mapper::attributes`.
+    attribute: Option<usize>,
+}
+
+/// A custom attribute and the data type settled for it.
+#[derive(Debug, Clone)]
+struct Attribute {
+    name: String,
+    kind: ColumnKind,
+    /// Decided from the column kind at once, or from the first non-null value for
+    /// `Unknown` kinds (or pinned by [`Mapper::set_attribute_type`]).
+    data_type: Option<DataType>,
+}
+
+/// Finds `name` among `columns`: exactly first, then ignoring case (PostgreSQL folds
+/// unquoted identifiers to lower case, so `select fullName` yields `fullname`).
+fn find_column(columns: &[Column], name: &str) -> Option<usize> {
+    columns.iter().position(|c| c.name == name).or_else(|| {
+        columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(name))
+    })
+}
+
+impl Mapper {
+    /// Resolves every column the sync names (`key.column` and the right sides of
+    /// `fields`) against the model's `columns`; a missing one is
+    /// [`Error::UnknownColumn`] listing the columns there are.
+    pub fn new(sync_name: &str, spec: &SyncSpec, columns: &[Column]) -> Result<Mapper, Error> {
+        let resolve = |column: &str| {
+            find_column(columns, column).ok_or_else(|| Error::UnknownColumn {
+                sync: sync_name.to_string(),
+                model: spec.model.clone(),
+                column: column.to_string(),
+                available: columns
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        };
+        let key_index = resolve(&spec.key.column)?;
+        let mut targets = Vec::new();
+        let mut attributes = Vec::new();
+        for (field, column) in &spec.fields {
+            let kind = field_kind(spec.object, field).ok_or_else(|| Error::Sync {
+                file: "config".to_string(),
+                sync: sync_name.to_string(),
+                message: format!(
+                    "`fields.{field}` is not a field of object `{}`",
+                    spec.object.as_str()
+                ),
+            })?;
+            let index = resolve(column)?;
+            // The key fills its own field; validation made sure a mapping of the same
+            // field names the same column, so it would only repeat the work.
+            if spec.object != Object::Event && field == spec.key.field.as_str() {
+                continue;
+            }
+            let attribute = match &kind {
+                FieldKind::CustomAttribute(name) => {
+                    let kind = columns[index].kind;
+                    attributes.push(Attribute {
+                        name: name.clone(),
+                        kind,
+                        data_type: (kind != ColumnKind::Unknown)
+                            .then(|| infer_data_type(kind, None)),
+                    });
+                    Some(attributes.len() - 1)
+                }
+                _ => None,
+            };
+            targets.push(Target {
+                field: field.clone(),
+                column: column.clone(),
+                index,
+                kind,
+                attribute,
+            });
+        }
+        Ok(Mapper {
+            object: spec.object,
+            behavior: spec.behavior,
+            key_field: spec.key.field,
+            key_column: spec.key.column.clone(),
+            key_index,
+            sync_nulls: spec.sync_nulls,
+            event_name: spec.event_name.clone(),
+            targets,
+            attributes,
+        })
+    }
+
+    /// The key column, as the sync names it.
+    pub fn key_column(&self) -> &str {
+        &self.key_column
+    }
+
+    /// The key of `row` as text (emails trimmed), `None` when the key cell is null —
+    /// for duplicate detection and reports, whether or not the row is valid.
+    pub fn key_of(&self, row: &[Value]) -> Option<String> {
+        let value = cell(row, self.key_index);
+        if value.is_null() {
+            return None;
+        }
+        let text = to_text(value).unwrap_or_else(|_| value.quoted());
+        Some(match self.key_field {
+            KeyField::Email => text.trim().to_string(),
+            _ => text,
+        })
+    }
+
+    /// One custom attribute per `custom_attributes.<name>` mapping (none for events):
+    /// its name, `contact` or `company`, and the data type settled so far — the
+    /// column's kind, or for `Unknown` kinds the type of the first non-null value
+    /// mapped (`string` while every value seen was null). Call it after mapping the
+    /// rows.
+    pub fn attributes(&self) -> Vec<AttributeSpec> {
+        let Some(model) = self.object.attribute_model() else {
+            return Vec::new();
+        };
+        self.attributes
+            .iter()
+            .map(|a| AttributeSpec {
+                name: a.name.clone(),
+                model: model.to_string(),
+                data_type: a.data_type.unwrap_or_else(|| infer_data_type(a.kind, None)),
+            })
+            .collect()
+    }
+
+    /// Pins the data type of custom attribute `name` before mapping — for an
+    /// attribute that already exists in Intercom, whose type cannot change. Returns
+    /// false when the sync maps no such attribute.
+    pub fn set_attribute_type(&mut self, name: &str, data_type: DataType) -> bool {
+        match self.attributes.iter_mut().find(|a| a.name == name) {
+            Some(a) => {
+                a.data_type = Some(data_type);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Maps one row (`row_number` is 1-based, for reports). Every problem of the row
+    /// is collected, each naming the Intercom field and the column.
+    pub fn map(&mut self, row_number: u64, row: &[Value]) -> Result<MappedRow, InvalidRow> {
+        let mut out = Output::default();
+        let key = self.map_key(row, &mut out);
+        let mut role = match self.object {
+            Object::Lead => Some("lead"),
+            Object::User | Object::Contact => Some("user"),
+            Object::Company | Object::Event => None,
+        };
+        let mut metadata = Map::new();
+        let mut metadata_object: Option<Map<String, Json>> = None;
+        for (i, target) in self.targets.iter().enumerate() {
+            let value = cell(row, target.index);
+            if value.is_null() {
+                self.map_null(i, &mut out);
+                continue;
+            }
+            let result = match &target.kind {
+                FieldKind::Role => parse_role(value).map(|r| role = Some(r)),
+                FieldKind::CompanyId => to_text(value).map(|id| out.company_id = Some(id)),
+                FieldKind::CustomAttribute(_) => {
+                    let slot = target.attribute.expect("custom attributes have a slot");
+                    attribute_json(&mut self.attributes[slot], value)
+                        .map(|json| out.attribute(&target.field, json))
+                }
+                FieldKind::MetadataKey(key) => metadata_value(key, value).map(|json| {
+                    metadata.insert(key.clone(), json);
+                }),
+                FieldKind::MetadataObject => {
+                    metadata_json(value).map(|object| metadata_object = Some(object))
+                }
+                kind => standard_json(kind, value).map(|json| {
+                    out.body.insert(target.field.clone(), json);
+                }),
+            };
+            if let Err(e) = result {
+                out.reasons.push(format!(
+                    "field `{}` (column `{}`): {e}",
+                    target.field, target.column
+                ));
+            }
+        }
+        if let Some(role) = role {
+            out.body.insert("role".into(), Json::from(role));
+        }
+        if self.object == Object::Event {
+            if let Some(name) = &self.event_name {
+                out.body
+                    .insert("event_name".into(), Json::from(name.clone()));
+            }
+            // Explicit `metadata.<key>` mappings win over the same key in the
+            // `metadata` object column; nulls are never sent.
+            for (k, v) in metadata_object.unwrap_or_default() {
+                if !v.is_null() && !metadata.contains_key(&k) {
+                    metadata.insert(k, v);
+                }
+            }
+            if metadata.len() > MAX_METADATA_KEYS {
+                out.reasons.push(format!(
+                    "event metadata has {} keys; Intercom keeps at most {MAX_METADATA_KEYS}",
+                    metadata.len()
+                ));
+            }
+            if !metadata.is_empty() {
+                out.body.insert("metadata".into(), Json::Object(metadata));
+            }
+        }
+        match key {
+            Some(key) if out.reasons.is_empty() => {
+                let fingerprint = Fingerprint::of(&json!({
+                    "object": self.object.as_str(),
+                    "behavior": self.behavior.as_str(),
+                    "body": &out.body,
+                    "company_id": &out.company_id,
+                }));
+                Ok(MappedRow {
+                    key,
+                    body: out.body,
+                    company_id: out.company_id,
+                    fingerprint,
+                })
+            }
+            _ => Err(InvalidRow {
+                key: self.key_of(row),
+                row: row_number,
+                reasons: out.reasons,
+            }),
+        }
+    }
+
+    /// The key as text, put into the body under its field when Intercom matches on
+    /// it there (`email`, `external_id`, `company_id`). `id` is the caller's URL
+    /// path and `event_id` is backflow's own dedup key: neither is sent.
+    fn map_key(&self, row: &[Value], out: &mut Output) -> Option<String> {
+        let value = cell(row, self.key_index);
+        let column = &self.key_column;
+        if value.is_null() {
+            out.reasons.push(format!("key column `{column}` is null"));
+            return None;
+        }
+        let field = self.key_field.as_str();
+        let key = match self.key_field {
+            KeyField::Email => to_text(value).and_then(|t| check_email(&t)),
+            _ => to_text(value),
+        };
+        match key {
+            Ok(key) if key.trim().is_empty() => {
+                out.reasons.push(format!("key column `{column}` is empty"));
+                None
+            }
+            Ok(key) => {
+                if matches!(
+                    self.key_field,
+                    KeyField::Email | KeyField::ExternalId | KeyField::CompanyId
+                ) {
+                    out.body.insert(field.to_string(), Json::from(key.clone()));
+                }
+                Some(key)
+            }
+            Err(e) => {
+                out.reasons
+                    .push(format!("key `{field}` (column `{column}`): {e}"));
+                None
+            }
+        }
+    }
+
+    /// A null cell: required event fields make the row invalid; metadata nulls are
+    /// dropped; otherwise the field is left out, or sent as `null` with `sync_nulls`
+    /// to clear it in Intercom.
+    fn map_null(&self, i: usize, out: &mut Output) {
+        let target = &self.targets[i];
+        let required = self.object == Object::Event
+            && matches!(
+                target.field.as_str(),
+                "event_name" | "created_at" | "user_id" | "email" | "id"
+            );
+        if required {
+            out.reasons.push(format!(
+                "field `{}` (column `{}`) is null; an event needs it",
+                target.field, target.column
+            ));
+            return;
+        }
+        if !self.sync_nulls {
+            return;
+        }
+        match &target.kind {
+            // A null role means the default; a null company_id attaches nothing
+            // (detaching is not what a null means for a sync).
+            FieldKind::Role
+            | FieldKind::CompanyId
+            | FieldKind::MetadataKey(_)
+            | FieldKind::MetadataObject => {}
+            FieldKind::CustomAttribute(_) => out.attribute(&target.field, Json::Null),
+            _ => {
+                out.body.insert(target.field.clone(), Json::Null);
+            }
+        }
+    }
+}
+
+/// What a row mapping accumulates.
+#[derive(Default)]
+struct Output {
+    body: Map<String, Json>,
+    company_id: Option<String>,
+    reasons: Vec<String>,
+}
+
+impl Output {
+    /// Sets `custom_attributes.<name>` (`field` is the full left side).
+    fn attribute(&mut self, field: &str, json: Json) {
+        let name = field.strip_prefix("custom_attributes.").unwrap_or(field);
+        let attributes = self
+            .body
+            .entry("custom_attributes")
+            .or_insert_with(|| Json::Object(Map::new()));
+        if let Json::Object(map) = attributes {
+            map.insert(name.to_string(), json);
+        }
+    }
+}
+
+fn cell(row: &[Value], index: usize) -> &Value {
+    // A short row (a driver quirk) reads as nulls rather than panicking.
+    row.get(index).unwrap_or(&Value::Null)
+}
+
+/// A custom attribute's value in its data type, settling the type from this value
+/// if the column's kind did not.
+fn attribute_json(attribute: &mut Attribute, value: &Value) -> Result<Json, CoerceError> {
+    let kind = attribute.kind;
+    let data_type = *attribute
+        .data_type
+        .get_or_insert_with(|| infer_data_type(kind, Some(value)));
+    let json = to_json(value, data_type)?;
+    if let Json::String(s) = &json {
+        let chars = s.chars().count();
+        if chars > MAX_ATTRIBUTE_CHARS {
+            return Err(CoerceError(format!(
+                "text is {chars} characters; Intercom keeps at most {MAX_ATTRIBUTE_CHARS}"
+            )));
+        }
+    }
+    Ok(json)
+}
+
+/// Object `contact`: the mapped role, `user` or `lead` (any case).
+fn parse_role(value: &Value) -> Result<&'static str, CoerceError> {
+    match to_text(value)?.trim().to_ascii_lowercase().as_str() {
+        "user" => Ok("user"),
+        "lead" => Ok("lead"),
+        _ => Err(CoerceError(format!(
+            "{} is not a contact role (user or lead)",
+            value.quoted()
+        ))),
+    }
+}
+
+/// A standard (non-custom) field's JSON.
+fn standard_json(kind: &FieldKind, value: &Value) -> Result<Json, CoerceError> {
+    Ok(match kind {
+        FieldKind::Email => Json::from(check_email(&to_text(value)?)?),
+        FieldKind::Timestamp => Json::from(to_unix_seconds(value)?),
+        FieldKind::Integer => Json::from(to_int(value)?),
+        FieldKind::Number => number_json(to_float(value)?),
+        FieldKind::Bool => Json::from(to_bool(value)?),
+        FieldKind::EventName => {
+            let name = to_text(value)?;
+            if name.trim().is_empty() {
+                return Err(CoerceError("the event name is empty".into()));
+            }
+            Json::from(name)
+        }
+        _ => Json::from(to_text(value)?),
+    })
+}
+
+/// A `metadata.<key>` value: keys ending in `_date` are Intercom dates (Unix
+/// seconds); otherwise numbers stay numbers, text stays text, timestamps become
+/// Unix seconds.
+fn metadata_value(key: &str, value: &Value) -> Result<Json, CoerceError> {
+    if key.ends_with("_date") {
+        return Ok(Json::from(to_unix_seconds(value)?));
+    }
+    Ok(match value {
+        Value::Bool(b) => Json::from(*b),
+        Value::Int(n) => Json::from(*n),
+        Value::Float(_) => number_json(to_float(value)?),
+        Value::Timestamp(t) => Json::from(*t),
+        Value::Text(s) => Json::from(s.clone()),
+        Value::Null => Json::Null,
+    })
+}
+
+/// The `metadata` column: text holding a JSON object.
+fn metadata_json(value: &Value) -> Result<Map<String, Json>, CoerceError> {
+    let not_object = || CoerceError(format!("{} is not a JSON object", value.quoted()));
+    match value {
+        Value::Text(s) => match serde_json::from_str::<Json>(s) {
+            Ok(Json::Object(map)) => Ok(map),
+            _ => Err(not_object()),
+        },
+        _ => Err(not_object()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,229 @@
+//! Run records: what a user reads from `GET /runs/{id}`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::PlanCounts;
+
+/// Where a run is. `queued → extracting → loading → succeeded | partial | failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Queued,
+    Extracting,
+    Loading,
+    /// Every row done.
+    Succeeded,
+    /// Some rows invalid, rejected or not found.
+    Partial,
+    /// The run stopped; `error` says why.
+    Failed,
+}
+
+impl RunStatus {
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::Partial | RunStatus::Failed
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Extracting => "extracting",
+            RunStatus::Loading => "loading",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Partial => "partial",
+            RunStatus::Failed => "failed",
+        }
+    }
+}
+
+/// How the run was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Api,
+    Schedule,
+}
+
+/// What happened, per row outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub created: u64,
+    pub updated: u64,
+    pub deleted: u64,
+    pub archived: u64,
+    pub sent: u64,
+    pub unchanged: u64,
+    pub invalid: u64,
+    pub rejected: u64,
+    pub not_found: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, other: &Counts) {
+        self.created += other.created;
+        self.updated += other.updated;
+        self.deleted += other.deleted;
+        self.archived += other.archived;
+        self.sent += other.sent;
+        self.unchanged += other.unchanged;
+        self.invalid += other.invalid;
+        self.rejected += other.rejected;
+        self.not_found += other.not_found;
+    }
+
+    pub fn bump(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Created => self.created += 1,
+            Outcome::Updated => self.updated += 1,
+            Outcome::Deleted => self.deleted += 1,
+            Outcome::Archived => self.archived += 1,
+            Outcome::Sent => self.sent += 1,
+            Outcome::Unchanged => self.unchanged += 1,
+            Outcome::Invalid => self.invalid += 1,
+            Outcome::Rejected => self.rejected += 1,
+            Outcome::NotFound => self.not_found += 1,
+        }
+    }
+
+    /// Rows that did not land.
+    pub fn problems(&self) -> u64 {
+        self.invalid + self.rejected + self.not_found
+    }
+}
+
+/// What happened to one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Created,
+    Updated,
+    Deleted,
+    Archived,
+    Sent,
+    Unchanged,
+    Invalid,
+    Rejected,
+    NotFound,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Updated => "updated",
+            Outcome::Deleted => "deleted",
+            Outcome::Archived => "archived",
+            Outcome::Sent => "sent",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Invalid => "invalid",
+            Outcome::Rejected => "rejected",
+            Outcome::NotFound => "not_found",
+        }
+    }
+
+    /// Outcomes reported row by row (`GET /runs/{id}/rows`).
+    pub fn is_problem(self) -> bool {
+        matches!(
+            self,
+            Outcome::Invalid | Outcome::Rejected | Outcome::NotFound
+        )
+    }
+}
+
+/// One reported row (`GET /runs/{id}/rows`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowReport {
+    /// The key value; `None` when the key itself is null.
+    pub key: Option<String>,
+    pub outcome: Outcome,
+    /// Human-readable; names the field and column for invalid rows.
+    pub reason: String,
+    /// Intercom's error code for rejected rows (`conflict`, `parameter_invalid`, ...).
+    pub code: Option<String>,
+    /// 1-based row number in the model's result set (invalid rows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row: Option<u64>,
+}
+
+/// Batch progress.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchCounts {
+    pub total: u64,
+    pub done: u64,
+    pub failed: u64,
+}
+
+/// A before/after sample row of a dry run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub key: Option<String>,
+    /// `create`, `update`, `delete`, `archive`, `send`, `invalid`.
+    pub kind: String,
+    /// What backflow remembers (Intercom id, fingerprint) — `None` for new keys.
+    pub before: Option<serde_json::Value>,
+    /// What would be sent.
+    pub after: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What the run consumed, for the cost report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Lambda GB-seconds over all invocations of the run.
+    pub lambda_gb_seconds: f64,
+    pub lambda_invocations: u64,
+    pub dynamodb_read_units: f64,
+    pub dynamodb_write_units: f64,
+    pub s3_puts: u64,
+    pub s3_gets: u64,
+    pub intercom_calls: u64,
+}
+
+/// The run record (`GET /runs/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub sync: String,
+    pub trigger: Trigger,
+    pub dry_run: bool,
+    #[serde(default)]
+    pub full_resync: bool,
+    #[serde(default)]
+    pub allow_mass_removal: bool,
+    pub status: RunStatus,
+    /// RFC 3339.
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub counts: Counts,
+    pub plan: Option<PlanCounts>,
+    pub api_calls: u64,
+    pub retries: u64,
+    pub batches: BatchCounts,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Dry runs: a few rows before/after per kind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<Sample>,
+    /// Dry runs of a permanent delete say so.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(default)]
+    pub usage: Usage,
+    /// Unix seconds of the last progress (the heartbeat); a run whose heartbeat is
+    /// older than `BACKFLOW_RUN_DEADLINE_SECS` is stalled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<i64>,
+}
+
+/// The final status from the counts: `partial` when any row did not land.
+pub fn final_status(counts: &Counts) -> RunStatus {
+    if counts.problems() > 0 {
+        RunStatus::Partial
+    } else {
+        RunStatus::Succeeded
+    }
+}

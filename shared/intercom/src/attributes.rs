@@ -1,0 +1,212 @@
+//! Custom data attributes: make sure every `custom_attributes.<name>` a sync writes
+//! exists in Intercom with a compatible type before any row is sent.
+//!
+//! Intercom only accepts values for attributes that already exist, so writing a
+//! row before its attribute exists would reject (or silently drop) the value.
+//! [`Client::ensure_attributes`] lists each model's attributes once
+//! (`GET /data_attributes?model=…`, not once per row), creates the missing ones
+//! when the sync allows it (`POST /data_attributes`), and reports the rest as
+//! [`AttributeProblem`]s so the caller can reject exactly the rows that write them.
+//! What Intercom has is cached per [`Client`].
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+
+use backflow_core::batch::AttributeSpec;
+use backflow_core::value::DataType;
+
+use crate::client::{lock, Client};
+use crate::error::Error;
+use crate::requests;
+
+/// An attribute as Intercom lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KnownAttribute {
+    /// Intercom's `data_type` (`string`, `integer`, `float`, `boolean`, `date`, …).
+    pub data_type: String,
+    /// `false` for standard attributes (`name`, `email`, …).
+    pub custom: bool,
+}
+
+/// Why rows writing one attribute cannot be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributeProblem {
+    /// The attribute name (without `custom_attributes.`).
+    pub name: String,
+    /// `contact` or `company`.
+    pub model: String,
+    /// `attribute_missing` (absent and `create_attributes: false`),
+    /// `attribute_type_mismatch`, `attribute_not_custom`, or Intercom's code when
+    /// it refused the create (e.g. `parameter_invalid`).
+    pub code: String,
+    pub message: String,
+}
+
+/// May values of `wanted` be written to an attribute Intercom types `existing`?
+/// Equal types are; integers also fit a float attribute, and `datetime` is how
+/// some versions name dates.
+pub fn compatible(existing: &str, wanted: DataType) -> bool {
+    let existing = existing.to_ascii_lowercase();
+    existing == requests::data_type_name(wanted)
+        || (wanted == DataType::Integer && existing == "float")
+        || (wanted == DataType::Date && existing == "datetime")
+}
+
+impl Client {
+    /// Make sure the attributes in `specs` exist with a compatible type, creating
+    /// the missing ones when `create` is true. Returns the problems (empty when
+    /// every attribute is usable); `Err` only for failures that stop the batch.
+    pub async fn ensure_attributes(
+        &self,
+        specs: &[AttributeSpec],
+        create: bool,
+    ) -> Result<Vec<AttributeProblem>, Error> {
+        let mut problems = Vec::new();
+        let mut seen = HashSet::new();
+        for spec in specs {
+            if !seen.insert((spec.model.as_str(), spec.name.as_str())) {
+                continue;
+            }
+            self.load_model(&spec.model).await?;
+            let known = lock(self.inner_attributes())
+                .get(&spec.model)
+                .and_then(|m| m.get(&spec.name))
+                .cloned();
+            let problem = |code: &str, message: String| AttributeProblem {
+                name: spec.name.clone(),
+                model: spec.model.clone(),
+                code: code.to_string(),
+                message,
+            };
+            match known {
+                Some(k) if !k.custom => problems.push(problem(
+                    "attribute_not_custom",
+                    format!(
+                        "'{}' is a standard {} attribute, not a custom one",
+                        spec.name, spec.model
+                    ),
+                )),
+                Some(k) if !compatible(&k.data_type, spec.data_type) => problems.push(problem(
+                    "attribute_type_mismatch",
+                    format!(
+                        "custom attribute '{}' is a {} attribute in Intercom, but the column holds {} values (Intercom cannot change an attribute's type)",
+                        spec.name,
+                        k.data_type,
+                        requests::data_type_name(spec.data_type)
+                    ),
+                )),
+                Some(_) => {}
+                None if !create => problems.push(problem(
+                    "attribute_missing",
+                    format!(
+                        "custom attribute '{}' does not exist on {} in Intercom and the sync says create_attributes: false",
+                        spec.name, spec.model
+                    ),
+                )),
+                None => {
+                    let req = requests::create_data_attribute(&spec.name, &spec.model, spec.data_type);
+                    let r = self.send(&req).await?;
+                    if r.is_success() {
+                        tracing::info!(name = %spec.name, model = %spec.model, "created custom attribute");
+                        let data_type = r
+                            .body
+                            .get("data_type")
+                            .and_then(Value::as_str)
+                            .unwrap_or(requests::data_type_name(spec.data_type))
+                            .to_string();
+                        lock(self.inner_attributes())
+                            .entry(spec.model.clone())
+                            .or_default()
+                            .insert(spec.name.clone(), KnownAttribute { data_type, custom: true });
+                    } else {
+                        let rejection = requests::rejection(r.status, &r.body);
+                        problems.push(problem(&rejection.code, rejection.message));
+                    }
+                }
+            }
+        }
+        Ok(problems)
+    }
+
+    /// List a model's attributes into the cache, once per client.
+    async fn load_model(&self, model: &str) -> Result<(), Error> {
+        if lock(self.inner_attributes()).contains_key(model) {
+            return Ok(());
+        }
+        let r = self.send(&requests::list_data_attributes(model)).await?;
+        if !r.is_success() {
+            return Err(Error::Unexpected(format!(
+                "GET /data_attributes?model={model} answered {}",
+                requests::rejection(r.status, &r.body)
+            )));
+        }
+        let listed = parse_attribute_list(&r.body);
+        lock(self.inner_attributes())
+            .entry(model.to_string())
+            .or_default()
+            .extend(listed);
+        Ok(())
+    }
+}
+
+/// `{type:"list", data:[{name, data_type, custom, archived, …}]}` → name → attribute.
+/// Archived attributes are skipped (they only appear with `include_archived`).
+pub(crate) fn parse_attribute_list(body: &Value) -> HashMap<String, KnownAttribute> {
+    let mut out = HashMap::new();
+    let Some(data) = body.get("data").and_then(Value::as_array) else {
+        return out;
+    };
+    for a in data {
+        if a.get("archived").and_then(Value::as_bool) == Some(true) {
+            continue;
+        }
+        let Some(name) = a.get("name").and_then(Value::as_str) else {
+            continue;
+        };
+        let custom = a.get("custom").and_then(Value::as_bool).unwrap_or_else(|| {
+            a.get("full_name")
+                .and_then(Value::as_str)
+                .is_some_and(|f| f.starts_with("custom_attributes."))
+        });
+        let data_type = a
+            .get("data_type")
+            .and_then(Value::as_str)
+            .unwrap_or("string")
+            .to_string();
+        out.insert(name.to_string(), KnownAttribute { data_type, custom });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn compatibility() {
+        assert!(compatible("string", DataType::String));
+        assert!(compatible("float", DataType::Integer));
+        assert!(!compatible("integer", DataType::Float));
+        assert!(compatible("date", DataType::Date));
+        assert!(compatible("datetime", DataType::Date));
+        assert!(!compatible("string", DataType::Boolean));
+    }
+
+    #[test]
+    fn lists_are_parsed() {
+        let body = json!({"type": "list", "data": [
+            {"name": "email", "full_name": "email", "data_type": "string", "custom": false},
+            {"name": "ltv", "full_name": "custom_attributes.ltv", "data_type": "float", "custom": true},
+            {"name": "old", "data_type": "string", "custom": true, "archived": true},
+            {"name": "plan", "full_name": "custom_attributes.plan", "data_type": "string"},
+        ]});
+        let m = parse_attribute_list(&body);
+        assert_eq!(m.len(), 3);
+        assert!(!m["email"].custom);
+        assert_eq!(m["ltv"].data_type, "float");
+        assert!(m["plan"].custom);
+        assert!(parse_attribute_list(&json!({})).is_empty());
+    }
+}

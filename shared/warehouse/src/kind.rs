@@ -1,0 +1,299 @@
+//! How each warehouse type is read: the driver's type name (sqlx's
+//! `TypeInfo::name()`) picks a decoder, and the decoder says the [`ColumnKind`].
+//!
+//! | warehouse | type (`TypeInfo::name()`) | value | `ColumnKind` |
+//! |---|---|---|---|
+//! | PostgreSQL | `BOOL` | `Bool` | `Bool` |
+//! | PostgreSQL | `INT2`, `INT4`, `INT8`, `OID` | `Int` | `Int` |
+//! | PostgreSQL | `FLOAT4`, `FLOAT8` | `Float` (`FLOAT4` through its shortest decimal, so `0.1` stays `0.1`) | `Float` |
+//! | PostgreSQL | `NUMERIC` | `Float` when an `f64` holds it exactly (≤ 15 significant digits), else `Text` of the exact digits (also `NaN`, `Infinity`) | `Float` |
+//! | PostgreSQL | `TEXT`, `VARCHAR`, `CHAR` (bpchar, blank-padded as stored), `NAME`, `CITEXT`, `UNKNOWN`, enum types | `Text` | `Text` |
+//! | PostgreSQL | `UUID` | `Text` (`8-4-4-4-12` lowercase hex) | `Text` |
+//! | PostgreSQL | `JSON`, `JSONB` | `Text` of the JSON (`JSONB` as PostgreSQL normalised it) | `Text` |
+//! | PostgreSQL | `TIME` | `Text` `HH:MM:SS[.ffffff]` | `Text` |
+//! | PostgreSQL | `DATE` | `Timestamp` at midnight UTC; `±infinity` → `Null` | `Date` |
+//! | PostgreSQL | `TIMESTAMP` (read as UTC), `TIMESTAMPTZ` | `Timestamp` (seconds, floored); `±infinity` → `Null` | `Timestamp` |
+//! | MySQL/MariaDB | `BOOLEAN` (= `TINYINT(1)`) | `Bool` (non-zero is true) | `Bool` |
+//! | MySQL/MariaDB | `TINYINT`, `SMALLINT`, `MEDIUMINT`, `INT`, `BIGINT`, each also `UNSIGNED`; `YEAR`, `BIT` | `Int`; a `BIGINT UNSIGNED` above `i64::MAX` → `Text` of its digits | `Int` |
+//! | MySQL/MariaDB | `FLOAT`, `DOUBLE` | `Float` (`FLOAT` through its shortest decimal) | `Float` |
+//! | MySQL/MariaDB | `DECIMAL` | as PostgreSQL `NUMERIC` | `Float` |
+//! | MySQL/MariaDB | `CHAR`, `VARCHAR`, `TINYTEXT`, `TEXT`, `MEDIUMTEXT`, `LONGTEXT`, `ENUM`, `SET`, `JSON` (MariaDB's `JSON` is a `LONGTEXT`) | `Text` | `Text` |
+//! | MySQL/MariaDB | `BINARY`, `VARBINARY`, `*BLOB` (also text columns with a binary collation) | `Text` when the bytes are UTF-8 text, else an error | `Text` |
+//! | MySQL/MariaDB | `TIME` | `Text` `[-]HH:MM:SS[.ffffff]` (hours may exceed 24) | `Text` |
+//! | MySQL/MariaDB | `DATE` | `Timestamp` at midnight UTC; the zero date `0000-00-00` → `Null` | `Date` |
+//! | MySQL/MariaDB | `DATETIME` (read as UTC), `TIMESTAMP` (the session is UTC) | `Timestamp` (seconds, floored); zero → `Null` | `Timestamp` |
+//! | SQLite | any (the *declared* type) | by each value's storage class: `NULL` → `Null`, `INTEGER` → `Int`, `REAL` → `Float`, `TEXT` → `Text`, `BLOB` → `Text` when UTF-8 text, else an error | see below |
+//! | SQLite | declared `BOOLEAN`/`BOOL` | values as stored (usually `Int` 0/1) | `Bool` |
+//! | SQLite | declared `…INT…` | | `Int` |
+//! | SQLite | declared `REAL`, `FLOA…`, `DOUB…` | | `Float` |
+//! | SQLite | declared `TEXT`, `…CHAR…`, `CLOB`, `TIME` | | `Text` |
+//! | SQLite | declared `DATE` | values as stored (text or numbers; the core coerces them) | `Date` |
+//! | SQLite | declared `DATETIME`, `TIMESTAMP` | values as stored | `Timestamp` |
+//! | SQLite | declared `BLOB`, `NUMERIC`/`DECIMAL` or anything else; expressions (`count(*)`, `a + b`) | | `Unknown` |
+//! | any | anything else (`INTERVAL`, arrays, `MONEY`, `GEOMETRY`, ...) | `Text` when the value's bytes are printable UTF-8, else an error naming the model, column and type (cast it to text in the SQL) | `Unknown` |
+//!
+//! `NULL` is `Value::Null` in every type. `Unknown` tells the core to infer the
+//! column's type from its first non-null value.
+
+use backflow_core::value::ColumnKind;
+
+/// How a PostgreSQL column is read (sqlx asks for the binary result format).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PgDecoder {
+    Bool,
+    Int2,
+    Int4,
+    Int8,
+    Oid,
+    Float4,
+    Float8,
+    Numeric,
+    Text,
+    Uuid,
+    Json,
+    Jsonb,
+    Time,
+    Date,
+    Timestamp,
+    /// Printable UTF-8 text, else an error.
+    Other,
+}
+
+impl PgDecoder {
+    /// `name` is sqlx's `TypeInfo::name()`; enum types (whose name is the user's)
+    /// are recognised by the caller from the type's kind.
+    pub(crate) fn for_type(name: &str) -> Self {
+        match name {
+            "BOOL" => Self::Bool,
+            "INT2" => Self::Int2,
+            "INT4" => Self::Int4,
+            "INT8" => Self::Int8,
+            "OID" => Self::Oid,
+            "FLOAT4" => Self::Float4,
+            "FLOAT8" => Self::Float8,
+            "NUMERIC" => Self::Numeric,
+            // sqlx names bpchar `CHAR`; the single-byte `"char"` is `"CHAR"`.
+            "TEXT" | "VARCHAR" | "CHAR" | "BPCHAR" | "NAME" | "UNKNOWN" => Self::Text,
+            _ if name.eq_ignore_ascii_case("citext") => Self::Text,
+            "UUID" => Self::Uuid,
+            "JSON" => Self::Json,
+            "JSONB" => Self::Jsonb,
+            "TIME" => Self::Time,
+            "DATE" => Self::Date,
+            "TIMESTAMP" | "TIMESTAMPTZ" => Self::Timestamp,
+            _ => Self::Other,
+        }
+    }
+
+    pub(crate) fn kind(self) -> ColumnKind {
+        match self {
+            Self::Bool => ColumnKind::Bool,
+            Self::Int2 | Self::Int4 | Self::Int8 | Self::Oid => ColumnKind::Int,
+            Self::Float4 | Self::Float8 | Self::Numeric => ColumnKind::Float,
+            Self::Text | Self::Uuid | Self::Json | Self::Jsonb | Self::Time => ColumnKind::Text,
+            Self::Date => ColumnKind::Date,
+            Self::Timestamp => ColumnKind::Timestamp,
+            Self::Other => ColumnKind::Unknown,
+        }
+    }
+}
+
+/// How a MySQL/MariaDB column is read (sqlx uses the binary protocol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MySqlDecoder {
+    Bool,
+    Int,
+    Unsigned,
+    Float,
+    Double,
+    Decimal,
+    Text,
+    /// Binary strings: UTF-8 text, else an error.
+    Bytes,
+    Time,
+    Date,
+    DateTime,
+    /// Printable UTF-8 text, else an error.
+    Other,
+}
+
+impl MySqlDecoder {
+    pub(crate) fn for_type(name: &str) -> Self {
+        match name {
+            "BOOLEAN" => Self::Bool,
+            "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" => Self::Int,
+            "TINYINT UNSIGNED" | "SMALLINT UNSIGNED" | "MEDIUMINT UNSIGNED" | "INT UNSIGNED"
+            | "BIGINT UNSIGNED" | "YEAR" | "BIT" => Self::Unsigned,
+            "FLOAT" => Self::Float,
+            "DOUBLE" => Self::Double,
+            "DECIMAL" => Self::Decimal,
+            "CHAR" | "VARCHAR" | "TINYTEXT" | "TEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM"
+            | "SET" | "JSON" => Self::Text,
+            "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" => Self::Bytes,
+            "TIME" => Self::Time,
+            "DATE" => Self::Date,
+            "DATETIME" | "TIMESTAMP" => Self::DateTime,
+            _ => Self::Other,
+        }
+    }
+
+    pub(crate) fn kind(self) -> ColumnKind {
+        match self {
+            Self::Bool => ColumnKind::Bool,
+            Self::Int | Self::Unsigned => ColumnKind::Int,
+            Self::Float | Self::Double | Self::Decimal => ColumnKind::Float,
+            Self::Text | Self::Bytes | Self::Time => ColumnKind::Text,
+            Self::Date => ColumnKind::Date,
+            Self::DateTime => ColumnKind::Timestamp,
+            Self::Other => ColumnKind::Unknown,
+        }
+    }
+}
+
+/// A SQLite column's kind from its declared type as sqlx reports it (`NULL` when
+/// the column is an expression or sqlx does not recognise the declaration).
+pub(crate) fn sqlite_kind(name: &str) -> ColumnKind {
+    match name {
+        "BOOLEAN" => ColumnKind::Bool,
+        "INTEGER" => ColumnKind::Int,
+        "REAL" => ColumnKind::Float,
+        "TEXT" | "TIME" => ColumnKind::Text,
+        "DATE" => ColumnKind::Date,
+        "DATETIME" => ColumnKind::Timestamp,
+        _ => ColumnKind::Unknown,
+    }
+}
+
+/// The text of bytes that are UTF-8 without control characters (tabs and line
+/// breaks allowed) — the test for "can this unknown value be read as text?". A
+/// binary encoding (integers, floats, intervals) nearly always has a zero or
+/// non-UTF-8 byte and is refused rather than shown as garbage.
+pub(crate) fn printable_text(bytes: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    text.chars()
+        .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+        .then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ColumnKind::*;
+
+    #[test]
+    fn postgres_type_names() {
+        let cases = [
+            ("BOOL", Bool),
+            ("INT2", Int),
+            ("INT4", Int),
+            ("INT8", Int),
+            ("OID", Int),
+            ("FLOAT4", Float),
+            ("FLOAT8", Float),
+            ("NUMERIC", Float),
+            ("TEXT", Text),
+            ("VARCHAR", Text),
+            ("CHAR", Text),
+            ("BPCHAR", Text),
+            ("NAME", Text),
+            ("citext", Text),
+            ("UUID", Text),
+            ("JSON", Text),
+            ("JSONB", Text),
+            ("TIME", Text),
+            ("DATE", Date),
+            ("TIMESTAMP", Timestamp),
+            ("TIMESTAMPTZ", Timestamp),
+            ("INTERVAL", Unknown),
+            ("INT4[]", Unknown),
+            ("MONEY", Unknown),
+            ("\"CHAR\"", Unknown),
+            ("mood", Unknown),
+        ];
+        for (name, kind) in cases {
+            assert_eq!(PgDecoder::for_type(name).kind(), kind, "{name}");
+        }
+        assert_eq!(PgDecoder::for_type("TIMESTAMPTZ"), PgDecoder::Timestamp);
+        assert_eq!(PgDecoder::for_type("BPCHAR"), PgDecoder::Text);
+    }
+
+    #[test]
+    fn mysql_type_names() {
+        let cases = [
+            ("BOOLEAN", Bool),
+            ("TINYINT", Int),
+            ("TINYINT UNSIGNED", Int),
+            ("SMALLINT", Int),
+            ("SMALLINT UNSIGNED", Int),
+            ("MEDIUMINT", Int),
+            ("MEDIUMINT UNSIGNED", Int),
+            ("INT", Int),
+            ("INT UNSIGNED", Int),
+            ("BIGINT", Int),
+            ("BIGINT UNSIGNED", Int),
+            ("YEAR", Int),
+            ("BIT", Int),
+            ("FLOAT", Float),
+            ("DOUBLE", Float),
+            ("DECIMAL", Float),
+            ("CHAR", Text),
+            ("VARCHAR", Text),
+            ("TINYTEXT", Text),
+            ("TEXT", Text),
+            ("MEDIUMTEXT", Text),
+            ("LONGTEXT", Text),
+            ("ENUM", Text),
+            ("SET", Text),
+            ("JSON", Text),
+            ("BINARY", Text),
+            ("VARBINARY", Text),
+            ("BLOB", Text),
+            ("LONGBLOB", Text),
+            ("TIME", Text),
+            ("DATE", Date),
+            ("DATETIME", Timestamp),
+            ("TIMESTAMP", Timestamp),
+            ("GEOMETRY", Unknown),
+            ("NULL", Unknown),
+        ];
+        for (name, kind) in cases {
+            assert_eq!(MySqlDecoder::for_type(name).kind(), kind, "{name}");
+        }
+        assert_eq!(
+            MySqlDecoder::for_type("BIGINT UNSIGNED"),
+            MySqlDecoder::Unsigned
+        );
+        assert_eq!(MySqlDecoder::for_type("BIGINT"), MySqlDecoder::Int);
+    }
+
+    #[test]
+    fn sqlite_declared_types() {
+        let cases = [
+            ("BOOLEAN", Bool),
+            ("INTEGER", Int),
+            ("REAL", Float),
+            ("TEXT", Text),
+            ("TIME", Text),
+            ("DATE", Date),
+            ("DATETIME", Timestamp),
+            ("BLOB", Unknown),
+            ("NUMERIC", Unknown),
+            ("NULL", Unknown),
+        ];
+        for (name, kind) in cases {
+            assert_eq!(sqlite_kind(name), kind, "{name}");
+        }
+    }
+
+    #[test]
+    fn printable_text_refuses_binary() {
+        assert_eq!(
+            printable_text("héllo\tworld 🎉\n".as_bytes()),
+            Some("héllo\tworld 🎉\n")
+        );
+        assert_eq!(printable_text(&[0, 0, 0, 1]), None);
+        assert_eq!(printable_text(&[0xff, 0xfe]), None);
+        assert_eq!(printable_text(&0.1f64.to_be_bytes()), None);
+        assert_eq!(printable_text(b""), Some(""));
+    }
+}

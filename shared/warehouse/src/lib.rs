@@ -1,0 +1,351 @@
+//! backflow's warehouse adapter: runs a model's SQL on SQLite, PostgreSQL or
+//! MySQL/MariaDB and streams its rows as [`backflow_core::value::Value`]s.
+//!
+//! # Layout
+//! - [`Source`]: which warehouse to open (a SQLite file, or a PostgreSQL / MySQL URL
+//!   held in a [`Secret`]).
+//! - [`Warehouse`]: a small connection pool (at most [`MAX_CONNECTIONS`]) opened by
+//!   [`Warehouse::connect`]; [`Warehouse::stream`] runs one model.
+//! - [`RowStream`]: the model's [`Column`]s (known even when the result is empty) and
+//!   its rows, one at a time: memory is bounded by what the caller holds, not by the
+//!   size of the result.
+//! - `kind`: which decoder and which [`ColumnKind`] each driver type name gets — the
+//!   table that says how every warehouse type becomes a [`Value`].
+//! - `postgres`, `mysql`, `sqlite`: the per-driver cell decoders.
+//! - `decimal`: `NUMERIC`/`DECIMAL` values (exact decimal text) to `Float` or `Text`.
+//! - `redact`: keeps the URL's password out of every error message.
+//! - [`Error`]: the crate's one error type.
+//!
+//! # Data flow
+//! `stream` sends the SQL through sqlx's `fetch` (a lazily polled stream that holds
+//! one pooled connection), waits for the first row and takes the column names and
+//! driver types from it; only when the result is empty does it `prepare` the
+//! statement to learn the columns. Each later [`RowStream::next`] decodes one row.
+//! PostgreSQL and MySQL rows arrive over the socket as they are read (TCP
+//! back-pressure holds the rest on the server); SQLite rows come through sqlx's
+//! bounded worker channel. Streaming 1,000,000 SQLite rows keeps the process RSS flat
+//! (see the `streams_a_million_rows_in_bounded_memory` test).
+//!
+//! Timestamps: every point in time becomes [`Value::Timestamp`] in Unix seconds
+//! (sub-second parts are floored); `TIMESTAMP`/`DATETIME` without a zone is read as
+//! UTC; dates are midnight UTC. SQLite has no date type, so its dates stay as stored
+//! (text or numbers) and the core crate coerces them.
+
+mod decimal;
+mod error;
+mod kind;
+mod mysql;
+mod postgres;
+mod redact;
+mod sqlite;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use backflow_core::secret::Secret;
+use backflow_core::value::{Column, ColumnKind, Value};
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlRow};
+use sqlx::pool::PoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteRow};
+use sqlx::{ConnectOptions, Connection, Database, MySqlPool, PgPool, SqlitePool};
+
+pub use error::Error;
+use redact::Redactor;
+
+/// Connections a [`Warehouse`] keeps at most: one streams a model, one is spare for
+/// a describe or a second model. A Lambda invocation runs one model at a time.
+pub const MAX_CONNECTIONS: u32 = 2;
+
+/// How long [`Warehouse::connect`] keeps trying (a refused connection is retried
+/// with back-off until then, as a database that is restarting refuses for a while).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a warehouse is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A SQLite database file, opened read-only; it must exist.
+    Sqlite { path: PathBuf },
+    /// A PostgreSQL (or Redshift) URL, `postgres://user:password@host:5432/db`.
+    Postgres { url: Secret },
+    /// A MySQL or MariaDB URL, `mysql://user:password@host:3306/db`.
+    Mysql { url: Secret },
+}
+
+/// An open warehouse: a pool of at most [`MAX_CONNECTIONS`] connections.
+#[derive(Debug, Clone)]
+pub struct Warehouse {
+    pool: Pool,
+    redactor: Redactor,
+}
+
+#[derive(Debug, Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+    Mysql(MySqlPool),
+}
+
+impl Warehouse {
+    /// Opens the warehouse and checks that one connection can be made, giving up
+    /// after [`DEFAULT_CONNECT_TIMEOUT`].
+    pub async fn connect(source: &Source) -> Result<Warehouse, Error> {
+        Self::connect_with_timeout(source, DEFAULT_CONNECT_TIMEOUT).await
+    }
+
+    /// [`Warehouse::connect`] with another timeout.
+    pub async fn connect_with_timeout(
+        source: &Source,
+        timeout: Duration,
+    ) -> Result<Warehouse, Error> {
+        match source {
+            Source::Sqlite { path } => {
+                let redactor = Redactor::none(path.display().to_string());
+                // sqlx would report SQLITE_CANTOPEN ("unable to open database file")
+                // without the path; say which file is missing.
+                if !path.exists() {
+                    return Err(Error::SqliteNotFound { path: path.clone() });
+                }
+                // Read-only: a model can never change the warehouse, and nothing is
+                // created. No journal-mode change either (it would need write access).
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .read_only(true)
+                    .create_if_missing(false);
+                let pool = open(SqlitePoolOptions::new(), options, timeout, &redactor).await?;
+                Ok(Warehouse {
+                    pool: Pool::Sqlite(pool),
+                    redactor,
+                })
+            }
+            Source::Postgres { url } => {
+                let redactor = Redactor::for_url(url);
+                let options = PgConnectOptions::from_str(url.expose())
+                    .map_err(|e| redactor.connect_error(&redactor.describe(&e)))?;
+                let pool = open(PgPoolOptions::new(), options, timeout, &redactor).await?;
+                Ok(Warehouse {
+                    pool: Pool::Postgres(pool),
+                    redactor,
+                })
+            }
+            Source::Mysql { url } => {
+                let redactor = Redactor::for_url(url);
+                // sqlx sets the session `time_zone` to `+00:00`, so TIMESTAMP columns
+                // come back in UTC whatever the server's zone.
+                let options = MySqlConnectOptions::from_str(url.expose())
+                    .map_err(|e| redactor.connect_error(&redactor.describe(&e)))?;
+                let pool = open(MySqlPoolOptions::new(), options, timeout, &redactor).await?;
+                Ok(Warehouse {
+                    pool: Pool::Mysql(pool),
+                    redactor,
+                })
+            }
+        }
+    }
+
+    /// Runs the model and streams its rows; memory is bounded by what the caller
+    /// holds, not by the result size.
+    ///
+    /// `model` is only used in messages. A bad query fails here (with the model's
+    /// name in the message), not at the first [`RowStream::next`]. The stream holds
+    /// one pooled connection until it ends or is dropped, so at most
+    /// [`MAX_CONNECTIONS`] streams can be open at once (a third waits for the
+    /// connect timeout, then fails).
+    pub async fn stream<'a>(&'a self, model: &str, sql: &str) -> Result<RowStream<'a>, Error> {
+        let query_error = |e: sqlx::Error| Error::Query {
+            model: model.to_string(),
+            message: self.redactor.describe(&e),
+        };
+        let (columns, inner) = match &self.pool {
+            Pool::Sqlite(pool) => {
+                let (columns, rows) = sqlite::open(pool, sql).await.map_err(query_error)?;
+                (columns, Inner::Sqlite(rows))
+            }
+            Pool::Postgres(pool) => {
+                let (columns, decoders, rows) =
+                    postgres::open(pool, sql).await.map_err(query_error)?;
+                (columns, Inner::Postgres { rows, decoders })
+            }
+            Pool::Mysql(pool) => {
+                let (columns, decoders, rows) =
+                    mysql::open(pool, sql).await.map_err(query_error)?;
+                (columns, Inner::Mysql { rows, decoders })
+            }
+        };
+        tracing::debug!(model, columns = columns.len(), "model query started");
+        Ok(RowStream {
+            columns,
+            model: model.to_string(),
+            redactor: &self.redactor,
+            inner,
+            read: 0,
+        })
+    }
+
+    /// Closes every connection of the pool.
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+            Pool::Mysql(pool) => pool.close().await,
+        }
+    }
+}
+
+/// Builds the pool and makes its first connection. sqlx retries a refused
+/// connection until the timeout and then only says "pool timed out"; in that case
+/// one more direct attempt tells the user why (refused, unknown host, ...).
+async fn open<DB: Database>(
+    pool_options: PoolOptions<DB>,
+    options: <DB::Connection as Connection>::Options,
+    timeout: Duration,
+    redactor: &Redactor,
+) -> Result<sqlx::Pool<DB>, Error> {
+    // sqlx times a statement until its stream is dropped, so every model that
+    // streams for more than a second (the caller's own work included) would be
+    // logged as a "slow statement" with its whole SQL. `stream` logs instead.
+    let options = options.disable_statement_logging();
+    let result = pool_options
+        .max_connections(MAX_CONNECTIONS)
+        .min_connections(0)
+        .acquire_timeout(timeout)
+        .connect_with(options.clone())
+        .await;
+    match result {
+        Ok(pool) => Ok(pool),
+        Err(sqlx::Error::PoolTimedOut) => {
+            let probe = tokio::time::timeout(Duration::from_secs(2), options.connect()).await;
+            let cause = match probe {
+                Ok(Err(cause)) => format!("{}; ", redactor.describe(&cause)),
+                _ => String::new(),
+            };
+            Err(redactor.connect_error(&format!(
+                "{cause}no connection within {:.1}s",
+                timeout.as_secs_f64()
+            )))
+        }
+        Err(e) => Err(redactor.connect_error(&redactor.describe(&e))),
+    }
+}
+
+/// Rows that may start with one already read (the row that told us the columns).
+struct Rows<'a, R> {
+    first: Option<R>,
+    rest: BoxStream<'a, Result<R, sqlx::Error>>,
+}
+
+impl<'a, R> Rows<'a, R> {
+    async fn next(&mut self) -> Option<Result<R, sqlx::Error>> {
+        match self.first.take() {
+            Some(row) => Some(Ok(row)),
+            None => self.rest.next().await,
+        }
+    }
+
+    /// Polls the stream for its first row, so that a failing query fails now.
+    async fn start(mut rest: BoxStream<'a, Result<R, sqlx::Error>>) -> Result<Self, sqlx::Error> {
+        let first = rest.next().await.transpose()?;
+        Ok(Rows { first, rest })
+    }
+}
+
+enum Inner<'a> {
+    Sqlite(Rows<'a, SqliteRow>),
+    Postgres {
+        rows: Rows<'a, PgRow>,
+        decoders: Vec<kind::PgDecoder>,
+    },
+    Mysql {
+        rows: Rows<'a, MySqlRow>,
+        decoders: Vec<kind::MySqlDecoder>,
+    },
+    /// The rows are exhausted, or an error ended them.
+    Done,
+}
+
+/// The rows of one model run, read one at a time with [`RowStream::next`].
+pub struct RowStream<'a> {
+    /// The result's columns, in order; each row has one value per column.
+    pub columns: Vec<Column>,
+    model: String,
+    redactor: &'a Redactor,
+    inner: Inner<'a>,
+    /// Rows returned so far, for the log line at the end.
+    read: u64,
+}
+
+impl std::fmt::Debug for RowStream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowStream")
+            .field("model", &self.model)
+            .field("columns", &self.columns)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RowStream<'_> {
+    /// The next row (one [`Value`] per column), `None` at the end. After an error
+    /// the stream is over: the next call returns `None`.
+    pub async fn next(&mut self) -> Option<Result<Vec<Value>, Error>> {
+        let RowStream {
+            columns,
+            model,
+            redactor,
+            inner,
+            read,
+        } = self;
+        let query_error = |e: sqlx::Error| Error::Query {
+            model: model.clone(),
+            message: redactor.describe(&e),
+        };
+        let row = match inner {
+            Inner::Done => return None,
+            Inner::Sqlite(rows) => rows.next().await.map(|row| {
+                row.map_err(query_error)
+                    .and_then(|row| sqlite::decode_row(&row, columns, model))
+            }),
+            Inner::Postgres { rows, decoders } => rows.next().await.map(|row| {
+                row.map_err(query_error)
+                    .and_then(|row| postgres::decode_row(&row, decoders, columns, model))
+            }),
+            Inner::Mysql { rows, decoders } => rows.next().await.map(|row| {
+                row.map_err(query_error)
+                    .and_then(|row| mysql::decode_row(&row, decoders, columns, model))
+            }),
+        };
+        match &row {
+            Some(Ok(_)) => *read += 1,
+            Some(Err(error)) => {
+                tracing::debug!(model = %model, rows = *read, %error, "model rows failed");
+                // Dropping the sqlx stream hands its connection back to the pool.
+                *inner = Inner::Done;
+            }
+            None => {
+                tracing::debug!(model = %model, rows = *read, "model rows read");
+                *inner = Inner::Done;
+            }
+        }
+        row
+    }
+}
+
+/// A column of the result: its name and the kind its driver type maps to.
+fn column(name: &str, kind: ColumnKind) -> Column {
+    Column {
+        name: name.to_string(),
+        kind,
+    }
+}
+
+/// The error for a cell that could not be decoded.
+fn decode_error(model: &str, column: &Column, type_name: &str, message: impl ToString) -> Error {
+    Error::Decode {
+        model: model.to_string(),
+        column: column.name.clone(),
+        type_name: type_name.to_string(),
+        message: message.to_string(),
+    }
+}

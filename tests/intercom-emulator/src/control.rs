@@ -1,0 +1,116 @@
+//! `/_emulator/*`: endpoints for tests, not part of Intercom. They need no
+//! token, are not rate limited, never fault and are not counted in the stats.
+//!
+//! | endpoint | what it does |
+//! |---|---|
+//! | `GET /_emulator/stats` | `{"requests":N,"by_status":{…},"by_route":{"POST /contacts":…}}` |
+//! | `POST /_emulator/reset` | drop all data, stats, the rate-limit window and the clock offset |
+//! | `GET /_emulator/dump` | everything, including archived, deleted and merged contacts |
+//! | `GET /_emulator/clock` | `{"now":…,"offset_secs":…}` |
+//! | `POST /_emulator/clock/advance` `{"secs":N}` | move emulated time forward |
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use serde_json::{json, Value};
+
+use crate::errors::{ApiError, ApiResult};
+use crate::input;
+use crate::render;
+use crate::state::{App, Contact, Removal, Store};
+use crate::{attributes, events};
+
+/// `GET /_emulator/stats`
+pub async fn stats(State(app): State<Arc<App>>) -> ApiResult {
+    Ok(render::ok(&app.stats.snapshot()))
+}
+
+/// `POST /_emulator/reset`
+pub async fn reset(State(app): State<Arc<App>>) -> ApiResult {
+    *app.store() = Store::default();
+    app.stats.reset();
+    app.limiter.reset();
+    app.clock.reset();
+    Ok(render::ok(&json!({"reset": true})))
+}
+
+fn clock_body(app: &App) -> Value {
+    json!({"now": app.clock.now(), "offset_secs": app.clock.offset()})
+}
+
+/// `GET /_emulator/clock`
+pub async fn clock(State(app): State<Arc<App>>) -> ApiResult {
+    Ok(render::ok(&clock_body(&app)))
+}
+
+/// `POST /_emulator/clock/advance` `{"secs": N}` (N ≥ 0)
+pub async fn advance(State(app): State<Arc<App>>, body: Bytes) -> ApiResult {
+    let obj = input::parse_object(&body)?;
+    let secs = input::integer(&obj, "secs")?
+        .flatten()
+        .filter(|s| *s >= 0)
+        .ok_or_else(|| ApiError::invalid("secs must be a non-negative integer"))?;
+    app.clock.advance(secs);
+    Ok(render::ok(&clock_body(&app)))
+}
+
+fn contact_entry(c: &Contact, removal: Option<&Removal>) -> Value {
+    let mut v = serde_json::to_value(render::contact(c, false)).unwrap_or(Value::Null);
+    v["archived"] = json!(c.archived);
+    v["deleted"] = json!(matches!(removal, Some(Removal::Deleted { .. })));
+    v["merged_into"] = match removal {
+        Some(Removal::Merged { into, .. }) => json!(into),
+        _ => Value::Null,
+    };
+    v["removed_at"] = match removal {
+        Some(Removal::Deleted { at } | Removal::Merged { at, .. }) => json!(at),
+        None => Value::Null,
+    };
+    v
+}
+
+/// `GET /_emulator/dump`
+pub async fn dump(State(app): State<Arc<App>>) -> ApiResult {
+    let store = app.store();
+    let mut contacts: Vec<(u64, Value)> = store
+        .contacts
+        .values()
+        .map(|c| (c.seq, contact_entry(c, None)))
+        .chain(
+            store
+                .removed
+                .values()
+                .map(|(c, r)| (c.seq, contact_entry(c, Some(r)))),
+        )
+        .collect();
+    contacts.sort_by_key(|(seq, _)| *seq);
+    let company_entry = |c: &crate::state::Company, deleted_at: Option<i64>| {
+        let mut v = serde_json::to_value(render::company(c)).unwrap_or(Value::Null);
+        let mut ids: Vec<_> = c.contacts.iter().cloned().collect();
+        ids.sort();
+        v["contact_ids"] = json!(ids);
+        v["deleted"] = json!(deleted_at.is_some());
+        v["deleted_at"] = json!(deleted_at);
+        (c.seq, v)
+    };
+    let mut companies: Vec<(u64, Value)> = store
+        .companies
+        .values()
+        .map(|c| company_entry(c, None))
+        .chain(
+            store
+                .deleted_companies
+                .iter()
+                .map(|(c, at)| company_entry(c, Some(*at))),
+        )
+        .collect();
+    companies.sort_by_key(|(seq, _)| *seq);
+    Ok(render::ok(&json!({
+        "contacts": contacts.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+        "companies": companies.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+        "events": events::dump(&store),
+        "data_attributes": attributes::dump(&store),
+        "clock": clock_body(&app),
+    })))
+}

@@ -1,0 +1,103 @@
+//! Random failures (`--fault-rate F`): that fraction of API requests fails with
+//! `500 server_error`, `503 service_unavailable` or a dropped connection, one
+//! third each. `--seed N` seeds the generator so a run is repeatable (given the
+//! same order of requests).
+//!
+//! By default a fault happens *before* the request touches any state, so a retry
+//! is always safe. Real Intercom may apply a write and still fail (a timeout
+//! after the commit, a 5xx from a proxy); `Options::fault_after_apply` emulates
+//! that: the request runs, then its answer is replaced by the fault.
+
+use std::sync::Mutex;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+/// One injected failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// `500` with code `server_error`.
+    ServerError,
+    /// `503` with code `service_unavailable`.
+    ServiceUnavailable,
+    /// The connection is closed without any response.
+    Drop,
+}
+
+/// Marker put in a response's extensions to ask the server loop to close the
+/// connection instead of answering. (Through [`crate::app`] without a socket,
+/// such a response is an empty `500`.)
+#[derive(Debug, Clone, Copy)]
+pub struct DropConnection;
+
+/// The fault dice.
+#[derive(Debug)]
+pub struct Faults {
+    rate: f64,
+    rng: Mutex<StdRng>,
+}
+
+impl Faults {
+    /// Faults at `rate` (0.0–1.0), repeatable when `seed` is given.
+    pub fn new(rate: f64, seed: Option<u64>) -> Faults {
+        let rng = match seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => rand::make_rng::<StdRng>(),
+        };
+        Faults {
+            rate: rate.clamp(0.0, 1.0),
+            rng: Mutex::new(rng),
+        }
+    }
+
+    /// Roll for one request.
+    pub fn roll(&self) -> Option<Fault> {
+        if self.rate <= 0.0 {
+            return None;
+        }
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        pick(rng.random::<f64>(), rng.random_range(0..3u8), self.rate)
+    }
+}
+
+/// Pure choice: `draw` in [0, 1) below `rate` fails, `kind` picks how.
+pub fn pick(draw: f64, kind: u8, rate: f64) -> Option<Fault> {
+    if draw >= rate {
+        return None;
+    }
+    Some(match kind % 3 {
+        0 => Fault::ServerError,
+        1 => Fault::ServiceUnavailable,
+        _ => Fault::Drop,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pick_respects_the_rate() {
+        assert_eq!(pick(0.5, 0, 0.4), None);
+        assert_eq!(pick(0.3, 0, 0.4), Some(Fault::ServerError));
+        assert_eq!(pick(0.3, 1, 0.4), Some(Fault::ServiceUnavailable));
+        assert_eq!(pick(0.3, 2, 0.4), Some(Fault::Drop));
+    }
+
+    #[test]
+    fn seeded_faults_repeat_and_match_the_rate() {
+        let a = Faults::new(0.2, Some(7));
+        let b = Faults::new(0.2, Some(7));
+        let rolls_a: Vec<_> = (0..2000).map(|_| a.roll()).collect();
+        let rolls_b: Vec<_> = (0..2000).map(|_| b.roll()).collect();
+        assert_eq!(rolls_a, rolls_b);
+        let failed = rolls_a.iter().filter(|r| r.is_some()).count();
+        assert!((320..480).contains(&failed), "{failed} of 2000");
+    }
+
+    #[test]
+    fn zero_rate_never_fails() {
+        let f = Faults::new(0.0, None);
+        assert!((0..100).all(|_| f.roll().is_none()));
+    }
+}

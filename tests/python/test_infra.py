@@ -1,0 +1,354 @@
+"""Checks on infra/template.yaml and the local stack built from it.
+
+- scripts/local_resources.py, run against a fresh moto server, creates tables,
+  bucket and secrets whose definitions match the template (key schemas,
+  attribute definitions, indexes, TTL, billing mode, lifecycle rules);
+- it follows the template: a renamed key or a new index in a copy of the
+  template changes the local tables, and a second run changes nothing;
+- cfn-lint and checkov pass on the template.
+
+Run: python3 -m pytest tests/python/test_infra.py
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "infra" / "template.yaml"
+SCRIPT = REPO / "scripts" / "local_resources.py"
+
+sys.path.insert(0, str(REPO / "scripts"))
+import local_resources as lr  # noqa: E402
+
+boto3 = pytest.importorskip("boto3")
+moto_server = pytest.importorskip("moto.server")
+
+REGION = "us-east-1"
+
+
+# ---------------------------------------------------------------- fixtures --
+
+
+def _wait_for_port(host: str, port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"{host}:{port} did not open within {timeout}s")
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint():
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    _wait_for_port(host, port)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def aws_env():
+    env = dict(os.environ)
+    env.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_REGION=REGION,
+               AWS_DEFAULT_REGION=REGION)
+    for k in ("BACKFLOW_STATE_TABLE", "BACKFLOW_RUNS_TABLE", "BACKFLOW_BUCKET",
+              "BACKFLOW_WAREHOUSE_URL", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        env.pop(k, None)
+    return env
+
+
+def _client(service: str, endpoint: str):
+    return boto3.client(service, endpoint_url=endpoint, region_name=REGION,
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def _run_script(endpoint: str, env: dict, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--endpoint", endpoint, *args],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def created(moto_endpoint, aws_env):
+    env = dict(aws_env, INTERCOM_ACCESS_TOKEN="tok-123")
+    out = _run_script(moto_endpoint, env, "--warehouse-url", "postgres://u:p@db/x")
+    return moto_endpoint, out
+
+
+@pytest.fixture(scope="module")
+def template():
+    return lr.load_template(TEMPLATE)
+
+
+def _param_default(template: dict, value):
+    """A template value that may be a !Ref to a parameter -> its default."""
+    if isinstance(value, dict) and "Ref" in value:
+        return template["Parameters"][value["Ref"]]["Default"]
+    return value
+
+
+def _table_resource(template: dict, env_var: str) -> dict:
+    ref = template["Globals"]["Function"]["Environment"]["Variables"][env_var]["Ref"]
+    res = template["Resources"][ref]
+    assert res["Type"] == "AWS::DynamoDB::Table"
+    return res["Properties"]
+
+
+# ------------------------------------------------------------------ tables --
+
+
+@pytest.mark.parametrize("env_var,local_name", [
+    ("BACKFLOW_STATE_TABLE", "backflow-state"),
+    ("BACKFLOW_RUNS_TABLE", "backflow-runs"),
+])
+def test_table_matches_template(created, template, env_var, local_name):
+    endpoint, _ = created
+    props = _table_resource(template, env_var)
+    ddb = _client("dynamodb", endpoint)
+    table = ddb.describe_table(TableName=local_name)["Table"]
+
+    assert table["KeySchema"] == props["KeySchema"]
+    assert sorted(table["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == \
+        sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"])
+    assert table["BillingModeSummary"]["BillingMode"] == props["BillingMode"]
+
+    for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        want = {i["IndexName"]: i for i in props.get(kind, [])}
+        have = {i["IndexName"]: i for i in table.get(kind, [])}
+        assert have.keys() == want.keys(), kind
+        for name, idx in want.items():
+            assert have[name]["KeySchema"] == idx["KeySchema"]
+            assert have[name]["Projection"]["ProjectionType"] == idx["Projection"]["ProjectionType"]
+
+    ttl = ddb.describe_time_to_live(TableName=local_name)["TimeToLiveDescription"]
+    spec = props.get("TimeToLiveSpecification")
+    if spec and spec.get("Enabled"):
+        assert ttl["TimeToLiveStatus"] == "ENABLED"
+        assert ttl["AttributeName"] == spec["AttributeName"]
+    else:
+        assert ttl["TimeToLiveStatus"] == "DISABLED"
+
+
+def test_contract_names(template):
+    """The fixed names other code relies on (product contract / brief)."""
+    state = _table_resource(template, "BACKFLOW_STATE_TABLE")
+    runs = _table_resource(template, "BACKFLOW_RUNS_TABLE")
+    for props in (state, runs):
+        assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"},
+                                      {"AttributeName": "sk", "KeyType": "RANGE"}]
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+        assert props["SSESpecification"]["SSEEnabled"] is True
+    assert "TimeToLiveSpecification" not in state
+    assert runs["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    for var in ("BACKFLOW_CONFIG", "BACKFLOW_STATE_TABLE", "BACKFLOW_RUNS_TABLE", "BACKFLOW_BUCKET",
+                "BACKFLOW_EXTRACT_FUNCTION", "BACKFLOW_LOAD_FUNCTION",
+                "BACKFLOW_RUN_DEADLINE_SECS", "RUST_LOG"):
+        assert var in env, var
+    binaries = {}
+    for res in template["Resources"].values():
+        if res["Type"] == "AWS::Serverless::Function":
+            assert res["Metadata"]["BuildMethod"] == "rust-cargolambda"
+            binaries[res["Metadata"]["BuildProperties"]["Binary"]] = res["Properties"]["CodeUri"]
+    assert binaries == {"trigger": "../functions/trigger", "extract": "../functions/extract",
+                        "load": "../functions/load"}
+    for code_uri in binaries.values():
+        assert (TEMPLATE.parent / code_uri / "Cargo.toml").is_file()
+
+
+# ------------------------------------------------------------------ bucket --
+
+
+def _norm_api_rule(rule: dict) -> dict:
+    flt = rule.get("Filter") or {}
+    prefix = flt.get("Prefix", rule.get("Prefix", ""))
+    exp = rule.get("Expiration") or {}
+    return {
+        "id": rule.get("ID"),
+        "status": rule["Status"],
+        "prefix": prefix or "",
+        "days": exp.get("Days"),
+        "delete_marker": exp.get("ExpiredObjectDeleteMarker"),
+        "noncurrent_days": (rule.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays"),
+        "abort_mpu": (rule.get("AbortIncompleteMultipartUpload") or {}).get("DaysAfterInitiation"),
+    }
+
+
+def _norm_cfn_rule(template: dict, rule: dict) -> dict:
+    days = _param_default(template, rule.get("ExpirationInDays"))
+    return {
+        "id": rule.get("Id"),
+        "status": rule["Status"],
+        "prefix": rule.get("Prefix") or "",
+        "days": int(days) if days is not None else None,
+        "delete_marker": rule.get("ExpiredObjectDeleteMarker"),
+        "noncurrent_days": (rule.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays"),
+        "abort_mpu": (rule.get("AbortIncompleteMultipartUpload") or {}).get("DaysAfterInitiation"),
+    }
+
+
+def test_bucket_matches_template(created, template):
+    endpoint, _ = created
+    ref = template["Globals"]["Function"]["Environment"]["Variables"]["BACKFLOW_BUCKET"]["Ref"]
+    props = template["Resources"][ref]["Properties"]
+    s3 = _client("s3", endpoint)
+    s3.head_bucket(Bucket="backflow-local")
+
+    want = [_norm_cfn_rule(template, r) for r in props["LifecycleConfiguration"]["Rules"]]
+    have = [_norm_api_rule(r) for r in
+            s3.get_bucket_lifecycle_configuration(Bucket="backflow-local")["Rules"]]
+    assert sorted(have, key=lambda r: r["id"]) == sorted(want, key=lambda r: r["id"])
+    # the batches expire (brief: lifecycle expiry on runs/)
+    assert any(r["prefix"] == "runs/" and r["days"] for r in want)
+
+    assert s3.get_bucket_versioning(Bucket="backflow-local").get("Status") == \
+        props["VersioningConfiguration"]["Status"]
+    enc = s3.get_bucket_encryption(Bucket="backflow-local")["ServerSideEncryptionConfiguration"]
+    assert enc["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == \
+        props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+            "ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+    pab = s3.get_public_access_block(Bucket="backflow-local")["PublicAccessBlockConfiguration"]
+    assert all(pab.values())
+
+
+# ----------------------------------------------------------------- secrets --
+
+
+def test_secrets(created):
+    endpoint, _ = created
+    sm = _client("secretsmanager", endpoint)
+    assert sm.get_secret_value(SecretId="backflow/intercom")["SecretString"] == \
+        '{"access_token": "tok-123"}'
+    assert sm.get_secret_value(SecretId="backflow/warehouse")["SecretString"] == \
+        '{"url": "postgres://u:p@db/x"}'
+
+
+def test_idempotent_and_updates_token(created, aws_env):
+    endpoint, _ = created
+    env = dict(aws_env, INTERCOM_ACCESS_TOKEN="tok-456")
+    out = _run_script(endpoint, env)
+    assert "created" not in out, out
+    assert "WARNING" not in out, out
+    sm = _client("secretsmanager", endpoint)
+    assert sm.get_secret_value(SecretId="backflow/intercom")["SecretString"] == \
+        '{"access_token": "tok-456"}'
+    # the warehouse secret is left alone when no URL is given
+    assert "postgres://" in sm.get_secret_value(SecretId="backflow/warehouse")["SecretString"]
+
+
+# ------------------------------------------------- the template is followed --
+
+
+def test_follows_template_changes(moto_endpoint, aws_env, template, tmp_path):
+    """A renamed sort key, a new GSI, a TTL rename and a new lifecycle rule in the
+    template reach the local stack (no second copy of the definitions to forget)."""
+    changed = copy.deepcopy(template)
+    runs_id = template["Globals"]["Function"]["Environment"]["Variables"]["BACKFLOW_RUNS_TABLE"]["Ref"]
+    props = changed["Resources"][runs_id]["Properties"]
+    props["AttributeDefinitions"] = [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sort", "AttributeType": "S"},
+        {"AttributeName": "sync", "AttributeType": "S"},
+    ]
+    props["KeySchema"] = [{"AttributeName": "pk", "KeyType": "HASH"},
+                          {"AttributeName": "sort", "KeyType": "RANGE"}]
+    props["GlobalSecondaryIndexes"] = [{
+        "IndexName": "by-sync",
+        "KeySchema": [{"AttributeName": "sync", "KeyType": "HASH"}],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
+    }]
+    props["TimeToLiveSpecification"] = {"AttributeName": "ttl", "Enabled": True}
+    bucket_id = template["Globals"]["Function"]["Environment"]["Variables"]["BACKFLOW_BUCKET"]["Ref"]
+    changed["Resources"][bucket_id]["Properties"]["LifecycleConfiguration"]["Rules"].append(
+        {"Id": "tmp", "Status": "Enabled", "Prefix": "tmp/", "ExpirationInDays": 1})
+
+    path = tmp_path / "template.yaml"
+    path.write_text(_dump_cfn(changed))
+    common = ["--state-table", "follow-state", "--bucket", "follow-bucket",
+              "--intercom-token", "tok-follow"]
+    env = dict(aws_env)
+    env.pop("INTERCOM_ACCESS_TOKEN", None)
+    _run_script(moto_endpoint, env, "--template", str(path), "--runs-table", "follow-runs", *common)
+
+    ddb = _client("dynamodb", moto_endpoint)
+    table = ddb.describe_table(TableName="follow-runs")["Table"]
+    assert table["KeySchema"][1]["AttributeName"] == "sort"
+    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["by-sync"]
+    assert ddb.describe_time_to_live(TableName="follow-runs")["TimeToLiveDescription"][
+        "AttributeName"] == "ttl"
+    rules = _client("s3", moto_endpoint).get_bucket_lifecycle_configuration(
+        Bucket="follow-bucket")["Rules"]
+    assert "tmp" in {r["ID"] for r in rules}
+
+    # A table built from the old template is re-created when the key changes.
+    _run_script(moto_endpoint, env, "--runs-table", "follow-runs2", *common)
+    out = _run_script(moto_endpoint, env, "--template", str(path), "--runs-table", "follow-runs2",
+                      *common)
+    assert "re-creating" in out
+    table = ddb.describe_table(TableName="follow-runs2")["Table"]
+    assert table["KeySchema"][1]["AttributeName"] == "sort"
+    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["by-sync"]
+    assert ddb.describe_time_to_live(TableName="follow-runs2")["TimeToLiveDescription"][
+        "AttributeName"] == "ttl"
+
+
+class _CfnDumper(yaml.SafeDumper):
+    pass
+
+
+def _dump_cfn(data: dict) -> str:
+    """Dump the long-form template ({"Ref": ..}, {"Fn::Sub": ..}) as plain YAML,
+    which CloudFormation (and the loader) read the same way as short tags."""
+    return yaml.dump(data, Dumper=_CfnDumper, sort_keys=False)
+
+
+# ----------------------------------------------------------------- linters --
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (pip install {name})")
+    return path
+
+
+def test_cfn_lint_passes():
+    proc = subprocess.run([_tool("cfn-lint"), str(TEMPLATE)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_checkov_passes():
+    proc = subprocess.run(
+        [_tool("checkov"), "-f", str(TEMPLATE), "--framework", "cloudformation",
+         "--skip-download", "--quiet", "--compact"],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "Failed checks: 0" in proc.stdout, proc.stdout[-4000:]
+
+
+def test_every_checkov_skip_has_a_reason(template):
+    for lid, res in template["Resources"].items():
+        for skip in ((res.get("Metadata") or {}).get("checkov") or {}).get("skip", []):
+            assert skip["id"].startswith("CKV"), lid
+            assert len(skip.get("comment", "")) > 20, f"{lid} {skip['id']} has no reason"

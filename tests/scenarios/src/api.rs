@@ -1,0 +1,241 @@
+//! A small typed client of backflow's HTTP API, as served locally by
+//! `cargo lambda watch` at `http://127.0.0.1:<port>/lambda-url/trigger/…`.
+//!
+//! Run records stay `serde_json::Value`s: the scenarios assert on the JSON a
+//! user sees, and [`RunRecord`] adds only typed accessors.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+
+/// How long [`Api::wait`] polls by default before giving up on a run.
+pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(300);
+const POLL_EVERY: Duration = Duration::from_millis(400);
+
+/// The terminal statuses of a run.
+pub const TERMINAL: [&str; 3] = ["succeeded", "partial", "failed"];
+
+/// The body of `POST /syncs/{sync}/runs`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunRequest {
+    pub dry_run: bool,
+    pub full_resync: bool,
+    pub allow_mass_removal: bool,
+}
+
+impl RunRequest {
+    /// A normal run.
+    pub fn normal() -> RunRequest {
+        RunRequest::default()
+    }
+    pub fn dry() -> RunRequest {
+        RunRequest { dry_run: true, ..RunRequest::default() }
+    }
+    pub fn full_resync() -> RunRequest {
+        RunRequest { full_resync: true, ..RunRequest::default() }
+    }
+    pub fn allow_mass_removal() -> RunRequest {
+        RunRequest { allow_mass_removal: true, ..RunRequest::default() }
+    }
+    pub fn body(&self) -> Value {
+        json!({
+            "dry_run": self.dry_run,
+            "full_resync": self.full_resync,
+            "allow_mass_removal": self.allow_mass_removal,
+        })
+    }
+}
+
+/// A run record (the JSON of `GET /runs/{id}`).
+#[derive(Debug, Clone)]
+pub struct RunRecord(pub Value);
+
+impl RunRecord {
+    pub fn id(&self) -> &str {
+        self.0["run_id"].as_str().unwrap_or("")
+    }
+    pub fn status(&self) -> &str {
+        self.0["status"].as_str().unwrap_or("")
+    }
+    /// `counts.<name>`; a missing counter reads as `u64::MAX` so that an
+    /// equality assertion fails loudly instead of passing on 0.
+    pub fn count(&self, name: &str) -> u64 {
+        self.0["counts"][name].as_u64().unwrap_or(u64::MAX)
+    }
+    /// `plan.<name>` (same convention as [`RunRecord::count`]).
+    pub fn plan(&self, name: &str) -> u64 {
+        self.0["plan"][name].as_u64().unwrap_or(u64::MAX)
+    }
+    /// `error` as text (a string, or `error.message`, or the JSON).
+    pub fn error(&self) -> String {
+        match &self.0["error"] {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            other => other["message"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| other.to_string()),
+        }
+    }
+    pub fn is_terminal(&self) -> bool {
+        TERMINAL.contains(&self.status())
+    }
+}
+
+impl std::fmt::Display for RunRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", serde_json::to_string_pretty(&self.0).unwrap_or_default())
+    }
+}
+
+/// The API client. Cheap to clone; make one per test (a reqwest client is
+/// tied to the tokio runtime that first used it).
+#[derive(Debug, Clone)]
+pub struct Api {
+    base: String,
+    http: reqwest::Client,
+    /// Run ids this client started (to pick their lines out of the functions' log).
+    pub started: Arc<Mutex<Vec<String>>>,
+}
+
+/// An HTTP answer: status and JSON body (`Value::Null` when the body is not JSON).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Answer {
+    /// `error.message` of an error answer.
+    pub fn error_message(&self) -> String {
+        self.body["error"]["message"].as_str().unwrap_or(&self.text).to_string()
+    }
+}
+
+impl Api {
+    /// `base` is `http://127.0.0.1:<port>/lambda-url/trigger`.
+    pub fn new(base: impl Into<String>) -> Api {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("reqwest client");
+        Api {
+            base: base.into(),
+            http,
+            started: Arc::default(),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Answer> {
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Answer { status, body, text })
+    }
+
+    /// `GET /syncs`
+    pub async fn syncs(&self) -> anyhow::Result<Answer> {
+        self.send(self.http.get(format!("{}/syncs", self.base))).await
+    }
+
+    /// `POST /syncs/{sync}/runs`, whatever the answer.
+    pub async fn start(&self, sync: &str, req: RunRequest) -> anyhow::Result<Answer> {
+        let ans = self
+            .send(
+                self.http
+                    .post(format!("{}/syncs/{sync}/runs", self.base))
+                    .json(&req.body()),
+            )
+            .await
+            .with_context(|| format!("POST /syncs/{sync}/runs"))?;
+        if let Some(id) = ans.body["run_id"].as_str() {
+            self.started.lock().unwrap_or_else(|e| e.into_inner()).push(id.to_string());
+        }
+        Ok(ans)
+    }
+
+    /// `POST /syncs/{sync}/runs`, expecting `202 {"run_id","status":"queued"}`; the run id.
+    pub async fn start_ok(&self, sync: &str, req: RunRequest) -> anyhow::Result<String> {
+        let ans = self.start(sync, req).await?;
+        if ans.status != 202 {
+            bail!("POST /syncs/{sync}/runs answered {} {}", ans.status, ans.text);
+        }
+        if ans.body["status"] != "queued" {
+            bail!("POST /syncs/{sync}/runs: expected status queued, got {}", ans.text);
+        }
+        ans.body["run_id"]
+            .as_str()
+            .map(str::to_string)
+            .with_context(|| format!("no run_id in {}", ans.text))
+    }
+
+    /// `GET /runs/{id}`
+    pub async fn get_run(&self, id: &str) -> anyhow::Result<Answer> {
+        self.send(self.http.get(format!("{}/runs/{id}", self.base))).await
+    }
+
+    /// `GET /runs/{id}` expecting 200.
+    pub async fn run(&self, id: &str) -> anyhow::Result<RunRecord> {
+        let ans = self.get_run(id).await?;
+        if ans.status != 200 {
+            bail!("GET /runs/{id} answered {} {}", ans.status, ans.text);
+        }
+        Ok(RunRecord(ans.body))
+    }
+
+    /// Poll `GET /runs/{id}` until the run is `succeeded`, `partial` or `failed`
+    /// (bounded by `timeout`).
+    pub async fn wait(&self, id: &str, timeout: Duration) -> anyhow::Result<RunRecord> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = match self.run(id).await {
+                Ok(rec) if rec.is_terminal() => return Ok(rec),
+                Ok(rec) => rec.to_string(),
+                // A trigger instance may be busy or restarting: keep polling.
+                Err(e) => format!("{e:#}"),
+            };
+            if Instant::now() >= deadline {
+                bail!("run {id} did not finish within {timeout:?}; last answer: {last}");
+            }
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+    }
+
+    /// Start a run and wait for its end ([`DEFAULT_RUN_TIMEOUT`]).
+    pub async fn run_to_end(&self, sync: &str, req: RunRequest) -> anyhow::Result<RunRecord> {
+        self.run_to_end_within(sync, req, DEFAULT_RUN_TIMEOUT).await
+    }
+
+    /// Start a run and wait for its end.
+    pub async fn run_to_end_within(
+        &self,
+        sync: &str,
+        req: RunRequest,
+        timeout: Duration,
+    ) -> anyhow::Result<RunRecord> {
+        let id = self.start_ok(sync, req).await?;
+        self.wait(&id, timeout).await
+    }
+
+    /// `GET /runs/{id}/rows?outcome=…` → the `rows` array.
+    pub async fn rows(&self, id: &str, outcome: &str) -> anyhow::Result<Vec<Value>> {
+        let ans = self
+            .send(self.http.get(format!("{}/runs/{id}/rows?outcome={outcome}", self.base)))
+            .await?;
+        if ans.status != 200 {
+            bail!("GET /runs/{id}/rows?outcome={outcome} answered {} {}", ans.status, ans.text);
+        }
+        ans.body["rows"]
+            .as_array()
+            .cloned()
+            .with_context(|| format!("no rows array in {}", ans.text))
+    }
+}

@@ -1,0 +1,425 @@
+//! Starting a local stack: moto, the AWS resources, the warehouse, the config
+//! and `cargo lambda watch` serving the three functions.
+//!
+//! # Processes and cleanup
+//!
+//! Child processes (moto, `cargo lambda watch` and everything it spawns: cargo,
+//! the function binaries) are started with `std::process::Command` in their own
+//! process group (`process_group(0)`), so that
+//! - a Ctrl-C sent to the terminal's foreground group does not reach them
+//!   half-way, and
+//! - one `kill -- -PGID` stops a whole tree.
+//!
+//! Rust never drops statics and libtest ends with `exit()`, and `unsafe` (an
+//! `atexit` hook) is forbidden in this workspace, so each group gets a
+//! **watchdog**: a tiny `sh` loop, itself in its own group, that waits until the
+//! test process is gone (`kill -0 <pid>`) and then sends TERM, then KILL, to the
+//! group. This also cleans up after a panic, an abort or a SIGKILL of the test
+//! binary. Nothing is killed by name.
+//!
+//! Temp dirs live under `$TMPDIR/backflow-scenarios/<pid>/`; dirs of processes
+//! that are gone are removed when the next test binary starts (they hold the
+//! functions' logs, worth reading after a failure).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+
+use crate::config::{ConfigDoc, TOKEN};
+use crate::warehouse::Warehouse;
+use crate::Kind;
+
+/// How long a cold `cargo lambda watch` may take to compile a function on its
+/// first invocation (shared target dir, 2 cores, other builds holding the lock).
+pub const COLD_COMPILE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
+/// `cargo lambda watch --concurrency`: instances per function. Several
+/// scenarios run at once on one stack, and `extract` fans out to `load`.
+pub const WATCH_CONCURRENCY: u32 = 4;
+
+/// `BACKFLOW_RUN_DEADLINE_SECS` given to the functions.
+pub const RUN_DEADLINE_SECS: u64 = 600;
+
+/// The repository root (`tests/scenarios/../..`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from("/work/main"))
+}
+
+/// The shared cargo target dir the functions are built in.
+pub fn target_dir() -> String {
+    std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "/work/cargo-target".to_string())
+}
+
+/// This test process's temp root, `$TMPDIR/backflow-scenarios/<pid>`; stale
+/// siblings (their process is gone) are removed the first time.
+pub fn temp_root() -> anyhow::Result<PathBuf> {
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    if let Some(p) = ROOT.get() {
+        return Ok(p.clone());
+    }
+    let parent = std::env::temp_dir().join("backflow-scenarios");
+    std::fs::create_dir_all(&parent)?;
+    if let Ok(entries) = std::fs::read_dir(&parent) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Ok(pid) = name.parse::<u32>() {
+                if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+    let root = parent.join(std::process::id().to_string());
+    std::fs::create_dir_all(&root)?;
+    Ok(ROOT.get_or_init(|| root).clone())
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released: a small race, fine here).
+pub fn free_port() -> anyhow::Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Spawn `cmd` in its own process group with stdout+stderr appended to `log`,
+/// plus a watchdog that kills the group once this test process is gone.
+/// Returns the group id (= the child's pid).
+pub fn spawn_group(mut cmd: Command, log: &Path) -> anyhow::Result<u32> {
+    use std::os::unix::process::CommandExt;
+    let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    let err = out.try_clone()?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .process_group(0);
+    let child = cmd.spawn().with_context(|| format!("spawning {cmd:?}"))?;
+    let pgid = child.id();
+    // The child is reaped by the watchdog's kill; dropping `Child` does not kill it.
+    drop(child);
+    let me = std::process::id();
+    let script = format!(
+        "while kill -0 {me} 2>/dev/null; do sleep 1; done; \
+         kill -TERM -{pgid} 2>/dev/null; sleep 3; kill -KILL -{pgid} 2>/dev/null; exit 0"
+    );
+    let mut dog = Command::new("sh");
+    dog.arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    dog.spawn().context("spawning the watchdog")?;
+    Ok(pgid)
+}
+
+/// Kill a process group we started (used when a stack fails to start).
+pub fn kill_group(pgid: u32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", "--", &format!("-{pgid}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Poll `f` until it returns `Ok(Some(_))`, at most `timeout`.
+pub async fn poll<T, F, Fut>(what: &str, timeout: Duration, every: Duration, mut f: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    loop {
+        match f().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last = format!("{e:#}"),
+        }
+        if Instant::now() >= deadline {
+            bail!("{what}: not ready within {timeout:?} (last error: {last})");
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// The shared moto server (S3, DynamoDB, Secrets Manager).
+#[derive(Debug)]
+pub struct Moto {
+    pub endpoint: String,
+    pub pgid: u32,
+}
+
+impl Moto {
+    pub async fn start() -> anyhow::Result<Moto> {
+        let port = free_port()?;
+        let log = temp_root()?.join("moto.log");
+        let mut cmd = Command::new("moto_server");
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        let pgid = spawn_group(cmd, &log)?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let url = format!("{endpoint}/moto-api/");
+        poll("moto_server", Duration::from_secs(60), Duration::from_millis(200), || {
+            let (http, url) = (http.clone(), url.clone());
+            async move { Ok(http.get(&url).send().await.ok().map(|_| ())) }
+        })
+        .await
+        .with_context(|| format!("moto log: {}", log.display()))?;
+        Ok(Moto { endpoint, pgid })
+    }
+}
+
+/// One running stack: its warehouse, config and `cargo lambda watch`.
+#[derive(Debug)]
+pub struct Stack {
+    pub kind: Kind,
+    /// A label unique in this process (`sqlite`, `postgres-isolated-…`).
+    pub label: String,
+    pub dir: PathBuf,
+    pub config_path: PathBuf,
+    pub config: Mutex<ConfigDoc>,
+    pub warehouse: Warehouse,
+    /// `http://127.0.0.1:<port>` of `cargo lambda watch`.
+    pub watch_url: String,
+    /// The functions' log (cargo lambda watch's stdout + stderr).
+    pub watch_log: PathBuf,
+    pub watch_pgid: u32,
+    pub state_table: String,
+    pub runs_table: String,
+    pub bucket: String,
+}
+
+impl Stack {
+    /// Start a stack for `kind` on `moto`. `label` names its resources.
+    pub async fn start(kind: Kind, label: &str, moto: &Moto) -> anyhow::Result<Stack> {
+        let dir = temp_root()?.join(label);
+        std::fs::create_dir_all(&dir)?;
+        let slug = format!("bfscn-{}-{}", label.replace('_', "-"), std::process::id());
+        let (state_table, runs_table, bucket) =
+            (format!("{slug}-state"), format!("{slug}-runs"), slug.clone());
+
+        create_resources(moto, &slug, &state_table, &runs_table, &bucket, &dir).await?;
+
+        let warehouse = Warehouse::create(kind, &dir).await?;
+        let config_path = dir.join("backflow.yaml");
+        let config = ConfigDoc::new(warehouse.config_section());
+        config.write(&config_path)?;
+
+        let port = free_port()?;
+        let watch_url = format!("http://127.0.0.1:{port}");
+        let env = [
+            ("BACKFLOW_CONFIG", config_path.display().to_string()),
+            ("BACKFLOW_STATE_TABLE", state_table.clone()),
+            ("BACKFLOW_RUNS_TABLE", runs_table.clone()),
+            ("BACKFLOW_BUCKET", bucket.clone()),
+            ("BACKFLOW_EXTRACT_FUNCTION", "extract".into()),
+            ("BACKFLOW_LOAD_FUNCTION", "load".into()),
+            ("BACKFLOW_RUN_DEADLINE_SECS", RUN_DEADLINE_SECS.to_string()),
+            ("BACKFLOW_LOCAL_INVOKE", "detach".into()),
+            ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+            ("AWS_ENDPOINT_URL_LAMBDA", watch_url.clone()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("RUST_LOG", "info".into()),
+        ];
+        let env_file = dir.join("functions.env");
+        let env_text: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        std::fs::write(&env_file, env_text)?;
+
+        let watch_log = dir.join("watch.log");
+        let mut cmd = Command::new("cargo");
+        cmd.current_dir(repo_root())
+            .args(["lambda", "watch", "--ignore-changes"])
+            .args(["--invoke-address", "127.0.0.1", "--invoke-port", &port.to_string()])
+            .args(["--concurrency", &WATCH_CONCURRENCY.to_string()])
+            .arg("--env-file")
+            .arg(&env_file)
+            .env("CARGO_TARGET_DIR", target_dir());
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let watch_pgid = spawn_group(cmd, &watch_log)?;
+
+        let stack = Stack {
+            kind,
+            label: label.to_string(),
+            dir,
+            config_path,
+            config: Mutex::new(config),
+            warehouse,
+            watch_url,
+            watch_log,
+            watch_pgid,
+            state_table,
+            runs_table,
+            bucket,
+        };
+        if let Err(e) = stack.warm().await {
+            kill_group(stack.watch_pgid);
+            return Err(e.context(format!(
+                "warming the functions; last lines of {}:\n{}",
+                stack.watch_log.display(),
+                tail(&stack.watch_log, 40, None)
+            )));
+        }
+        Ok(stack)
+    }
+
+    /// `…/lambda-url/trigger`, the API base.
+    pub fn api_base(&self) -> String {
+        format!("{}/lambda-url/trigger", self.watch_url)
+    }
+
+    /// Invoke each function once so `cargo lambda watch` compiles and starts it.
+    async fn warm(&self) -> anyhow::Result<()> {
+        let http = reqwest::Client::builder()
+            .timeout(COLD_COMPILE_TIMEOUT)
+            .build()?;
+        let base = self.watch_url.clone();
+        poll("cargo lambda watch port", Duration::from_secs(180), Duration::from_millis(300), || {
+            let (http, base) = (http.clone(), base.clone());
+            async move { Ok(http.get(&base).send().await.ok().map(|_| ())) }
+        })
+        .await?;
+        let syncs = format!("{}/syncs", self.api_base());
+        poll("trigger (GET /syncs)", COLD_COMPILE_TIMEOUT, Duration::from_secs(2), || {
+            let (http, url) = (http.clone(), syncs.clone());
+            async move {
+                let r = http.get(&url).send().await?;
+                let status = r.status();
+                let text = r.text().await?;
+                if status.is_success() {
+                    Ok(Some(()))
+                } else {
+                    bail!("GET /syncs answered {status}: {text}")
+                }
+            }
+        })
+        .await?;
+        for function in ["extract", "load"] {
+            let url = format!("{}/2015-03-31/functions/{function}/invocations", self.watch_url);
+            poll(&format!("{function} (warmup)"), COLD_COMPILE_TIMEOUT, Duration::from_secs(2), || {
+                let (http, url) = (http.clone(), url.clone());
+                async move {
+                    let r = http.post(&url).json(&json!({"warmup": true})).send().await?;
+                    let status = r.status();
+                    let text = r.text().await?;
+                    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    if status.is_success() && v["ok"] == true {
+                        Ok(Some(()))
+                    } else {
+                        bail!("warmup answered {status}: {text}")
+                    }
+                }
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Register (or replace) entries in the config and rewrite the file.
+    pub fn register(
+        &self,
+        destinations: &[(String, Value)],
+        models: &[(String, Value)],
+        syncs: &[(String, Value)],
+    ) -> anyhow::Result<()> {
+        let mut doc = self.config.lock().unwrap_or_else(|e| e.into_inner());
+        for (k, v) in destinations {
+            doc.destinations.insert(k.clone(), v.clone());
+        }
+        for (k, v) in models {
+            doc.models.insert(k.clone(), v.clone());
+        }
+        for (k, v) in syncs {
+            doc.syncs.insert(k.clone(), v.clone());
+        }
+        doc.write(&self.config_path)
+    }
+
+    /// Add a raw top-level key (isolated stacks only: deliberately wrong configs).
+    pub fn set_extra(&self, key: &str, value: Value) -> anyhow::Result<()> {
+        let mut doc = self.config.lock().unwrap_or_else(|e| e.into_inner());
+        doc.extra.insert(key.to_string(), value);
+        doc.write(&self.config_path)
+    }
+
+    /// Replace a sync's entry verbatim (isolated stacks: unknown keys inside a sync).
+    pub fn patch_sync(&self, sync: &str, f: impl FnOnce(&mut Value)) -> anyhow::Result<()> {
+        let mut doc = self.config.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = doc.syncs.get_mut(sync) {
+            f(v);
+        }
+        doc.write(&self.config_path)
+    }
+}
+
+/// Create the tables, bucket and secrets of a stack on moto with
+/// `scripts/local_resources.py` (from `infra/template.yaml`); its output goes
+/// to `<dir>/resources.log`.
+pub async fn create_resources(
+    moto: &Moto,
+    slug: &str,
+    state_table: &str,
+    runs_table: &str,
+    bucket: &str,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let (slug, state_table, runs_table, bucket) =
+        (slug.to_string(), state_table.to_string(), runs_table.to_string(), bucket.to_string());
+        let script = repo_root().join("scripts/local_resources.py");
+        static RESOURCES: Mutex<()> = Mutex::new(());
+        let (endpoint, st, rt, bk) = (moto.endpoint.clone(), state_table.clone(), runs_table.clone(), bucket.clone());
+        let slug2 = slug.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            // moto is "not designed for multithreaded access": one stack at a time.
+            let _guard = RESOURCES.lock().unwrap_or_else(|e| e.into_inner());
+            let (state_table, runs_table, bucket, slug) = (st, rt, bk, slug2);
+            Command::new("python3")
+            .arg(&script)
+            .args(["--endpoint", &endpoint, "--stack-name", &slug])
+            .args(["--state-table", &state_table, "--runs-table", &runs_table])
+            .args(["--bucket", &bucket, "--intercom-token", TOKEN])
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .output()
+        })
+        .await?
+        .context("running scripts/local_resources.py")?;
+        std::fs::write(dir.join("resources.log"), [&out.stdout[..], &out.stderr[..]].concat())?;
+        if !out.status.success() {
+            bail!(
+                "scripts/local_resources.py failed ({}): {}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+
+    Ok(())
+}
+
+/// The last `n` lines of `path`, keeping only lines containing one of
+/// `filter` when given (and non-empty).
+pub fn tail(path: &Path, n: usize, filter: Option<&[String]>) -> String {
+    let text = std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()));
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| match filter {
+            Some(f) if !f.is_empty() => f.iter().any(|needle| l.contains(needle.as_str())),
+            _ => true,
+        })
+        .collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}

@@ -12,8 +12,8 @@ quickstart warehouse is seeded:
    POST /companies/list and a count of contacts/companies/events from
    GET /_emulator/dump.
 
-Syncs run one after another, in the order GET /syncs lists them (the config's
-order): contacts attach to companies synced before them.
+Syncs run one after another: companies, then contacts (users, leads), then
+events, since contacts attach to companies and events need their user.
 
 Only the standard library. Exit status: 0 when every run ended succeeded or
 partial, 1 otherwise.
@@ -173,7 +173,11 @@ def main() -> int:
     if status != 200 or not isinstance(body, dict):
         print(f"GET /syncs: HTTP {status} {body}")
         return 1
-    syncs = [s["name"] for s in body.get("syncs", [])]
+    # Companies first (contacts attach to them), then contacts, then events
+    # (an event needs its user to exist); otherwise in the order listed.
+    rank = {"company": 0, "contact": 1, "user": 1, "lead": 1, "event": 2}
+    listed = body.get("syncs", [])
+    syncs = [s["name"] for s in sorted(listed, key=lambda s: rank.get(s.get("object"), 1))]
     banner(f"{len(syncs)} syncs: {', '.join(syncs)}")
     ok = True
     for sync in syncs:

@@ -9,8 +9,8 @@
 #
 # Idempotent: a service whose port already answers is left alone; the
 # resources are re-applied every time (and the Intercom secret takes the
-# current INTERCOM_ACCESS_TOKEN). State, logs and pid files: $REPO/.local/.
-# `scripts/local-down.sh` stops what this script started.
+# current INTERCOM_ACCESS_TOKEN). Logs and pid files: $REPO/.local/<service>-<port>.{log,pid}.
+# `scripts/local-down.sh` (same port variables) stops what this script started.
 #
 # Knobs (environment): LOCAL_AWS_PORT, LOCAL_INTERCOM_PORT, LOCAL_LAMBDA_PORT,
 # EMULATOR_ARGS (extra intercom-emulator options; `--token $INTERCOM_ACCESS_TOKEN`
@@ -47,6 +47,9 @@ HOST=127.0.0.1
 AWS_URL="http://$HOST:$LOCAL_AWS_PORT"
 INTERCOM_URL="http://$HOST:$LOCAL_INTERCOM_PORT"
 LAMBDA_URL="http://$HOST:$LOCAL_LAMBDA_PORT"
+# One set of files per port, so stacks on different ports do not mix pid files.
+LAMBDA_LOG="$LOCAL_DIR/lambda-$LOCAL_LAMBDA_PORT.log"
+LAMBDA_PID="$LOCAL_DIR/lambda-$LOCAL_LAMBDA_PORT.pid"
 
 say() { printf 'local-up: %s\n' "$*"; }
 die() { printf 'local-up: error: %s\n' "$*" >&2; exit 1; }
@@ -86,8 +89,8 @@ else
     python3 -m pip install --quiet 'moto[server]'
   fi
   say "starting moto on $AWS_URL"
-  start moto "$LOCAL_DIR/moto.log" moto_server -H "$HOST" -p "$LOCAL_AWS_PORT"
-  wait_port "$LOCAL_AWS_PORT" 60 moto "$LOCAL_DIR/moto.pid" "$LOCAL_DIR/moto.log"
+  start "moto-$LOCAL_AWS_PORT" "$LOCAL_DIR/moto-$LOCAL_AWS_PORT.log" moto_server -H "$HOST" -p "$LOCAL_AWS_PORT"
+  wait_port "$LOCAL_AWS_PORT" 60 moto "$LOCAL_DIR/moto-$LOCAL_AWS_PORT.pid" "$LOCAL_DIR/moto-$LOCAL_AWS_PORT.log"
 fi
 
 # ------------------------------------------------------- (b) the emulator --
@@ -102,9 +105,9 @@ else
     *) emulator_args+=(--token "$INTERCOM_ACCESS_TOKEN") ;;
   esac
   say "starting intercom-emulator on $INTERCOM_URL${EMULATOR_ARGS:+ ($EMULATOR_ARGS)}"
-  start emulator "$LOCAL_DIR/emulator.log" \
+  start "emulator-$LOCAL_INTERCOM_PORT" "$LOCAL_DIR/emulator-$LOCAL_INTERCOM_PORT.log" \
     "$CARGO_TARGET_DIR/release/intercom-emulator" --bind "$HOST:$LOCAL_INTERCOM_PORT" "${emulator_args[@]}"
-  wait_port "$LOCAL_INTERCOM_PORT" 60 intercom-emulator "$LOCAL_DIR/emulator.pid" "$LOCAL_DIR/emulator.log"
+  wait_port "$LOCAL_INTERCOM_PORT" 60 intercom-emulator "$LOCAL_DIR/emulator-$LOCAL_INTERCOM_PORT.pid" "$LOCAL_DIR/emulator-$LOCAL_INTERCOM_PORT.log"
 fi
 
 # ------------------------------------- (c) tables, bucket, secrets (moto) --
@@ -120,7 +123,7 @@ AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
 # in AWS, pointed at the local services). BACKFLOW_LOCAL_INVOKE=detach: cargo
 # lambda watch runs every invoke synchronously, InvocationType=Event included,
 # so the functions fire their fan-out invokes without waiting for them.
-ENV_FILE="$LOCAL_DIR/lambda.env"
+ENV_FILE="$LOCAL_DIR/lambda-$LOCAL_LAMBDA_PORT.env"
 cat >"$ENV_FILE" <<EOF
 BACKFLOW_CONFIG=$BACKFLOW_CONFIG
 BACKFLOW_STATE_TABLE=$BACKFLOW_STATE_TABLE
@@ -163,15 +166,14 @@ else
   if [[ $LOCAL_LAMBDA_RELOAD != 1 ]]; then watch_args+=(--ignore-changes); fi
   if [[ $LOCAL_LAMBDA_RELEASE == 1 ]]; then watch_args+=(--release); fi
   say "starting cargo lambda watch on $LAMBDA_URL (functions compile on their first invoke)"
-  (cd "$REPO" && start lambda "$LOCAL_DIR/lambda.log" cargo lambda watch "${watch_args[@]}")
-  wait_port "$LOCAL_LAMBDA_PORT" 120 "cargo lambda watch" "$LOCAL_DIR/lambda.pid" "$LOCAL_DIR/lambda.log"
+  (cd "$REPO" && start "lambda-$LOCAL_LAMBDA_PORT" "$LAMBDA_LOG" cargo lambda watch "${watch_args[@]}")
+  wait_port "$LOCAL_LAMBDA_PORT" 120 "cargo lambda watch" "$LAMBDA_PID" "$LAMBDA_LOG"
 fi
 
 # cargo lambda watch compiles (cargo run) a function on its first invoke.
 # Warm all three now, so the first real request does not wait for a build.
 deadline=$((SECONDS + LOCAL_UP_TIMEOUT))
 remaining() { local r=$((deadline - SECONDS)); ((r > 0)) && echo "$r" || echo 1; }
-LAMBDA_LOG="$LOCAL_DIR/lambda.log"
 log_offset=$(($(wc -c <"$LAMBDA_LOG" 2>/dev/null || echo 0) + 1))
 
 # A function that fails to compile never answers: cargo lambda watch does not
@@ -180,9 +182,9 @@ log_offset=$(($(wc -c <"$LAMBDA_LOG" 2>/dev/null || echo 0) + 1))
 check_build() {
   if tail -c "+$log_offset" "$LAMBDA_LOG" 2>/dev/null | grep -q -e '^error: could not compile' -e '^error\[E'; then
     tail -c "+$log_offset" "$LAMBDA_LOG" | grep -A12 -e '^error' | head -n 60 >&2
-    if [[ -f $LOCAL_DIR/lambda.pid ]]; then # we started it: stop it (its process group)
-      kill -TERM -- "-$(cat "$LOCAL_DIR/lambda.pid")" 2>/dev/null || true
-      rm -f "$LOCAL_DIR/lambda.pid"
+    if [[ -f $LAMBDA_PID ]]; then # we started it: stop it (its process group)
+      kill -TERM -- "-$(cat "$LAMBDA_PID")" 2>/dev/null || true
+      rm -f "$LAMBDA_PID"
     fi
     die "the functions do not compile (cargo lambda watch stopped; log: $LAMBDA_LOG)"
   fi
@@ -190,24 +192,32 @@ check_build() {
 
 say "waiting for trigger: GET $LAMBDA_URL/lambda-url/trigger/syncs (first start compiles; up to ${LOCAL_UP_TIMEOUT}s)"
 status=000
+answers=0 # consecutive answers other than 200 (the function runs but fails)
 while :; do
   # Short attempts: a request left waiting keeps its place in the queue, and
   # between attempts the build log is checked for errors.
   attempt=$(remaining)
   ((attempt > 30)) && attempt=30
-  status=$(curl -s -o "$LOCAL_DIR/syncs.json" -w '%{http_code}' --max-time "$attempt" \
+  status=$(curl -s -o "$LOCAL_DIR/syncs-$LOCAL_LAMBDA_PORT.json" -w '%{http_code}' --max-time "$attempt" \
     "$LAMBDA_URL/lambda-url/trigger/syncs" || true)
   [[ $status == 200 ]] && break
   check_build
   if ((SECONDS >= deadline)); then
     tail -n 40 "$LAMBDA_LOG" >&2 || true
-    die "trigger did not answer 200 within ${LOCAL_UP_TIMEOUT}s (last status $status, body: $(head -c 500 "$LOCAL_DIR/syncs.json" 2>/dev/null)); log: $LAMBDA_LOG"
+    die "trigger did not answer 200 within ${LOCAL_UP_TIMEOUT}s (last status $status, body: $(head -c 500 "$LOCAL_DIR/syncs-$LOCAL_LAMBDA_PORT.json" 2>/dev/null)); log: $LAMBDA_LOG"
   fi
-  if [[ -f $LOCAL_DIR/lambda.pid ]] && ! kill -0 "$(cat "$LOCAL_DIR/lambda.pid")" 2>/dev/null; then
+  if [[ -f $LAMBDA_PID ]] && ! kill -0 "$(cat "$LAMBDA_PID")" 2>/dev/null; then
     tail -n 40 "$LAMBDA_LOG" >&2 || true
     die "cargo lambda watch exited; log: $LAMBDA_LOG"
   fi
-  [[ $status == 000 ]] || sleep 1 # answered, but not 200 yet
+  if [[ $status != 000 ]]; then # answered, but not 200
+    answers=$((answers + 1))
+    if ((answers >= 30)); then
+      tail -n 20 "$LAMBDA_LOG" >&2 || true
+      die "GET /syncs keeps answering $status: $(head -c 500 "$LOCAL_DIR/syncs-$LOCAL_LAMBDA_PORT.json" 2>/dev/null) (log: $LAMBDA_LOG)"
+    fi
+    sleep 1
+  fi
 done
 
 for fn in extract load; do
@@ -215,14 +225,14 @@ for fn in extract load; do
   while :; do
     attempt=$(remaining)
     ((attempt > 30)) && attempt=30
-    code=$(curl -s -o "$LOCAL_DIR/warmup-$fn.json" -w '%{http_code}' --max-time "$attempt" \
+    code=$(curl -s -o "$LOCAL_DIR/warmup-$fn-$LOCAL_LAMBDA_PORT.json" -w '%{http_code}' --max-time "$attempt" \
       -X POST -H 'content-type: application/json' -d '{"warmup":true}' \
       "$LAMBDA_URL/2015-03-31/functions/$fn/invocations" || true)
     [[ $code != 000 ]] && break
     check_build
     ((SECONDS < deadline)) || die "$fn did not answer its warm-up within ${LOCAL_UP_TIMEOUT}s; log: $LAMBDA_LOG"
   done
-  [[ $code == 200 ]] || say "warning: $fn warm-up answered $code: $(head -c 300 "$LOCAL_DIR/warmup-$fn.json" 2>/dev/null) (see $LAMBDA_LOG)"
+  [[ $code == 200 ]] || say "warning: $fn warm-up answered $code: $(head -c 300 "$LOCAL_DIR/warmup-$fn-$LOCAL_LAMBDA_PORT.json" 2>/dev/null) (see $LAMBDA_LOG)"
 done
 
 cat <<EOF

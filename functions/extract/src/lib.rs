@@ -18,6 +18,7 @@ use anyhow::{anyhow, Context};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use backflow_aws::runs::EXTRACT_ROWS_SEQ;
 use backflow_aws::{Aws, Batches, Invoker, RunStore, Secrets, Settings, StateStore};
 use backflow_core::batch::{Batch, DestinationSpec, LoadRequest, LoadSpec};
 use backflow_core::config::{Config, UrlSource, Warehouse as WarehouseConfig};
@@ -141,18 +142,12 @@ impl Extract {
             .filter(|p| p.status == RecordStatus::Active)
             .count() as u64;
 
-        let destination = DestinationSpec {
-            base_url: destination.effective_base_url(),
-            api_version: destination.effective_api_version(),
-            access_token: destination.access_token.clone(),
-            region: destination
-                .base_url
-                .is_none()
-                .then(|| destination.region.name().to_string()),
-        };
+        let destination = destination.spec();
         let mut planner = Planner::new(spec, run.full_resync);
         let mut written = 0u32;
         let mut row_number = 0u64;
+        // Invalid rows are written in pieces; their report keys continue from here.
+        let mut reported = 0usize;
         while let Some(row) = rows.next().await {
             let row = row?;
             row_number += 1;
@@ -167,7 +162,7 @@ impl Extract {
                 )
                 .await?;
                 written += 1;
-                self.flush_invalid(run, &mut planner).await?;
+                self.flush_invalid(run, &mut planner, &mut reported).await?;
                 self.runs.heartbeat(&run.run_id).await?;
             }
         }
@@ -188,7 +183,7 @@ impl Extract {
             .await?;
             written += 1;
         }
-        self.flush_invalid(run, &mut planner).await?;
+        self.flush_invalid(run, &mut planner, &mut reported).await?;
         if !planner.skip.is_empty() && !run.dry_run {
             self.batches
                 .put_json(&skip_key(&run.run_id), &json!(planner.skip))
@@ -260,7 +255,6 @@ impl Extract {
                 )
                 .await?;
         }
-        usage.lambda_invocations += 0;
         Ok(RunStatus::Loading)
     }
 
@@ -290,12 +284,14 @@ impl Extract {
         &self,
         run: &RunRecord,
         planner: &mut Planner<'_>,
+        reported: &mut usize,
     ) -> anyhow::Result<()> {
         let invalid = planner.take_invalid();
         if !invalid.is_empty() {
             self.runs
-                .put_rows(&run.run_id, EXTRACT_ROWS_SEQ, &invalid)
+                .put_rows_from(&run.run_id, EXTRACT_ROWS_SEQ, *reported, &invalid)
                 .await?;
+            *reported += invalid.len();
         }
         Ok(())
     }
@@ -311,10 +307,6 @@ impl Extract {
         Ok(())
     }
 }
-
-/// Row reports written by extract use their own namespace of sequence numbers,
-/// apart from the loads' batch numbers.
-pub const EXTRACT_ROWS_SEQ: u32 = 999_999;
 
 fn spec_for(
     sync: &str,

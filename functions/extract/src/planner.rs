@@ -139,10 +139,13 @@ impl<'a> Planner<'a> {
                     Some(after),
                     None,
                 );
+                let (known_id, attached_company) = prior_entry
+                    .map(|p| (p.intercom_id, p.company_id))
+                    .unwrap_or_default();
                 let intercom_id = if self.spec.key.field == KeyField::Id {
                     Some(key.clone())
                 } else {
-                    prior_entry.and_then(|p| p.intercom_id)
+                    known_id
                 };
                 self.buffer.push(Some(BatchItem {
                     key: key.clone(),
@@ -151,6 +154,7 @@ impl<'a> Planner<'a> {
                     intercom_id,
                     body: mapped.body,
                     company_id: mapped.company_id,
+                    attached_company,
                 }));
                 self.live += 1;
                 self.remember(
@@ -318,6 +322,7 @@ impl<'a> Planner<'a> {
                 intercom_id: prior.intercom_id,
                 body: Default::default(),
                 company_id: None,
+                attached_company: None,
             }));
             self.live += 1;
         }
@@ -341,5 +346,162 @@ fn action_kind(action: Action) -> &'static str {
         Action::Delete => "delete",
         Action::Archive => "archive",
         Action::Send => "send",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backflow_core::config::parse;
+    use backflow_core::value::{Column, ColumnKind};
+
+    fn spec(sync_yaml: &str) -> SyncSpec {
+        let text = format!(
+            "warehouse: {{type: sqlite, path: w.db}}\n\
+             destinations:\n  ic: {{type: intercom, access_token: {{secret: s, key: k}}}}\n\
+             models:\n  m: {{sql: select 1}}\n\
+             syncs:\n  s:\n{sync_yaml}"
+        );
+        let config = parse(&text, "test.yaml", &|_| None).expect("config parses");
+        config.syncs["s"].clone()
+    }
+
+    fn users() -> SyncSpec {
+        spec(
+            "    model: m\n    destination: ic\n    object: user\n    behavior: mirror\n\
+             \x20   key: {column: id, field: external_id}\n    batch_size: 2\n\
+             \x20   fields: {email: email}\n",
+        )
+    }
+
+    fn columns() -> Vec<Column> {
+        vec![
+            Column {
+                name: "id".into(),
+                kind: ColumnKind::Text,
+            },
+            Column {
+                name: "email".into(),
+                kind: ColumnKind::Text,
+            },
+        ]
+    }
+
+    fn row(id: Option<&str>, email: &str) -> Vec<Value> {
+        vec![
+            id.map_or(Value::Null, |i| Value::Text(i.into())),
+            Value::Text(email.into()),
+        ]
+    }
+
+    fn run<'a>(
+        spec: &'a SyncSpec,
+        rows: &[Vec<Value>],
+        prior: &mut HashMap<String, Prior>,
+    ) -> (Planner<'a>, Vec<(u32, Vec<BatchItem>)>) {
+        let mut mapper = Mapper::new("s", spec, &columns()).unwrap();
+        let mut planner = Planner::new(spec, false);
+        let mut batches = Vec::new();
+        for (i, r) in rows.iter().enumerate() {
+            planner.push(i as u64 + 1, r, &mut mapper, prior);
+            batches.extend(planner.take_batch(false));
+        }
+        (planner, batches)
+    }
+
+    #[test]
+    fn batches_are_cut_at_batch_size() {
+        let spec = users();
+        let rows: Vec<_> = (0..5)
+            .map(|i| row(Some(&format!("u{i}")), &format!("u{i}@x.io")))
+            .collect();
+        let (mut planner, mut batches) = run(&spec, &rows, &mut HashMap::new());
+        batches.extend(planner.take_batch(true));
+        let sizes: Vec<(u32, usize)> = batches.iter().map(|(s, b)| (*s, b.len())).collect();
+        assert_eq!(sizes, vec![(0, 2), (1, 2), (2, 1)]);
+        assert_eq!(planner.plan.create, 5);
+    }
+
+    #[test]
+    fn a_duplicate_key_makes_both_rows_invalid_even_after_the_first_was_written() {
+        let spec = users();
+        let rows = vec![
+            row(Some("a"), "a@x.io"),
+            row(Some("b"), "b@x.io"), // batch 0 = [a, b] is written here
+            row(Some("c"), "c@x.io"),
+            row(Some("c"), "c2@x.io"), // c is still buffered: dropped from the batch
+            row(Some("a"), "a2@x.io"), // a was written: goes to the skip list
+            row(None, "n@x.io"),
+        ];
+        let (mut planner, mut batches) = run(&spec, &rows, &mut HashMap::new());
+        batches.extend(planner.take_batch(true));
+        let keys: Vec<Vec<String>> = batches
+            .iter()
+            .map(|(_, b)| b.iter().map(|i| i.key.clone()).collect())
+            .collect();
+        assert_eq!(keys, vec![vec!["a".to_string(), "b".to_string()]]);
+        assert_eq!(planner.skip, vec!["a".to_string()]);
+        let invalid = planner.take_invalid();
+        let mut rows: Vec<(Option<String>, Option<u64>)> =
+            invalid.iter().map(|r| (r.key.clone(), r.row)).collect();
+        rows.sort();
+        assert_eq!(
+            rows,
+            vec![
+                (None, Some(6)),
+                (Some("a".into()), Some(1)),
+                (Some("a".into()), Some(5)),
+                (Some("c".into()), Some(3)),
+                (Some("c".into()), Some(4)),
+            ]
+        );
+        assert!(invalid
+            .iter()
+            .any(|r| r.reason.contains("appears more than once")));
+        assert_eq!(
+            (planner.plan.create, planner.plan.invalid),
+            (1, 5),
+            "{:?}",
+            planner.plan
+        );
+    }
+
+    #[test]
+    fn unchanged_rows_are_not_batched_and_mirror_removes_what_left() {
+        let spec = users();
+        let mut mapper = Mapper::new("s", &spec, &columns()).unwrap();
+        let same = mapper
+            .map(1, &row(Some("a"), "a@x.io"))
+            .unwrap()
+            .fingerprint;
+        let active = |fp| Prior {
+            intercom_id: Some("ic".into()),
+            fingerprint: fp,
+            status: RecordStatus::Active,
+            company_id: None,
+        };
+        let mut prior: HashMap<String, Prior> = (0..20)
+            .map(|i| (format!("gone{i}"), active(None)))
+            .collect();
+        prior.insert("a".into(), active(Some(same)));
+        let (mut planner, batches) = run(&spec, &[row(Some("a"), "a@x.io")], &mut prior);
+        assert!(batches.is_empty());
+        assert_eq!(planner.plan.unchanged, 1);
+        // 20 of 21 would go: more than 10 %, refused before anything is batched.
+        let err = planner.removals(prior.clone(), 21, false).unwrap_err();
+        assert!(err.contains("allow_mass_removal"), "{err}");
+        assert_eq!(planner.buffered(), 0);
+        planner.removals(prior, 21, true).unwrap();
+        let (_, items) = planner.take_batch(true).unwrap();
+        assert_eq!(items.len(), 20);
+        assert!(items
+            .iter()
+            .all(|i| i.action == Action::Archive && i.intercom_id.as_deref() == Some("ic")));
+    }
+
+    #[test]
+    fn email_keys_are_remembered_case_insensitively() {
+        assert_eq!(state_key(KeyField::Email, " Ada@X.io "), "ada@x.io");
+        assert_eq!(state_key(KeyField::ExternalId, "Ada"), "Ada");
     }
 }

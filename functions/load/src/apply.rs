@@ -42,15 +42,32 @@ pub fn already_done(run_id: &str, item: &BatchItem, known: Option<&StateItem>) -
 
 /// Custom attributes the rows must not write (missing with `create_attributes:
 /// false`, or existing with another type), by name, with the reason.
+///
+/// Only attributes some item of the batch writes are checked (and created): a
+/// column that was null so far has no reliable type yet.
 pub async fn attribute_problems(
     client: &Client,
     spec: &LoadSpec,
+    items: &[BatchItem],
 ) -> anyhow::Result<HashMap<String, String>> {
-    if spec.attributes.is_empty() {
+    let written: Vec<_> = spec
+        .attributes
+        .iter()
+        .filter(|a| {
+            items.iter().any(|i| {
+                i.body
+                    .get("custom_attributes")
+                    .and_then(|c| c.as_object())
+                    .is_some_and(|c| c.contains_key(&a.name))
+            })
+        })
+        .cloned()
+        .collect();
+    if written.is_empty() {
         return Ok(HashMap::new());
     }
     let problems = client
-        .ensure_attributes(&spec.attributes, spec.create_attributes)
+        .ensure_attributes(&written, spec.create_attributes)
         .await?;
     Ok(problems
         .into_iter()
@@ -123,6 +140,13 @@ pub async fn apply(
         }
         (Object::Event, Action::Send) => client.send_event(&item.body).await,
         (o, Action::Create | Action::Update) if is_contact(o) => {
+            // A record backflow archived (delete/mirror) that is back in the model:
+            // a PUT alone would leave it archived.
+            if let (Action::Create, Some(id)) = (item.action, known) {
+                if let Err(RowError::Fatal(e)) = client.unarchive_contact(id).await {
+                    return ItemResult::Fatal(e.to_string());
+                }
+            }
             if spec.behavior == Behavior::UpdateOnly {
                 client
                     .update_contact_only(spec.key_field, &item.key, known, &item.body, role)
@@ -171,19 +195,27 @@ pub async fn apply(
         );
         return report(item, Outcome::NotFound, reason, None);
     }
-    if let (Some(company_id), Some(contact_id)) = (&item.company_id, &written.intercom_id) {
-        if is_contact(spec.object) {
-            match client.attach_company(contact_id, company_id).await {
-                Ok(_) => {}
-                Err(RowError::Rejected(r)) => {
-                    let reason = format!(
-                        "contact written, but attaching it to company `{company_id}` failed: {}",
-                        r.message
-                    );
-                    return report(item, Outcome::Rejected, reason, Some(r.code));
-                }
-                Err(RowError::Fatal(e)) => return ItemResult::Fatal(e.to_string()),
+    // Attach only when the company changed (or the contact is new): an update
+    // that leaves it as it was costs one call, not two.
+    let attach = match (&item.company_id, &written.intercom_id) {
+        (Some(company_id), Some(contact_id)) if is_contact(spec.object) => {
+            let unchanged = written.outcome != Outcome::Created
+                && item.attached_company.as_deref() == Some(company_id.as_str());
+            (!unchanged).then_some((company_id, contact_id))
+        }
+        _ => None,
+    };
+    if let Some((company_id, contact_id)) = attach {
+        match client.attach_company(contact_id, company_id).await {
+            Ok(_) => {}
+            Err(RowError::Rejected(r)) => {
+                let reason = format!(
+                    "contact written, but attaching it to company `{company_id}` failed: {}",
+                    r.message
+                );
+                return report(item, Outcome::Rejected, reason, Some(r.code));
             }
+            Err(RowError::Fatal(e)) => return ItemResult::Fatal(e.to_string()),
         }
     }
     let state = StateItem {
@@ -193,9 +225,87 @@ pub async fn apply(
         status: status_of(written.outcome),
         run_id: run_id.to_string(),
         outcome: written.outcome,
+        company_id: item
+            .company_id
+            .clone()
+            .or_else(|| item.attached_company.clone()),
     };
     ItemResult::Done {
         outcome: written.outcome,
         state: Some(state),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backflow_core::fingerprint::Fingerprint;
+
+    fn item(action: Action, fp: Option<u128>) -> BatchItem {
+        BatchItem {
+            key: "k".into(),
+            action,
+            fingerprint: fp.map(Fingerprint),
+            intercom_id: None,
+            body: Default::default(),
+            company_id: None,
+            attached_company: None,
+        }
+    }
+
+    fn state(run: &str, fp: Option<u128>, status: RecordStatus, outcome: Outcome) -> StateItem {
+        StateItem {
+            key: "k".into(),
+            intercom_id: Some("ic".into()),
+            fingerprint: fp.map(Fingerprint),
+            status,
+            run_id: run.into(),
+            outcome,
+            company_id: None,
+        }
+    }
+
+    #[test]
+    fn a_redelivered_batch_skips_what_this_run_already_wrote() {
+        use Outcome::{Archived, Created, Sent, Updated};
+        use RecordStatus as S;
+        let cases = [
+            // (item, state, expected)
+            (
+                item(Action::Create, Some(1)),
+                Some(state("r1", Some(1), S::Active, Created)),
+                Some(Created),
+            ),
+            (
+                item(Action::Update, Some(2)),
+                Some(state("r1", Some(1), S::Active, Updated)),
+                None,
+            ),
+            // Written by an earlier run: this run must write.
+            (
+                item(Action::Update, Some(1)),
+                Some(state("r0", Some(1), S::Active, Updated)),
+                None,
+            ),
+            (
+                item(Action::Send, Some(1)),
+                Some(state("r1", Some(1), S::Sent, Sent)),
+                Some(Sent),
+            ),
+            (
+                item(Action::Archive, None),
+                Some(state("r1", None, S::Archived, Archived)),
+                Some(Archived),
+            ),
+            (
+                item(Action::Delete, None),
+                Some(state("r1", None, S::Archived, Archived)),
+                None,
+            ),
+            (item(Action::Create, Some(1)), None, None),
+        ];
+        for (i, (item, known, want)) in cases.into_iter().enumerate() {
+            assert_eq!(already_done("r1", &item, known.as_ref()), want, "case {i}");
+        }
     }
 }

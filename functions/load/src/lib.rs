@@ -163,7 +163,7 @@ impl Load {
             todo.push((index, item));
         }
 
-        let blocked = apply::attribute_problems(&client, spec).await?;
+        let blocked = apply::attribute_problems(&client, spec, &batch.items).await?;
         let stop = AtomicBool::new(false);
         let mut fatal = None;
         let mut pending: Vec<StateItem> = Vec::new();

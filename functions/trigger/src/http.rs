@@ -77,10 +77,14 @@ struct RunRequest {
 }
 
 /// An HTTP answer in the shape API Gateway (payload 2.0) and function URLs accept.
+/// `cookies` and `multiValueHeaders` are there although empty: `cargo lambda watch`
+/// parses the answer with a struct that requires them.
 pub fn response(status: u16, body: &Value) -> Value {
     json!({
         "statusCode": status,
         "headers": {"content-type": "application/json"},
+        "multiValueHeaders": {},
+        "cookies": [],
         "isBase64Encoded": false,
         "body": body.to_string(),
     })

@@ -37,6 +37,7 @@ impl Trigger {
 
     /// Dispatches one event: an HTTP request, a Scheduled Event, or a warm-up ping.
     pub async fn handle(&self, event: Value) -> anyhow::Result<Value> {
+        tracing::debug!(event = %event, "trigger: event");
         if event.get("warmup").is_some() {
             return Ok(serde_json::json!({"ok": true}));
         }

@@ -16,6 +16,7 @@
 //!   claims; every method that can be delivered twice is idempotent (conditional writes).
 //! - [`invoke`]: [`Invoker`], asynchronous Lambda invocations (the fan-out).
 //! - [`error`]: the crate's one [`Error`]; never carries a secret value.
+//! - [`logging`]: the functions' JSON log setup (one object per line).
 //!
 //! The table layouts are documented at the top of [`state`] and [`runs`].
 

@@ -12,6 +12,7 @@
 //! | `st` | S | `active` \| `archived` \| `deleted` \| `sent` |
 //! | `run` | S | run id of the last write |
 //! | `out` | S | its outcome (`created`, `updated`, `rejected`, ...) |
+//! | `co` | S | contacts: the `company_id` the record is attached to (absent if none) |
 //!
 //! Attribute names are short on purpose: a run reads its sync's whole partition with
 //! one paginated, eventually consistent Query ([`StateStore::scan_sync`]), billed per
@@ -42,6 +43,8 @@ pub struct StateItem {
     pub run_id: String,
     /// What that write did.
     pub outcome: Outcome,
+    /// Contacts: the `company_id` the record is attached to.
+    pub company_id: Option<String>,
 }
 
 impl StateItem {
@@ -51,6 +54,7 @@ impl StateItem {
             intercom_id: self.intercom_id.clone(),
             fingerprint: self.fingerprint,
             status: self.status.clone(),
+            company_id: self.company_id.clone(),
         }
     }
 }
@@ -119,8 +123,8 @@ impl StateStore {
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .projection_expression("#sk, #iid, #fp, #st")
-                .set_expression_attribute_names(Some(names(&["pk", "sk", "iid", "fp", "st"])))
+                .projection_expression("#sk, #iid, #fp, #st, #co")
+                .set_expression_attribute_names(Some(names(&["pk", "sk", "iid", "fp", "st", "co"])))
                 .expression_attribute_values(":pk", s(pk(sync)))
                 .expression_attribute_values(":prefix", s(KEY_PREFIX))
                 .consistent_read(false)
@@ -171,8 +175,8 @@ impl StateStore {
             &self.dynamodb,
             &self.table,
             requests,
-            "#sk, #iid, #fp, #st, #run, #out",
-            &names(&["sk", "iid", "fp", "st", "run", "out"]),
+            "#sk, #iid, #fp, #st, #run, #out, #co",
+            &names(&["sk", "iid", "fp", "st", "run", "out", "co"]),
             true,
         )
         .await?;
@@ -277,6 +281,9 @@ fn encode_item(sync: &str, item: &StateItem) -> Item {
     out.insert("st".into(), s(status_str(&item.status)));
     out.insert("run".into(), s(&item.run_id));
     out.insert("out".into(), s(item.outcome.as_str()));
+    if let Some(co) = &item.company_id {
+        out.insert("co".into(), s(co));
+    }
     out
 }
 
@@ -301,6 +308,7 @@ fn decode_prior(sync: &str, item: &Item) -> Result<(String, Prior), Error> {
         intercom_id: get_s(item, "iid").map(str::to_string),
         fingerprint,
         status,
+        company_id: get_s(item, "co").map(str::to_string),
     };
     Ok((key, prior))
 }
@@ -321,6 +329,7 @@ fn decode_item(sync: &str, item: &Item) -> Result<StateItem, Error> {
         status: prior.status,
         run_id: get_s(item, "run").unwrap_or_default().to_string(),
         outcome,
+        company_id: prior.company_id,
     })
 }
 
@@ -337,8 +346,10 @@ mod tests {
             status: RecordStatus::Active,
             run_id: "r1".into(),
             outcome: Outcome::NotFound,
+            company_id: Some("acme".into()),
         };
         let encoded = encode_item("users", &item);
+        assert_eq!(get_s(&encoded, "co"), Some("acme"));
         assert_eq!(get_s(&encoded, "pk"), Some("SYNC#users"));
         assert_eq!(get_s(&encoded, "sk"), Some("KEY#u-1"));
         assert_eq!(get_s(&encoded, "out"), Some("not_found"));
@@ -365,6 +376,7 @@ mod tests {
                 status: RecordStatus::Sent,
                 run_id: "r".into(),
                 outcome: Outcome::Sent,
+                company_id: None,
             },
         );
         item.insert("st".into(), s("gone"));

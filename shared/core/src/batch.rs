@@ -59,6 +59,10 @@ pub struct BatchItem {
     pub body: serde_json::Map<String, serde_json::Value>,
     /// Contacts: the `company_id` to attach to.
     pub company_id: Option<String>,
+    /// Contacts: the `company_id` the record is already attached to (from state);
+    /// the attach call is skipped when it equals `company_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached_company: Option<String>,
 }
 
 /// One batch (one S3 object, one `load` invocation).

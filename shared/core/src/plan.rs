@@ -44,6 +44,10 @@ pub struct Prior {
     /// so the row is retried even if its data did not change.
     pub fingerprint: Option<Fingerprint>,
     pub status: RecordStatus,
+    /// Contacts: the `company_id` the record was last attached to, so an update
+    /// that leaves it unchanged costs no attach call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_id: Option<String>,
 }
 
 /// The per-run plan counts (the run record's `plan`).

@@ -1,11 +1,13 @@
 //! Exact decimals (`NUMERIC`, `DECIMAL`) as backflow values.
 //!
-//! Intercom numbers are floats, so a decimal becomes [`Value::Float`] when an `f64`
-//! holds it exactly enough to print back the same number: at most
-//! [`F64_EXACT_DIGITS`] significant digits, within `f64`'s range. Anything else
-//! (`123456789012345678901234567890`, `NaN`, `Infinity`) stays [`Value::Text`] with
-//! the warehouse's exact digits, so nothing is silently rounded; the core decides
-//! whether such a value can be sent.
+//! Intercom numbers are floats, so a decimal becomes [`Value::Float`] unless the
+//! float would change its *whole* part: a decimal stays [`Value::Text`] (its exact
+//! digits) when it has more than [`F64_EXACT_DIGITS`] significant digits *and* more
+//! than that many digits before the point — `12345678901234567890` (an ID kept
+//! in a `NUMERIC(20)`) must not become `12345678901234567000` — and when it is not
+//! a finite `f64` (`NaN`, `Infinity`, `1e400`). So `avg()`'s `3.3333333333333333`
+//! is a float (only the far fractional digits round) and `1e20` is a float (exact).
+//! The core decides whether a text value can be sent.
 
 use backflow_core::value::Value;
 
@@ -17,7 +19,11 @@ pub(crate) const F64_EXACT_DIGITS: usize = 15;
 pub(crate) fn value(text: &str) -> Value {
     let text = text.trim();
     match text.parse::<f64>() {
-        Ok(float) if float.is_finite() && significant_digits(text) <= F64_EXACT_DIGITS => {
+        Ok(float)
+            if float.is_finite()
+                && (significant_digits(text) <= F64_EXACT_DIGITS
+                    || whole_digits(text) <= F64_EXACT_DIGITS) =>
+        {
             Value::Float(float)
         }
         _ => Value::Text(text.to_string()),
@@ -36,6 +42,20 @@ fn significant_digits(text: &str) -> usize {
         (Some(first), Some(last)) => last - first + 1,
         _ => 0,
     }
+}
+
+/// Digits before the point, leading zeros aside: `-00123.45` → 3, `0.5` → 0. With an
+/// exponent the number is never small enough to matter, so count it as huge.
+fn whole_digits(text: &str) -> usize {
+    if text.contains(['e', 'E']) {
+        return usize::MAX;
+    }
+    let whole = text.split('.').next().unwrap_or(text);
+    whole
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .skip_while(|&d| d == b'0')
+        .count()
 }
 
 /// PostgreSQL's binary `NUMERIC` (`numeric_send`): `ndigits`, `weight`, `sign`,
@@ -180,5 +200,19 @@ mod tests {
         assert_eq!(value("-Infinity"), Value::Text("-Infinity".into()));
         assert_eq!(value("1e400"), Value::Text("1e400".into()));
         assert_eq!(value("0"), Value::Float(0.0));
+        // Only fractional digits beyond an f64's precision round.
+        assert_eq!(value("3.3333333333333333"), Value::Float(10.0 / 3.0));
+        assert_eq!(
+            value("123456789012345.678901"),
+            Value::Float(123_456_789_012_345.67)
+        );
+        assert_eq!(
+            value("12345678901234567890"),
+            Value::Text("12345678901234567890".into())
+        );
+        assert_eq!(
+            value("-1234567890123456.5"),
+            Value::Text("-1234567890123456.5".into())
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! | PostgreSQL | `BOOL` | `Bool` | `Bool` |
 //! | PostgreSQL | `INT2`, `INT4`, `INT8`, `OID` | `Int` | `Int` |
 //! | PostgreSQL | `FLOAT4`, `FLOAT8` | `Float` (`FLOAT4` through its shortest decimal, so `0.1` stays `0.1`) | `Float` |
-//! | PostgreSQL | `NUMERIC` | `Float` when an `f64` holds it exactly (≤ 15 significant digits), else `Text` of the exact digits (also `NaN`, `Infinity`) | `Float` |
+//! | PostgreSQL | `NUMERIC` | `Float`, except `Text` of the exact digits when a float would change its whole part (more than 15 significant digits and more than 15 before the point, like a 20-digit ID) or it is not finite (`NaN`, `Infinity`) | `Float` |
 //! | PostgreSQL | `TEXT`, `VARCHAR`, `CHAR` (bpchar, blank-padded as stored), `NAME`, `CITEXT`, `UNKNOWN`, enum types | `Text` | `Text` |
 //! | PostgreSQL | `UUID` | `Text` (`8-4-4-4-12` lowercase hex) | `Text` |
 //! | PostgreSQL | `JSON`, `JSONB` | `Text` of the JSON (`JSONB` as PostgreSQL normalised it) | `Text` |

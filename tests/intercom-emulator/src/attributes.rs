@@ -10,7 +10,8 @@
 //! - at most 250 custom attributes that are not archived;
 //! - values must match the data type; strings are at most 255 characters;
 //!   an unknown or archived attribute is refused ("Custom attribute 'x' does not
-//!   exist") or silently dropped, per `Options::unknown_attributes`.
+//!   exist") or silently dropped, per `Options::unknown_attributes`;
+//! - `model=conversation` lists nothing before 2.16 and is `422` from 2.16 on.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use crate::errors::{ApiError, ApiResult};
-use crate::input;
+use crate::input::{self, ApiVersion};
 use crate::state::{App, DataAttribute, Model, Store, ADMIN_ID};
 use crate::UnknownAttributes;
 
@@ -259,13 +260,18 @@ fn parse_model(value: Option<&str>) -> ApiResult<Option<Model>> {
     }
 }
 
-/// `GET /data_attributes?model=contact|company[&include_archived=true]`
+/// `GET /data_attributes?model=contact|company[&include_archived=true]`;
+/// `model=conversation` is an empty list before 2.16 and `422` from 2.16 on.
 pub async fn list(
     State(app): State<Arc<App>>,
+    version: ApiVersion,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult {
     let include_archived = q.get("include_archived").is_some_and(|v| v == "true");
     let models = match q.get("model").map(String::as_str) {
+        // 2.16 moved conversation attributes to `GET /conversations/attributes`;
+        // before, the emulator (which has none) answers an empty list.
+        Some("conversation") if version.v2_16 => return Err(ApiError::ConversationModelGone),
         Some("conversation") => vec![],
         other => match parse_model(other)? {
             Some(m) => vec![m],

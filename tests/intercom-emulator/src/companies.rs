@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap};
 use serde_json::{json, Map, Value};
 
 use crate::attributes::{apply_values, check_values};
@@ -510,22 +511,50 @@ pub async fn detach(
     Ok(render::ok(&render::company(company)))
 }
 
-/// `GET /contacts/{id}/companies`
+/// `GET /contacts/{id}/companies[?page=&per_page=]`: attachment order,
+/// `per_page` ≤ 150 (default 50); `pages.next` links the next page, else null.
 pub async fn of_contact(
     State(app): State<Arc<App>>,
     version: ApiVersion,
     Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> ApiResult {
+    let per_page = paging::per_page_param(q.get("per_page"), paging::DEFAULT_PER_PAGE)?;
+    let page = q
+        .get("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
     let store = app.store();
     let Some(contact) = store.contacts.get(&id) else {
         return Err(store.missing_contact(&id, version));
     };
-    let data = render::contact_companies(&store, contact);
-    let total = data.len();
+    let all = render::contact_companies(&store, contact);
+    let total = all.len();
+    let total_pages = total.div_ceil(per_page);
+    let data: Vec<_> = all
+        .into_iter()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+        .collect();
+    let next = (page < total_pages).then(|| {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        format!(
+            "http://{host}/contacts/{id}/companies?page={}&per_page={per_page}",
+            page + 1
+        )
+    });
+    // The `contact_attached_companies` schema (and python-intercom) read
+    // `companies`; the operation's own example uses `data`: both are sent.
     Ok(render::ok(&json!({
         "type": "list",
+        "companies": data,
         "data": data,
-        "pages": {"type": "pages", "next": null, "page": 1, "per_page": 50, "total_pages": if total == 0 { 0 } else { 1 }},
+        "pages": {"type": "pages", "next": next, "page": page, "per_page": per_page, "total_pages": total_pages},
         "total_count": total,
     })))
 }

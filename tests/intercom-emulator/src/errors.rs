@@ -51,6 +51,11 @@ pub enum ApiError {
     /// external_id or email used again.
     #[error("A contact matching those details was permanently deleted and cannot be re-created (id={0})")]
     PermanentlyDeleted(String),
+    /// 422 `parameter_invalid` (2.16): `GET /data_attributes?model=conversation`.
+    #[error(
+        "model=conversation is no longer supported. Use GET /conversations/attributes instead"
+    )]
+    ConversationModelGone,
     /// 404 `not_found` "User Not Found": no such contact.
     #[error("User Not Found")]
     UserNotFound,
@@ -105,6 +110,7 @@ impl ApiError {
             | ScrollExists
             | RoleConversion(_)
             | PermanentlyDeleted(_) => StatusCode::BAD_REQUEST,
+            ConversationModelGone => StatusCode::UNPROCESSABLE_ENTITY,
             UserNotFound | CompanyNotFound | FieldNotFound | ScrollNotFound | RouteNotFound => {
                 StatusCode::NOT_FOUND
             }
@@ -122,7 +128,7 @@ impl ApiError {
             Unauthorized => "unauthorized",
             RateLimited(_) => "rate_limit_exceeded",
             BadRequest(_) => "bad_request",
-            ParameterInvalid(_) => "parameter_invalid",
+            ParameterInvalid(_) | ConversationModelGone => "parameter_invalid",
             ParameterNotFound(_) => "parameter_not_found",
             ParameterMissing(_) => "parameter_missing",
             InvalidSortOrder(_) => "invalid_sort_order",

@@ -10,7 +10,9 @@
 //!   parsed order-preservingly); nested values other than rich links
 //!   `{url, value}` and money `{amount, currency}` are refused;
 //! - at most 120 distinct event names per workspace;
-//! - `GET` lists a contact's events of the last 90 days, newest first.
+//! - `GET` answers the spec's `data_event_summary` (`type: event.summary`):
+//!   a contact's events of the last 90 days, newest first, or with
+//!   `summary=true` the counts per event name (all time) `{name, first, last, count}`.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -243,7 +245,57 @@ pub fn dump(store: &Store) -> Vec<Value> {
         .collect()
 }
 
-/// `GET /events?type=user&user_id=|email=|intercom_user_id=`
+/// One `data_event_summary_item`: `{name, first, last, count}` of one event
+/// name (compared case-insensitively, spelled as first stored).
+#[derive(Serialize)]
+struct SummaryItem {
+    name: String,
+    first: String,
+    last: String,
+    count: u64,
+}
+
+/// Unix seconds as the spec's example writes them: `2014-01-16T23:12:21.000+00:00`.
+fn iso(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
+        .to_string()
+}
+
+/// Counts per event name of all of a contact's events (older than 90 days
+/// included, as Intercom's summaries do), most recently sent first.
+fn summaries(store: &Store, contact_id: &str) -> Vec<SummaryItem> {
+    let mut by_name: Vec<(String, String, i64, i64, u64)> = Vec::new();
+    for e in store.events.iter().filter(|e| e.contact_id == contact_id) {
+        let key = e.event_name.to_lowercase();
+        match by_name.iter_mut().find(|s| s.0 == key) {
+            Some(s) => {
+                s.2 = s.2.min(e.created_at);
+                s.3 = s.3.max(e.created_at);
+                s.4 += 1;
+            }
+            None => by_name.push((key, e.event_name.clone(), e.created_at, e.created_at, 1)),
+        }
+    }
+    by_name.sort_by(|a, b| b.3.cmp(&a.3).then_with(|| a.0.cmp(&b.0)));
+    by_name
+        .into_iter()
+        .map(|(_, name, first, last, count)| SummaryItem {
+            name,
+            first: iso(first),
+            last: iso(last),
+            count,
+        })
+        .collect()
+}
+
+/// `GET /events?type=user&user_id=|email=|intercom_user_id=[&summary=true]`
+///
+/// Both answers are the spec's `data_event_summary` (`type: event.summary`,
+/// the contact's `email`, `intercom_user_id`, `user_id`): with `summary=true`
+/// `events` holds `{name, first, last, count}` per event name; without it, the
+/// individual events of the last 90 days, newest first, plus `pages: {}`.
 pub async fn list(
     State(app): State<Arc<App>>,
     Query(q): Query<HashMap<String, String>>,
@@ -258,21 +310,40 @@ pub async fn list(
             "one of intercom_user_id, user_id or email is required".into(),
         ));
     }
+    let summary = get("summary").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let since = app.clock.now() - LIST_WINDOW_SECS;
     let store = app.store();
     let contact_id = store
         .event_contact(id, user_id, email)
         .ok_or(ApiError::UserNotFound)?;
-    let mut events: Vec<_> = store
-        .events
-        .iter()
-        .filter(|e| e.contact_id == contact_id && e.created_at >= since)
-        .map(|e| view(&store, e))
-        .collect();
-    events.sort_by_key(|e| std::cmp::Reverse(e.created_at));
-    Ok(render::ok(&serde_json::json!({
-        "type": "event.list",
-        "events": events,
-        "pages": {},
-    })))
+    let mut body = serde_json::Map::new();
+    body.insert("type".into(), "event.summary".into());
+    // The schema types these as plain strings: absent ones are left out.
+    if let Some(contact) = store.contacts.get(&contact_id) {
+        if let Some(email) = &contact.email {
+            body.insert("email".into(), email.as_str().into());
+        }
+        if let Some(external_id) = &contact.external_id {
+            body.insert("user_id".into(), external_id.as_str().into());
+        }
+    }
+    body.insert("intercom_user_id".into(), contact_id.as_str().into());
+    if summary {
+        body.insert("events".into(), json(summaries(&store, &contact_id))?);
+    } else {
+        let mut events: Vec<_> = store
+            .events
+            .iter()
+            .filter(|e| e.contact_id == contact_id && e.created_at >= since)
+            .map(|e| view(&store, e))
+            .collect();
+        events.sort_by_key(|e| std::cmp::Reverse(e.created_at));
+        body.insert("events".into(), json(events)?);
+        body.insert("pages".into(), Value::Object(serde_json::Map::new()));
+    }
+    Ok(render::ok(&body))
+}
+
+fn json<T: Serialize>(value: T) -> ApiResult<Value> {
+    serde_json::to_value(value).map_err(|_| ApiError::ServerError)
 }

@@ -25,7 +25,7 @@
 //! | `contact_reads` | get, find by external id, list, search, `GET /me` |
 //! | [`search`] | the search query language, pure: parse, limits, matching |
 //! | `companies` | companies, attachments, page lists and scroll |
-//! | `events` | data events: de-duplication, ordered metadata |
+//! | `events` | data events: de-duplication, ordered metadata, lists and summaries |
 //! | `attributes` | data attributes and the checks on every custom attribute value |
 //! | `render` | response shapes of contacts and companies |
 //! | `input`, `paging` | request parsing, `Intercom-Version`, cursors and `per_page` |

@@ -1,5 +1,7 @@
 //! A small typed client of backflow's HTTP API, as served locally by
-//! `cargo lambda watch` at `http://127.0.0.1:<port>/lambda-url/trigger/…`.
+//! `cargo lambda watch` at `http://127.0.0.1:<port>/lambda-url/trigger/…`
+//! (or, when that function URL is broken, by invoking `trigger` with the
+//! API Gateway event directly: [`Transport`]).
 //!
 //! Run records stay `serde_json::Value`s: the scenarios assert on the JSON a
 //! user sees, and [`RunRecord`] adds only typed accessors.
@@ -31,13 +33,22 @@ impl RunRequest {
         RunRequest::default()
     }
     pub fn dry() -> RunRequest {
-        RunRequest { dry_run: true, ..RunRequest::default() }
+        RunRequest {
+            dry_run: true,
+            ..RunRequest::default()
+        }
     }
     pub fn full_resync() -> RunRequest {
-        RunRequest { full_resync: true, ..RunRequest::default() }
+        RunRequest {
+            full_resync: true,
+            ..RunRequest::default()
+        }
     }
     pub fn allow_mass_removal() -> RunRequest {
-        RunRequest { allow_mass_removal: true, ..RunRequest::default() }
+        RunRequest {
+            allow_mass_removal: true,
+            ..RunRequest::default()
+        }
     }
     pub fn body(&self) -> Value {
         json!({
@@ -86,15 +97,32 @@ impl RunRecord {
 
 impl std::fmt::Display for RunRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", serde_json::to_string_pretty(&self.0).unwrap_or_default())
+        write!(
+            f,
+            "{}",
+            serde_json::to_string_pretty(&self.0).unwrap_or_default()
+        )
     }
+}
+
+/// How requests reach `trigger`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `cargo lambda watch`'s function URL, `…/lambda-url/trigger/<path>`, as a user calls it.
+    FunctionUrl,
+    /// `POST …/2015-03-31/functions/trigger/invocations` with an API Gateway
+    /// payload-2.0 event, unwrapping `{statusCode, body}` as API Gateway does.
+    /// Used only when the function URL is broken (see `Stack::function_url_problem`).
+    Invoke,
 }
 
 /// The API client. Cheap to clone; make one per test (a reqwest client is
 /// tied to the tokio runtime that first used it).
 #[derive(Debug, Clone)]
 pub struct Api {
-    base: String,
+    /// `http://127.0.0.1:<port>` of cargo lambda watch.
+    watch_url: String,
+    transport: Transport,
     http: reqwest::Client,
     /// Run ids this client started (to pick their lines out of the functions' log).
     pub started: Arc<Mutex<Vec<String>>>,
@@ -111,53 +139,101 @@ pub struct Answer {
 impl Answer {
     /// `error.message` of an error answer.
     pub fn error_message(&self) -> String {
-        self.body["error"]["message"].as_str().unwrap_or(&self.text).to_string()
+        self.body["error"]["message"]
+            .as_str()
+            .unwrap_or(&self.text)
+            .to_string()
     }
 }
 
 impl Api {
-    /// `base` is `http://127.0.0.1:<port>/lambda-url/trigger`.
-    pub fn new(base: impl Into<String>) -> Api {
+    /// `watch_url` is `http://127.0.0.1:<port>` of `cargo lambda watch`.
+    pub fn new(watch_url: impl Into<String>, transport: Transport) -> Api {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
             .build()
             .expect("reqwest client");
         Api {
-            base: base.into(),
+            watch_url: watch_url.into(),
+            transport,
             http,
             started: Arc::default(),
         }
     }
 
-    pub fn base(&self) -> &str {
-        &self.base
+    pub fn transport(&self) -> Transport {
+        self.transport
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Answer> {
-        let resp = req.send().await?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok(Answer { status, body, text })
+    /// One API request; `path` is `/syncs`, `/runs/x/rows?outcome=invalid`, ….
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Answer> {
+        match self.transport {
+            Transport::FunctionUrl => {
+                let url = format!("{}/lambda-url/trigger{path}", self.watch_url);
+                let mut req = self.http.request(method.parse()?, url);
+                if let Some(b) = body {
+                    req = req.json(b);
+                }
+                let resp = req.send().await?;
+                let status = resp.status().as_u16();
+                let text = resp.text().await?;
+                let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+                Ok(Answer { status, body, text })
+            }
+            Transport::Invoke => {
+                let (raw_path, raw_query) = path.split_once('?').unwrap_or((path, ""));
+                let event = json!({
+                    "version": "2.0", "routeKey": "$default",
+                    "rawPath": raw_path, "rawQueryString": raw_query,
+                    "headers": {"content-type": "application/json"},
+                    "requestContext": {"http": {"method": method, "path": raw_path}, "stage": "$default"},
+                    "body": body.map(|b| b.to_string()),
+                    "isBase64Encoded": false,
+                });
+                let url = format!(
+                    "{}/2015-03-31/functions/trigger/invocations",
+                    self.watch_url
+                );
+                let resp = self.http.post(url).json(&event).send().await?;
+                let status = resp.status().as_u16();
+                let text = resp.text().await?;
+                if status != 200 {
+                    bail!("invoking trigger for {method} {path} answered {status}: {text}");
+                }
+                let v: Value = serde_json::from_str(&text)
+                    .with_context(|| format!("trigger answered {text}"))?;
+                let status = v["statusCode"]
+                    .as_u64()
+                    .with_context(|| format!("no statusCode in {text}"))?
+                    as u16;
+                let text = v["body"].as_str().unwrap_or_default().to_string();
+                let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+                Ok(Answer { status, body, text })
+            }
+        }
     }
 
     /// `GET /syncs`
     pub async fn syncs(&self) -> anyhow::Result<Answer> {
-        self.send(self.http.get(format!("{}/syncs", self.base))).await
+        self.request("GET", "/syncs", None).await
     }
 
     /// `POST /syncs/{sync}/runs`, whatever the answer.
     pub async fn start(&self, sync: &str, req: RunRequest) -> anyhow::Result<Answer> {
         let ans = self
-            .send(
-                self.http
-                    .post(format!("{}/syncs/{sync}/runs", self.base))
-                    .json(&req.body()),
-            )
+            .request("POST", &format!("/syncs/{sync}/runs"), Some(&req.body()))
             .await
             .with_context(|| format!("POST /syncs/{sync}/runs"))?;
         if let Some(id) = ans.body["run_id"].as_str() {
-            self.started.lock().unwrap_or_else(|e| e.into_inner()).push(id.to_string());
+            self.started
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(id.to_string());
         }
         Ok(ans)
     }
@@ -166,10 +242,17 @@ impl Api {
     pub async fn start_ok(&self, sync: &str, req: RunRequest) -> anyhow::Result<String> {
         let ans = self.start(sync, req).await?;
         if ans.status != 202 {
-            bail!("POST /syncs/{sync}/runs answered {} {}", ans.status, ans.text);
+            bail!(
+                "POST /syncs/{sync}/runs answered {} {}",
+                ans.status,
+                ans.text
+            );
         }
         if ans.body["status"] != "queued" {
-            bail!("POST /syncs/{sync}/runs: expected status queued, got {}", ans.text);
+            bail!(
+                "POST /syncs/{sync}/runs: expected status queued, got {}",
+                ans.text
+            );
         }
         ans.body["run_id"]
             .as_str()
@@ -179,7 +262,7 @@ impl Api {
 
     /// `GET /runs/{id}`
     pub async fn get_run(&self, id: &str) -> anyhow::Result<Answer> {
-        self.send(self.http.get(format!("{}/runs/{id}", self.base))).await
+        self.request("GET", &format!("/runs/{id}"), None).await
     }
 
     /// `GET /runs/{id}` expecting 200.
@@ -228,10 +311,14 @@ impl Api {
     /// `GET /runs/{id}/rows?outcome=…` → the `rows` array.
     pub async fn rows(&self, id: &str, outcome: &str) -> anyhow::Result<Vec<Value>> {
         let ans = self
-            .send(self.http.get(format!("{}/runs/{id}/rows?outcome={outcome}", self.base)))
+            .request("GET", &format!("/runs/{id}/rows?outcome={outcome}"), None)
             .await?;
         if ans.status != 200 {
-            bail!("GET /runs/{id}/rows?outcome={outcome} answered {} {}", ans.status, ans.text);
+            bail!(
+                "GET /runs/{id}/rows?outcome={outcome} answered {} {}",
+                ans.status,
+                ans.text
+            );
         }
         ans.body["rows"]
             .as_array()

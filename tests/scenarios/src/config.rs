@@ -115,8 +115,12 @@ fn scalar(v: &Value) -> String {
 
 /// Plain (unquoted) when it is an identifier-like key, as a user writes it.
 fn yaml_key(k: &str) -> String {
-    let plain = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    let plain = k
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if plain && !matches!(k, "null" | "true" | "false" | "yes" | "no" | "on" | "off") {
         k.to_string()
     } else {

@@ -42,14 +42,20 @@ impl Profile {
         };
         match self {
             Profile::Plain => base,
-            Profile::Laggy => Options { search_lag_secs: 120, ..base },
+            Profile::Laggy => Options {
+                search_lag_secs: 120,
+                ..base
+            },
             Profile::Faulty => Options {
                 fault_rate: 0.15,
                 seed: Some(20_260_829),
                 rate_limit: 300,
                 ..base
             },
-            Profile::Slow => Options { latency_ms: 150, ..base },
+            Profile::Slow => Options {
+                latency_ms: 150,
+                ..base
+            },
         }
     }
 }
@@ -106,7 +112,9 @@ impl Stats {
 }
 
 fn is_write(route: &str) -> bool {
-    let write_method = ["POST ", "PUT ", "DELETE "].iter().any(|m| route.starts_with(m));
+    let write_method = ["POST ", "PUT ", "DELETE "]
+        .iter()
+        .any(|m| route.starts_with(m));
     write_method && route != "POST /contacts/search" && route != "POST /companies/list"
 }
 
@@ -132,7 +140,12 @@ impl Intercom {
         &self.base
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
         let mut req = self
             .http
             .request(method.clone(), format!("{}{path}", self.base))
@@ -142,14 +155,25 @@ impl Intercom {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.with_context(|| format!("{method} {path}"))?;
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
         let status = resp.status().as_u16();
         let text = resp.text().await?;
-        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
     }
 
     /// Call the Intercom API and expect a 2xx.
-    pub async fn ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    pub async fn ok(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
         let (status, v) = self.call(method.clone(), path, body).await?;
         if !(200..300).contains(&status) {
             bail!("{method} {path} answered {status}: {v}");
@@ -164,7 +188,10 @@ impl Intercom {
 
     /// Every contact of the dump (archived, deleted and merged included).
     pub async fn contacts(&self) -> anyhow::Result<Vec<Value>> {
-        Ok(self.dump().await?["contacts"].as_array().cloned().unwrap_or_default())
+        Ok(self.dump().await?["contacts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
     }
 
     /// Contacts neither deleted nor merged (archived ones included).
@@ -179,25 +206,40 @@ impl Intercom {
 
     /// Every company of the dump (deleted included).
     pub async fn companies(&self) -> anyhow::Result<Vec<Value>> {
-        Ok(self.dump().await?["companies"].as_array().cloned().unwrap_or_default())
+        Ok(self.dump().await?["companies"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
     }
 
     /// Every data event of the dump.
     pub async fn events(&self) -> anyhow::Result<Vec<Value>> {
-        Ok(self.dump().await?["events"].as_array().cloned().unwrap_or_default())
+        Ok(self.dump().await?["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
     }
 
     /// Every custom data attribute of the dump.
     pub async fn attributes(&self) -> anyhow::Result<Vec<Value>> {
-        Ok(self.dump().await?["data_attributes"].as_array().cloned().unwrap_or_default())
+        Ok(self.dump().await?["data_attributes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
     }
 
     /// `GET /_emulator/stats`
     pub async fn stats(&self) -> anyhow::Result<Stats> {
-        let v = self.ok(reqwest::Method::GET, "/_emulator/stats", None).await?;
+        let v = self
+            .ok(reqwest::Method::GET, "/_emulator/stats", None)
+            .await?;
         let map = |v: &Value| -> BTreeMap<String, u64> {
             v.as_object()
-                .map(|o| o.iter().map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0))).collect())
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         Ok(Stats {
@@ -209,16 +251,27 @@ impl Intercom {
 
     /// `POST /contacts` directly (seeding); the created contact.
     pub async fn create_contact(&self, body: Value) -> anyhow::Result<Value> {
-        self.ok(reqwest::Method::POST, "/contacts", Some(body)).await
+        self.ok(reqwest::Method::POST, "/contacts", Some(body))
+            .await
     }
 
     /// `POST /contacts/{id}/archive`
     pub async fn archive_contact(&self, id: &str) -> anyhow::Result<Value> {
-        self.ok(reqwest::Method::POST, &format!("/contacts/{id}/archive"), None).await
+        self.ok(
+            reqwest::Method::POST,
+            &format!("/contacts/{id}/archive"),
+            None,
+        )
+        .await
     }
 
     /// `POST /data_attributes`
-    pub async fn create_attribute(&self, name: &str, model: &str, data_type: &str) -> anyhow::Result<Value> {
+    pub async fn create_attribute(
+        &self,
+        name: &str,
+        model: &str,
+        data_type: &str,
+    ) -> anyhow::Result<Value> {
         self.ok(
             reqwest::Method::POST,
             "/data_attributes",

@@ -84,7 +84,10 @@ where
     F: Future<Output = anyhow::Result<T>> + Send + 'static,
     T: Send + 'static,
 {
-    runtime().spawn(fut).await.context("a stack task panicked")?
+    runtime()
+        .spawn(fut)
+        .await
+        .context("a stack task panicked")?
 }
 
 /// The shared moto server (started once).
@@ -97,7 +100,8 @@ pub async fn moto() -> anyhow::Result<&'static stack::Moto> {
                 .map_err(|e| format!("{e:#}"))
         })
         .await;
-    r.as_ref().map_err(|e| anyhow::anyhow!("moto did not start: {e}"))
+    r.as_ref()
+        .map_err(|e| anyhow::anyhow!("moto did not start: {e}"))
 }
 
 /// The shared stack of `kind`, started on first use. A start failure is
@@ -139,8 +143,18 @@ impl Diagnostics {
     /// The functions' log lines about this scenario's runs and syncs, then the
     /// log's last lines.
     pub fn report(&self) -> String {
-        let mut needles: Vec<String> = self.run_ids.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        needles.extend(self.syncs.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+        let mut needles: Vec<String> = self
+            .run_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        needles.extend(
+            self.syncs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned(),
+        );
         format!(
             "---- functions' log ({}) lines about this scenario's runs/syncs ----\n{}\n---- last 30 lines of the log ----\n{}\n---- config: {} ----",
             self.watch_log.display(),
@@ -166,7 +180,10 @@ pub struct Scenario {
 impl Drop for Scenario {
     fn drop(&mut self) {
         // Stopping an emulator only sends on a watch channel: fine from any thread.
-        self.emulators.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.emulators
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 
@@ -188,7 +205,7 @@ impl Scenario {
     }
 
     fn on(kind: Kind, name: &str, stack: &'static Stack) -> Scenario {
-        let api = Api::new(stack.api_base());
+        let api = Api::new(stack.watch_url.clone(), stack.transport());
         let diagnostics = Diagnostics {
             watch_log: stack.watch_log.clone(),
             config_path: stack.config_path.clone(),
@@ -228,7 +245,10 @@ impl Scenario {
         })
         .await?;
         let base = emu.base_url();
-        self.emulators.lock().unwrap_or_else(|e| e.into_inner()).push(emu);
+        self.emulators
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(emu);
         let dest = format!("{}_{}", self.name, profile.name());
         self.stack
             .register(&[(dest.clone(), config::destination(&base))], &[], &[])?;
@@ -240,8 +260,11 @@ impl Scenario {
     pub fn add_sync(&self, sync: &str, sql: &str, mut spec: Value) -> anyhow::Result<String> {
         let name = self.sync(sync);
         spec["model"] = json!(name);
-        self.stack
-            .register(&[], &[(name.clone(), json!({"sql": sql}))], &[(name.clone(), spec)])?;
+        self.stack.register(
+            &[],
+            &[(name.clone(), json!({"sql": sql}))],
+            &[(name.clone(), spec)],
+        )?;
         self.diagnostics
             .syncs
             .lock()
@@ -251,15 +274,28 @@ impl Scenario {
     }
 
     /// `CREATE TABLE <scenario>_<table>` with `rows`; returns the table name.
-    pub async fn table(&self, table: &str, cols: &[(&str, Col)], rows: &[Vec<Val>]) -> anyhow::Result<String> {
+    pub async fn table(
+        &self,
+        table: &str,
+        cols: &[(&str, Col)],
+        rows: &[Vec<Val>],
+    ) -> anyhow::Result<String> {
         let name = self.t(table);
         self.stack.warehouse.create_table(&name, cols, rows).await?;
         Ok(name)
     }
 
     /// Insert more rows into `<scenario>_<table>`.
-    pub async fn insert(&self, table: &str, cols: &[(&str, Col)], rows: &[Vec<Val>]) -> anyhow::Result<()> {
-        self.stack.warehouse.insert(&self.t(table), cols, rows).await
+    pub async fn insert(
+        &self,
+        table: &str,
+        cols: &[(&str, Col)],
+        rows: &[Vec<Val>],
+    ) -> anyhow::Result<()> {
+        self.stack
+            .warehouse
+            .insert(&self.t(table), cols, rows)
+            .await
     }
 
     /// Run SQL statements on the warehouse.

@@ -130,7 +130,9 @@ fn unique_db_name() -> String {
 
 /// Whether a `bfscn_<pid>_…` name belongs to a process that is gone.
 fn is_stale(name: &str) -> bool {
-    let pid = name.strip_prefix("bfscn_").and_then(|r| r.split('_').next());
+    let pid = name
+        .strip_prefix("bfscn_")
+        .and_then(|r| r.split('_').next());
     match pid.and_then(|p| p.parse::<u32>().ok()) {
         Some(pid) => pid != std::process::id() && !PathBuf::from(format!("/proc/{pid}")).exists(),
         None => false,
@@ -182,9 +184,10 @@ impl Warehouse {
                 .fetch_all(&mut admin)
                 .await?;
                 for name in names.iter().filter(|n| is_stale(n)) {
-                    let _ = sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists `{name}`")))
-                        .execute(&mut admin)
-                        .await;
+                    let _ =
+                        sqlx::raw_sql(AssertSqlSafe(format!("drop database if exists `{name}`")))
+                            .execute(&mut admin)
+                            .await;
                 }
                 let db = unique_db_name();
                 sqlx::raw_sql(AssertSqlSafe(format!(
@@ -211,7 +214,9 @@ impl Warehouse {
     /// directory as the SQLite file, so its path is relative).
     pub fn config_section(&self) -> serde_json::Value {
         match self {
-            Warehouse::Sqlite { .. } => serde_json::json!({"type": "sqlite", "path": "warehouse.db"}),
+            Warehouse::Sqlite { .. } => {
+                serde_json::json!({"type": "sqlite", "path": "warehouse.db"})
+            }
             Warehouse::Postgres { url } => serde_json::json!({"type": "postgres", "url": url}),
             Warehouse::Mysql { url } => serde_json::json!({"type": "mysql", "url": url}),
         }
@@ -282,7 +287,11 @@ impl Warehouse {
         let kind = self.kind();
         let quote = |s: &str| {
             let s = s.replace('\'', "''");
-            let s = if kind == Kind::Mysql { s.replace('\\', "\\\\") } else { s };
+            let s = if kind == Kind::Mysql {
+                s.replace('\\', "\\\\")
+            } else {
+                s
+            };
             format!("'{s}'")
         };
         match v {
@@ -325,7 +334,12 @@ impl Warehouse {
     }
 
     /// Insert more rows into an existing table.
-    pub async fn insert(&self, table: &str, cols: &[(&str, Col)], rows: &[Vec<Val>]) -> anyhow::Result<()> {
+    pub async fn insert(
+        &self,
+        table: &str,
+        cols: &[(&str, Col)],
+        rows: &[Vec<Val>],
+    ) -> anyhow::Result<()> {
         let stmts = self.insert_statements(table, cols, rows)?;
         self.exec(&stmts).await
     }

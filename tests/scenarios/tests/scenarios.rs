@@ -140,19 +140,46 @@ async fn user_update_or_create_external_id(sc: Scenario) -> Result<()> {
     check_eq!(r1.count("invalid"), 0, "counts.invalid\n{r1}");
 
     let all = ic.contacts().await?;
-    check_eq!(all.len() as u64, n, "contacts in Intercom (no duplicates): {all:?}");
-    let ids: BTreeSet<&str> = all.iter().filter_map(|c| c["external_id"].as_str()).collect();
+    check_eq!(
+        all.len() as u64,
+        n,
+        "contacts in Intercom (no duplicates): {all:?}"
+    );
+    let ids: BTreeSet<&str> = all
+        .iter()
+        .filter_map(|c| c["external_id"].as_str())
+        .collect();
     check_eq!(ids.len() as u64, n, "distinct external ids");
     let zoe = only(&all, "external_id", "u-1")?;
     check_eq!(zoe["role"], json!("user"), "role");
     check_eq!(zoe["email"], json!("zoe@example.com"), "email");
     check_eq!(zoe["name"], json!("Zoë 山田"), "unicode name");
-    check_eq!(zoe["signed_up_at"], json!(JAN_15_2024), "signed_up_at from a DATE column");
-    check_eq!(zoe["last_seen_at"], json!(FEB_01_2024_10H), "last_seen_at from ISO-8601 text");
+    check_eq!(
+        zoe["signed_up_at"],
+        json!(JAN_15_2024),
+        "signed_up_at from a DATE column"
+    );
+    check_eq!(
+        zoe["last_seen_at"],
+        json!(FEB_01_2024_10H),
+        "last_seen_at from ISO-8601 text"
+    );
     let ca = &zoe["custom_attributes"];
-    check_eq!(num(&ca["ltv"]), Some(1234.56), "custom_attributes.ltv (float, exact)");
-    check_eq!(num(&ca["score"]), Some(0.1), "custom_attributes.score (0.1 exact)");
-    check_eq!(ca["trial_ends_at"], json!(MAR_04_2024_050607), "custom_attributes.trial_ends_at from a timestamp column");
+    check_eq!(
+        num(&ca["ltv"]),
+        Some(1234.56),
+        "custom_attributes.ltv (float, exact)"
+    );
+    check_eq!(
+        num(&ca["score"]),
+        Some(0.1),
+        "custom_attributes.score (0.1 exact)"
+    );
+    check_eq!(
+        ca["trial_ends_at"],
+        json!(MAR_04_2024_050607),
+        "custom_attributes.trial_ends_at from a timestamp column"
+    );
     check_eq!(ca["plan"], json!("pro"), "custom_attributes.plan");
     check_eq!(ca["seats"], json!(5), "custom_attributes.seats");
     check_eq!(ca["active"], json!(true), "custom_attributes.active");
@@ -169,8 +196,16 @@ async fn user_update_or_create_external_id(sc: Scenario) -> Result<()> {
         ("active", "boolean"),
     ] {
         let a = only(&attrs, "name", name)?;
-        check_eq!(a["data_type"], json!(ty), "data type of custom attribute {name}");
-        check_eq!(a["model"], json!("contact"), "model of custom attribute {name}");
+        check_eq!(
+            a["data_type"],
+            json!(ty),
+            "data type of custom attribute {name}"
+        );
+        check_eq!(
+            a["model"],
+            json!("contact"),
+            "model of custom attribute {name}"
+        );
     }
 
     // GET /syncs lists the sync with its last run.
@@ -179,8 +214,15 @@ async fn user_update_or_create_external_id(sc: Scenario) -> Result<()> {
     let listed = syncs.body["syncs"].as_array().cloned().unwrap_or_default();
     let me = only(&listed, "name", &sync)?;
     check_eq!(me["object"], json!("user"), "GET /syncs object");
-    check_eq!(me["behavior"], json!("update_or_create"), "GET /syncs behavior");
-    check!(!me["last_run"].is_null(), "GET /syncs last_run after a run: {me}");
+    check_eq!(
+        me["behavior"],
+        json!("update_or_create"),
+        "GET /syncs behavior"
+    );
+    check!(
+        !me["last_run"].is_null(),
+        "GET /syncs last_run after a run: {me}"
+    );
 
     // Re-run with no change: zero Intercom writes.
     let before = ic.stats().await?;
@@ -188,8 +230,16 @@ async fn user_update_or_create_external_id(sc: Scenario) -> Result<()> {
     let delta = ic.stats().await?.since(&before);
     check_eq!(r2.status(), "succeeded", "unchanged re-run\n{r2}");
     check_eq!(r2.count("unchanged"), n, "counts.unchanged\n{r2}");
-    check_eq!(r2.count("created") + r2.count("updated"), 0, "no writes counted\n{r2}");
-    check!(delta.writes() == 0, "an unchanged re-run wrote to Intercom: {:?}", delta.write_routes());
+    check_eq!(
+        r2.count("created") + r2.count("updated"),
+        0,
+        "no writes counted\n{r2}"
+    );
+    check!(
+        delta.writes() == 0,
+        "an unchanged re-run wrote to Intercom: {:?}",
+        delta.write_routes()
+    );
 
     // Change K = 2 rows: exactly 2 updates.
     sc.sql(&[
@@ -203,32 +253,73 @@ async fn user_update_or_create_external_id(sc: Scenario) -> Result<()> {
     check_eq!(r3.status(), "succeeded", "run after 2 changes\n{r3}");
     check_eq!(r3.count("updated"), 2, "counts.updated\n{r3}");
     check_eq!(r3.count("unchanged"), n - 2, "counts.unchanged\n{r3}");
-    check_eq!(delta.route("PUT /contacts/{id}"), 2, "PUT /contacts/{{id}} calls ({:?})", delta.write_routes());
-    check_eq!(delta.route("POST /contacts"), 0, "POST /contacts calls ({:?})", delta.write_routes());
+    check_eq!(
+        delta.route("PUT /contacts/{id}"),
+        2,
+        "PUT /contacts/{{id}} calls ({:?})",
+        delta.write_routes()
+    );
+    check_eq!(
+        delta.route("POST /contacts"),
+        0,
+        "POST /contacts calls ({:?})",
+        delta.write_routes()
+    );
     let all = ic.contacts().await?;
     check_eq!(all.len() as u64, n, "still no duplicates");
-    check_eq!(only(&all, "external_id", "u-2")?["name"], json!("Renamed Two"), "u-2 renamed");
-    check_eq!(num(&only(&all, "external_id", "u-3")?["custom_attributes"]["ltv"]), Some(99.25), "u-3 ltv");
+    check_eq!(
+        only(&all, "external_id", "u-2")?["name"],
+        json!("Renamed Two"),
+        "u-2 renamed"
+    );
+    check_eq!(
+        num(&only(&all, "external_id", "u-3")?["custom_attributes"]["ltv"]),
+        Some(99.25),
+        "u-3 ltv"
+    );
 
     // Epoch seconds and milliseconds land as Unix seconds.
     let etable = sc
         .table(
             "epochs",
-            &[("id", Col::Text), ("email", Col::Text), ("es", Col::BigInt), ("ems", Col::BigInt)],
-            &[vec![s("e-1"), s("epoch@example.com"), i(1_700_000_000), i(1_700_000_000_123)]],
+            &[
+                ("id", Col::Text),
+                ("email", Col::Text),
+                ("es", Col::BigInt),
+                ("ems", Col::BigInt),
+            ],
+            &[vec![
+                s("e-1"),
+                s("epoch@example.com"),
+                i(1_700_000_000),
+                i(1_700_000_000_123),
+            ]],
         )
         .await?;
     let esync = sc.add_sync(
         "epochs",
         &format!("select id, email, es, ems from {etable}"),
-        user_spec(&dest, "id", "external_id", json!({"email": "email", "signed_up_at": "es", "last_seen_at": "ems"})),
+        user_spec(
+            &dest,
+            "id",
+            "external_id",
+            json!({"email": "email", "signed_up_at": "es", "last_seen_at": "ems"}),
+        ),
     )?;
     let r = sc.api.run_to_end(&esync, RunRequest::normal()).await?;
     check_eq!(r.status(), "succeeded", "epochs run\n{r}");
     let all = ic.contacts().await?;
     let e = only(&all, "external_id", "e-1")?;
-    check_eq!(e["signed_up_at"], json!(1_700_000_000), "signed_up_at from epoch seconds");
-    check_eq!(e["last_seen_at"], json!(1_700_000_000), "last_seen_at from epoch milliseconds");
+    check_eq!(
+        e["signed_up_at"],
+        json!(1_700_000_000),
+        "signed_up_at from epoch seconds"
+    );
+    check_eq!(
+        e["last_seen_at"],
+        json!(1_700_000_000),
+        "last_seen_at from epoch milliseconds"
+    );
     Ok(())
 }
 
@@ -237,38 +328,62 @@ async fn user_update_or_create_external_id(sc: Scenario) -> Result<()> {
 
 async fn email_keys_leads_and_roles(sc: Scenario) -> Result<()> {
     let (dest, ic) = sc.emulator(Profile::Plain).await?;
-    let cols = [("email", Col::Text), ("full_name", Col::Text), ("plan", Col::Text)];
+    let cols = [
+        ("email", Col::Text),
+        ("full_name", Col::Text),
+        ("plan", Col::Text),
+    ];
 
     // Users keyed by email.
     let people = sc
-        .table("people", &cols, &[
-            vec![s("ann@users.example"), s("Ann"), s("pro")],
-            vec![s("bob@users.example"), s("Bob"), s("free")],
-            vec![s("cem@users.example"), s("Cem Çelik"), s("pro")],
-        ])
+        .table(
+            "people",
+            &cols,
+            &[
+                vec![s("ann@users.example"), s("Ann"), s("pro")],
+                vec![s("bob@users.example"), s("Bob"), s("free")],
+                vec![s("cem@users.example"), s("Cem Çelik"), s("pro")],
+            ],
+        )
         .await?;
     let users = sc.add_sync(
         "users_by_email",
         &format!("select email, full_name, plan from {people}"),
-        user_spec(&dest, "email", "email", json!({"name": "full_name", "custom_attributes.plan": "plan"})),
+        user_spec(
+            &dest,
+            "email",
+            "email",
+            json!({"name": "full_name", "custom_attributes.plan": "plan"}),
+        ),
     )?;
     let r = sc.api.run_to_end(&users, RunRequest::normal()).await?;
     check_eq!(r.status(), "succeeded", "users by email\n{r}");
     check_eq!(r.count("created"), 3, "users created\n{r}");
     let all = ic.contacts().await?;
-    for (email, name) in [("ann@users.example", "Ann"), ("cem@users.example", "Cem Çelik")] {
+    for (email, name) in [
+        ("ann@users.example", "Ann"),
+        ("cem@users.example", "Cem Çelik"),
+    ] {
         let c = only(&all, "email", email)?;
         check_eq!(c["role"], json!("user"), "role of {email}");
         check_eq!(c["name"], json!(name), "name of {email}");
     }
-    check_eq!(only(&all, "email", "bob@users.example")?["custom_attributes"]["plan"], json!("free"), "plan of bob");
+    check_eq!(
+        only(&all, "email", "bob@users.example")?["custom_attributes"]["plan"],
+        json!("free"),
+        "plan of bob"
+    );
 
     // Leads keyed by email: role lead, no external_id.
     let leads = sc
-        .table("leads", &cols, &[
-            vec![s("lia@leads.example"), s("Lia"), s("trial")],
-            vec![s("leo@leads.example"), s("Leo"), s("trial")],
-        ])
+        .table(
+            "leads",
+            &cols,
+            &[
+                vec![s("lia@leads.example"), s("Lia"), s("trial")],
+                vec![s("leo@leads.example"), s("Leo"), s("trial")],
+            ],
+        )
         .await?;
     let lsync = sc.add_sync(
         "leads",
@@ -292,16 +407,28 @@ async fn email_keys_leads_and_roles(sc: Scenario) -> Result<()> {
     let r = sc.api.run_to_end(&lsync, RunRequest::normal()).await?;
     let delta = ic.stats().await?.since(&before);
     check_eq!(r.count("unchanged"), 2, "leads re-run unchanged\n{r}");
-    check!(delta.writes() == 0, "leads re-run wrote: {:?}", delta.write_routes());
+    check!(
+        delta.writes() == 0,
+        "leads re-run wrote: {:?}",
+        delta.write_routes()
+    );
     check_eq!(ic.contacts().await?.len(), 5, "no duplicate leads");
 
     // Contacts with a role column: a mix of users and leads.
     let mixed = sc
-        .table("mixed", &[("email", Col::Text), ("full_name", Col::Text), ("kind", Col::Text)], &[
-            vec![s("mu1@mixed.example"), s("Mixed User 1"), s("user")],
-            vec![s("ml1@mixed.example"), s("Mixed Lead 1"), s("lead")],
-            vec![s("mu2@mixed.example"), s("Mixed User 2"), s("user")],
-        ])
+        .table(
+            "mixed",
+            &[
+                ("email", Col::Text),
+                ("full_name", Col::Text),
+                ("kind", Col::Text),
+            ],
+            &[
+                vec![s("mu1@mixed.example"), s("Mixed User 1"), s("user")],
+                vec![s("ml1@mixed.example"), s("Mixed Lead 1"), s("lead")],
+                vec![s("mu2@mixed.example"), s("Mixed User 2"), s("user")],
+            ],
+        )
         .await?;
     let csync = sc.add_sync(
         "contacts",
@@ -316,8 +443,16 @@ async fn email_keys_leads_and_roles(sc: Scenario) -> Result<()> {
     check_eq!(r.status(), "succeeded", "contacts with roles\n{r}");
     check_eq!(r.count("created"), 3, "contacts created\n{r}");
     let all = ic.contacts().await?;
-    for (email, role) in [("mu1@mixed.example", "user"), ("ml1@mixed.example", "lead"), ("mu2@mixed.example", "user")] {
-        check_eq!(only(&all, "email", email)?["role"], json!(role), "role of {email}");
+    for (email, role) in [
+        ("mu1@mixed.example", "user"),
+        ("ml1@mixed.example", "lead"),
+        ("mu2@mixed.example", "user"),
+    ] {
+        check_eq!(
+            only(&all, "email", email)?["role"],
+            json!(role),
+            "role of {email}"
+        );
     }
     Ok(())
 }
@@ -335,7 +470,9 @@ async fn update_only_not_found(sc: Scenario) -> Result<()> {
         intercom_ids.push(c["id"].as_str().context("seeded contact id")?.to_string());
     }
     let cols = [("id", Col::Text), ("full_name", Col::Text)];
-    let mut rows: Vec<Vec<Val>> = (1..=3).map(|n| vec![s(format!("x-{n}")), s(format!("New {n}"))]).collect();
+    let mut rows: Vec<Vec<Val>> = (1..=3)
+        .map(|n| vec![s(format!("x-{n}")), s(format!("New {n}"))])
+        .collect();
     rows.push(vec![s("x-8"), s("Nobody 8")]);
     rows.push(vec![s("x-9"), s("Nobody 9")]);
     let table = sc.table("people", &cols, &rows).await?;
@@ -350,31 +487,51 @@ async fn update_only_not_found(sc: Scenario) -> Result<()> {
     let before = ic.stats().await?;
     let r = sc.api.run_to_end(&sync, RunRequest::normal()).await?;
     let delta = ic.stats().await?.since(&before);
-    check_eq!(r.status(), "partial", "rows not found make the run partial\n{r}");
+    check_eq!(
+        r.status(),
+        "partial",
+        "rows not found make the run partial\n{r}"
+    );
     check_eq!(r.count("updated"), 3, "counts.updated\n{r}");
     check_eq!(r.count("not_found"), 2, "counts.not_found\n{r}");
     check_eq!(r.count("created"), 0, "counts.created\n{r}");
-    check_eq!(delta.route("POST /contacts"), 0, "update_only never creates");
+    check_eq!(
+        delta.route("POST /contacts"),
+        0,
+        "update_only never creates"
+    );
     let nf = sc.api.rows(r.id(), "not_found").await?;
     let keys: BTreeSet<String> = by_key(&nf).into_keys().collect();
-    check_eq!(keys, BTreeSet::from(["x-8".to_string(), "x-9".to_string()]), "not_found rows: {nf:?}");
+    check_eq!(
+        keys,
+        BTreeSet::from(["x-8".to_string(), "x-9".to_string()]),
+        "not_found rows: {nf:?}"
+    );
     for row in &nf {
         check_eq!(row["outcome"], json!("not_found"), "outcome of {row}");
     }
     let all = ic.contacts().await?;
     check_eq!(all.len(), 3, "nothing created");
     for n in 1..=3 {
-        check_eq!(only(&all, "external_id", &format!("x-{n}"))?["name"], json!(format!("New {n}")), "x-{n} updated");
+        check_eq!(
+            only(&all, "external_id", &format!("x-{n}"))?["name"],
+            json!(format!("New {n}")),
+            "x-{n} updated"
+        );
     }
 
     // The `id` key (Intercom's id), update_only.
     let bogus = "000000000000000000000000";
     let byid = sc
-        .table("by_id", &[("intercom_id", Col::Text), ("full_name", Col::Text)], &[
-            vec![s(&intercom_ids[0]), s("By Id 1")],
-            vec![s(&intercom_ids[1]), s("By Id 2")],
-            vec![s(bogus), s("Ghost")],
-        ])
+        .table(
+            "by_id",
+            &[("intercom_id", Col::Text), ("full_name", Col::Text)],
+            &[
+                vec![s(&intercom_ids[0]), s("By Id 1")],
+                vec![s(&intercom_ids[1]), s("By Id 2")],
+                vec![s(bogus), s("Ghost")],
+            ],
+        )
         .await?;
     let isync = sc.add_sync(
         "by_intercom_id",
@@ -389,11 +546,23 @@ async fn update_only_not_found(sc: Scenario) -> Result<()> {
     check_eq!(r.count("updated"), 2, "counts.updated\n{r}");
     check_eq!(r.count("not_found"), 1, "counts.not_found\n{r}");
     let nf = sc.api.rows(r.id(), "not_found").await?;
-    check_eq!(by_key(&nf).into_keys().collect::<Vec<_>>(), vec![bogus.to_string()], "not_found rows: {nf:?}");
+    check_eq!(
+        by_key(&nf).into_keys().collect::<Vec<_>>(),
+        vec![bogus.to_string()],
+        "not_found rows: {nf:?}"
+    );
     let all = ic.contacts().await?;
     check_eq!(all.len(), 3, "nothing created by the id key");
-    check_eq!(only(&all, "id", &intercom_ids[0])?["name"], json!("By Id 1"), "updated by id");
-    check_eq!(only(&all, "id", &intercom_ids[2])?["name"], json!("New 3"), "untouched");
+    check_eq!(
+        only(&all, "id", &intercom_ids[0])?["name"],
+        json!("By Id 1"),
+        "updated by id"
+    );
+    check_eq!(
+        only(&all, "id", &intercom_ids[2])?["name"],
+        json!("New 3"),
+        "untouched"
+    );
     Ok(())
 }
 
@@ -407,7 +576,11 @@ async fn delete_archive_and_permanent(sc: Scenario) -> Result<()> {
             .await?;
     }
     let gone = sc
-        .table("gone", &[("ext", Col::Text)], &[vec![s("d-1")], vec![s("d-2")]])
+        .table(
+            "gone",
+            &[("ext", Col::Text)],
+            &[vec![s("d-1")], vec![s("d-2")]],
+        )
         .await?;
     let archive = sc.add_sync(
         "archive",
@@ -424,15 +597,25 @@ async fn delete_archive_and_permanent(sc: Scenario) -> Result<()> {
     let all = ic.contacts().await?;
     for n in 1..=2 {
         let c = only(&all, "external_id", &format!("d-{n}"))?;
-        check!(c["archived"] == true && c["deleted"] == false, "d-{n} archived, not deleted: {c}");
+        check!(
+            c["archived"] == true && c["deleted"] == false,
+            "d-{n} archived, not deleted: {c}"
+        );
     }
     for n in 3..=6 {
         let c = only(&all, "external_id", &format!("d-{n}"))?;
-        check!(c["archived"] == false && c["deleted"] == false, "d-{n} untouched: {c}");
+        check!(
+            c["archived"] == false && c["deleted"] == false,
+            "d-{n} untouched: {c}"
+        );
     }
 
     let purge = sc
-        .table("purge", &[("email", Col::Text)], &[vec![s("d3@example.com")], vec![s("d4@example.com")]])
+        .table(
+            "purge",
+            &[("email", Col::Text)],
+            &[vec![s("d3@example.com")], vec![s("d4@example.com")]],
+        )
         .await?;
     let permanent = sc.add_sync(
         "permanent",
@@ -446,14 +629,24 @@ async fn delete_archive_and_permanent(sc: Scenario) -> Result<()> {
     let before = ic.stats().await?;
     let dry = sc.api.run_to_end(&permanent, RunRequest::dry()).await?;
     let delta = ic.stats().await?.since(&before);
-    check_eq!(dry.status(), "succeeded", "dry run of a permanent delete\n{dry}");
+    check_eq!(
+        dry.status(),
+        "succeeded",
+        "dry run of a permanent delete\n{dry}"
+    );
     check_eq!(dry.plan("delete"), 2, "plan.delete\n{dry}");
     let text = lower(&dry.0);
     check!(
-        ["irreversib", "cannot be undone", "can never", "permanently"].iter().any(|w| text.contains(w)),
+        ["irreversib", "cannot be undone", "can never", "permanently"]
+            .iter()
+            .any(|w| text.contains(w)),
         "the preview of a permanent delete warns that it is irreversible\n{dry}"
     );
-    check!(delta.writes() == 0, "a dry run wrote: {:?}", delta.write_routes());
+    check!(
+        delta.writes() == 0,
+        "a dry run wrote: {:?}",
+        delta.write_routes()
+    );
 
     let r = sc.api.run_to_end(&permanent, RunRequest::normal()).await?;
     check_eq!(r.status(), "succeeded", "permanent delete\n{r}");
@@ -461,11 +654,17 @@ async fn delete_archive_and_permanent(sc: Scenario) -> Result<()> {
     let all = ic.contacts().await?;
     for n in 3..=4 {
         let c = matching(&all, "external_id", &format!("d-{n}"));
-        check!(c.iter().all(|c| c["deleted"] == true), "d-{n} permanently deleted: {c:?}");
+        check!(
+            c.iter().all(|c| c["deleted"] == true),
+            "d-{n} permanently deleted: {c:?}"
+        );
     }
     for n in 5..=6 {
         let c = only(&all, "external_id", &format!("d-{n}"))?;
-        check!(c["archived"] == false && c["deleted"] == false, "d-{n} untouched: {c}");
+        check!(
+            c["archived"] == false && c["deleted"] == false,
+            "d-{n} untouched: {c}"
+        );
     }
     Ok(())
 }
@@ -475,9 +674,19 @@ async fn delete_archive_and_permanent(sc: Scenario) -> Result<()> {
 
 async fn mirror_removals_and_guard(sc: Scenario) -> Result<()> {
     let (dest, ic) = sc.emulator(Profile::Plain).await?;
-    let cols = [("id", Col::Text), ("email", Col::Text), ("full_name", Col::Text)];
+    let cols = [
+        ("id", Col::Text),
+        ("email", Col::Text),
+        ("full_name", Col::Text),
+    ];
     let rows: Vec<Vec<Val>> = (1..=20)
-        .map(|n| vec![s(format!("m-{n:02}")), s(format!("m{n}@example.com")), s(format!("Member {n}"))])
+        .map(|n| {
+            vec![
+                s(format!("m-{n:02}")),
+                s(format!("m{n}@example.com")),
+                s(format!("Member {n}")),
+            ]
+        })
         .collect();
     let table = sc.table("members", &cols, &rows).await?;
     let sync = sc.add_sync(
@@ -493,21 +702,35 @@ async fn mirror_removals_and_guard(sc: Scenario) -> Result<()> {
     check_eq!(r.count("created"), 20, "counts.created\n{r}");
 
     // One row leaves the model: archived.
-    sc.sql(&[format!("DELETE FROM {table} WHERE id = 'm-20'")]).await?;
+    sc.sql(&[format!("DELETE FROM {table} WHERE id = 'm-20'")])
+        .await?;
     let r = sc.api.run_to_end(&sync, RunRequest::normal()).await?;
     check_eq!(r.status(), "succeeded", "mirror after one removal\n{r}");
     check_eq!(r.count("archived"), 1, "counts.archived\n{r}");
     check_eq!(r.count("unchanged"), 19, "counts.unchanged\n{r}");
     let all = ic.contacts().await?;
-    check!(only(&all, "external_id", "m-20")?["archived"] == true, "m-20 archived");
-    check!(only(&all, "external_id", "m-19")?["archived"] == false, "m-19 kept");
+    check!(
+        only(&all, "external_id", "m-20")?["archived"] == true,
+        "m-20 archived"
+    );
+    check!(
+        only(&all, "external_id", "m-19")?["archived"] == false,
+        "m-19 kept"
+    );
 
     // Five of 19 (> 10 %) leave: the run fails and removes nothing.
-    sc.sql(&[format!("DELETE FROM {table} WHERE id IN ('m-15', 'm-16', 'm-17', 'm-18', 'm-19')")]).await?;
+    sc.sql(&[format!(
+        "DELETE FROM {table} WHERE id IN ('m-15', 'm-16', 'm-17', 'm-18', 'm-19')"
+    )])
+    .await?;
     let before = ic.stats().await?;
     let r = sc.api.run_to_end(&sync, RunRequest::normal()).await?;
     let delta = ic.stats().await?.since(&before);
-    check_eq!(r.status(), "failed", "mass removal without allow_mass_removal\n{r}");
+    check_eq!(
+        r.status(),
+        "failed",
+        "mass removal without allow_mass_removal\n{r}"
+    );
     let err = r.error().to_lowercase();
     check!(
         err.contains("allow_mass_removal") || err.contains("max_removals"),
@@ -520,28 +743,47 @@ async fn mirror_removals_and_guard(sc: Scenario) -> Result<()> {
         .filter(|(route, _)| route.contains("/archive") || route.starts_with("DELETE "))
         .map(|(_, n)| n)
         .sum();
-    check_eq!(removals, 0, "removal calls made by a stopped run ({:?})", delta.write_routes());
+    check_eq!(
+        removals,
+        0,
+        "removal calls made by a stopped run ({:?})",
+        delta.write_routes()
+    );
     let all = ic.contacts().await?;
     for n in 15..=19 {
-        check!(only(&all, "external_id", &format!("m-{n}"))?["archived"] == false, "m-{n} not removed yet");
+        check!(
+            only(&all, "external_id", &format!("m-{n}"))?["archived"] == false,
+            "m-{n} not removed yet"
+        );
     }
 
     // With allow_mass_removal it proceeds.
-    let r = sc.api.run_to_end(&sync, RunRequest::allow_mass_removal()).await?;
+    let r = sc
+        .api
+        .run_to_end(&sync, RunRequest::allow_mass_removal())
+        .await?;
     check_eq!(r.status(), "succeeded", "mass removal allowed\n{r}");
     check_eq!(r.count("archived"), 5, "counts.archived\n{r}");
     let all = ic.contacts().await?;
     for n in 15..=19 {
-        check!(only(&all, "external_id", &format!("m-{n}"))?["archived"] == true, "m-{n} archived");
+        check!(
+            only(&all, "external_id", &format!("m-{n}"))?["archived"] == true,
+            "m-{n} archived"
+        );
     }
-    check!(only(&all, "external_id", "m-14")?["archived"] == false, "m-14 kept");
+    check!(
+        only(&all, "external_id", "m-14")?["archived"] == false,
+        "m-14 kept"
+    );
 
     // Companies: a removed row is deleted.
     let orgs = sc
         .table(
             "orgs",
             &[("company_id", Col::Text), ("name", Col::Text)],
-            &(1..=10).map(|n| vec![s(format!("c-{n:02}")), s(format!("Org {n}"))]).collect::<Vec<_>>(),
+            &(1..=10)
+                .map(|n| vec![s(format!("c-{n:02}")), s(format!("Org {n}"))])
+                .collect::<Vec<_>>(),
         )
         .await?;
     let csync = sc.add_sync(
@@ -555,13 +797,24 @@ async fn mirror_removals_and_guard(sc: Scenario) -> Result<()> {
     let r = sc.api.run_to_end(&csync, RunRequest::normal()).await?;
     check_eq!(r.status(), "succeeded", "company mirror first run\n{r}");
     check_eq!(r.count("created"), 10, "companies created\n{r}");
-    sc.sql(&[format!("DELETE FROM {orgs} WHERE company_id = 'c-10'")]).await?;
+    sc.sql(&[format!("DELETE FROM {orgs} WHERE company_id = 'c-10'")])
+        .await?;
     let r = sc.api.run_to_end(&csync, RunRequest::normal()).await?;
-    check_eq!(r.status(), "succeeded", "company mirror after a removal\n{r}");
+    check_eq!(
+        r.status(),
+        "succeeded",
+        "company mirror after a removal\n{r}"
+    );
     check_eq!(r.count("deleted"), 1, "companies deleted\n{r}");
     let companies = ic.companies().await?;
-    check!(only(&companies, "company_id", "c-10")?["deleted"] == true, "c-10 deleted");
-    check!(only(&companies, "company_id", "c-09")?["deleted"] == false, "c-09 kept");
+    check!(
+        only(&companies, "company_id", "c-10")?["deleted"] == true,
+        "c-10 deleted"
+    );
+    check!(
+        only(&companies, "company_id", "c-09")?["deleted"] == false,
+        "c-09 kept"
+    );
     Ok(())
 }
 
@@ -582,11 +835,45 @@ async fn company_fields_contacts_and_delete(sc: Scenario) -> Result<()> {
         ("tier", Col::Text),
     ];
     let table = sc
-        .table("accounts", &cols, &[
-            vec![s("c-1"), s("Acme Ünïcode GmbH"), s("enterprise"), i(250), s("https://acme.example"), s("Manufacturing"), f(155.98), ts("2022-12-31 23:59:59"), s("gold")],
-            vec![s("c-2"), s("Beta"), s("pro"), i(10), s("https://beta.example"), s("Software"), f(99.5), ts("2023-06-30 00:00:00"), s("silver")],
-            vec![s("c-3"), s("Gamma"), s("free"), i(1), s("https://gamma.example"), s("Retail"), f(0.0), ts("2023-06-30 00:00:00"), s("bronze")],
-        ])
+        .table(
+            "accounts",
+            &cols,
+            &[
+                vec![
+                    s("c-1"),
+                    s("Acme Ünïcode GmbH"),
+                    s("enterprise"),
+                    i(250),
+                    s("https://acme.example"),
+                    s("Manufacturing"),
+                    f(155.98),
+                    ts("2022-12-31 23:59:59"),
+                    s("gold"),
+                ],
+                vec![
+                    s("c-2"),
+                    s("Beta"),
+                    s("pro"),
+                    i(10),
+                    s("https://beta.example"),
+                    s("Software"),
+                    f(99.5),
+                    ts("2023-06-30 00:00:00"),
+                    s("silver"),
+                ],
+                vec![
+                    s("c-3"),
+                    s("Gamma"),
+                    s("free"),
+                    i(1),
+                    s("https://gamma.example"),
+                    s("Retail"),
+                    f(0.0),
+                    ts("2023-06-30 00:00:00"),
+                    s("bronze"),
+                ],
+            ],
+        )
         .await?;
     let sync = sc.add_sync(
         "companies",
@@ -612,38 +899,87 @@ async fn company_fields_contacts_and_delete(sc: Scenario) -> Result<()> {
     check_eq!(acme["size"], json!(250), "size");
     check_eq!(acme["website"], json!("https://acme.example"), "website");
     check_eq!(acme["industry"], json!("Manufacturing"), "industry");
-    check_eq!(acme["monthly_spend"], json!(155), "monthly_spend (Intercom truncates 155.98)");
-    check_eq!(acme["remote_created_at"], json!(DEC_31_2022_235959), "remote_created_at");
-    check_eq!(acme["custom_attributes"]["tier"], json!("gold"), "custom_attributes.tier");
-    check_eq!(only(&companies, "company_id", "c-2")?["remote_created_at"], json!(JUN_30_2023), "c-2 remote_created_at");
+    check_eq!(
+        acme["monthly_spend"],
+        json!(155),
+        "monthly_spend (Intercom truncates 155.98)"
+    );
+    check_eq!(
+        acme["remote_created_at"],
+        json!(DEC_31_2022_235959),
+        "remote_created_at"
+    );
+    check_eq!(
+        acme["custom_attributes"]["tier"],
+        json!("gold"),
+        "custom_attributes.tier"
+    );
+    check_eq!(
+        only(&companies, "company_id", "c-2")?["remote_created_at"],
+        json!(JUN_30_2023),
+        "c-2 remote_created_at"
+    );
     let attrs = ic.attributes().await?;
     let tier = only(&attrs, "name", "tier")?;
-    check_eq!(tier["model"], json!("company"), "tier is a company attribute");
-    check!(ic.listed_companies().await?.is_empty(), "companies without contacts are hidden from /companies/list");
+    check_eq!(
+        tier["model"],
+        json!("company"),
+        "tier is a company attribute"
+    );
+    check!(
+        ic.listed_companies().await?.is_empty(),
+        "companies without contacts are hidden from /companies/list"
+    );
 
     // Contacts attached via company_id make their companies visible.
     let staff = sc
-        .table("staff", &[("id", Col::Text), ("email", Col::Text), ("company_id", Col::Text)], &[
-            vec![s("s-1"), s("s1@acme.example"), s("c-1")],
-            vec![s("s-2"), s("s2@beta.example"), s("c-2")],
-            vec![s("s-3"), s("s3@acme.example"), s("c-1")],
-        ])
+        .table(
+            "staff",
+            &[
+                ("id", Col::Text),
+                ("email", Col::Text),
+                ("company_id", Col::Text),
+            ],
+            &[
+                vec![s("s-1"), s("s1@acme.example"), s("c-1")],
+                vec![s("s-2"), s("s2@beta.example"), s("c-2")],
+                vec![s("s-3"), s("s3@acme.example"), s("c-1")],
+            ],
+        )
         .await?;
     let ssync = sc.add_sync(
         "staff",
         &format!("select id, email, company_id from {staff}"),
-        user_spec(&dest, "id", "external_id", json!({"email": "email", "company_id": "company_id"})),
+        user_spec(
+            &dest,
+            "id",
+            "external_id",
+            json!({"email": "email", "company_id": "company_id"}),
+        ),
     )?;
     let r = sc.api.run_to_end(&ssync, RunRequest::normal()).await?;
     check_eq!(r.status(), "succeeded", "staff\n{r}");
     let listed = ic.listed_companies().await?;
-    let visible: BTreeSet<&str> = listed.iter().filter_map(|c| c["company_id"].as_str()).collect();
-    check_eq!(visible, BTreeSet::from(["c-1", "c-2"]), "companies visible in /companies/list");
+    let visible: BTreeSet<&str> = listed
+        .iter()
+        .filter_map(|c| c["company_id"].as_str())
+        .collect();
+    check_eq!(
+        visible,
+        BTreeSet::from(["c-1", "c-2"]),
+        "companies visible in /companies/list"
+    );
     let companies = ic.companies().await?;
-    check_eq!(only(&companies, "company_id", "c-1")?["user_count"], json!(2), "c-1 has two contacts");
+    check_eq!(
+        only(&companies, "company_id", "c-1")?["user_count"],
+        json!(2),
+        "c-1 has two contacts"
+    );
 
     // Company delete.
-    let closed = sc.table("closed", &[("company_id", Col::Text)], &[vec![s("c-2")]]).await?;
+    let closed = sc
+        .table("closed", &[("company_id", Col::Text)], &[vec![s("c-2")]])
+        .await?;
     let dsync = sc.add_sync(
         "closed",
         &format!("select company_id from {closed}"),
@@ -656,11 +992,20 @@ async fn company_fields_contacts_and_delete(sc: Scenario) -> Result<()> {
     check_eq!(r.status(), "succeeded", "company delete\n{r}");
     check_eq!(r.count("deleted"), 1, "counts.deleted\n{r}");
     let companies = ic.companies().await?;
-    check!(only(&companies, "company_id", "c-2")?["deleted"] == true, "c-2 deleted");
+    check!(
+        only(&companies, "company_id", "c-2")?["deleted"] == true,
+        "c-2 deleted"
+    );
     let listed = ic.listed_companies().await?;
-    check!(listed.iter().all(|c| c["company_id"] != "c-2"), "c-2 no longer listed");
+    check!(
+        listed.iter().all(|c| c["company_id"] != "c-2"),
+        "c-2 no longer listed"
+    );
     let contacts = ic.contacts().await?;
-    check!(only(&contacts, "external_id", "s-2")?["deleted"] == false, "its contact is kept");
+    check!(
+        only(&contacts, "external_id", "s-2")?["deleted"] == false,
+        "its contact is kept"
+    );
     Ok(())
 }
 
@@ -670,7 +1015,10 @@ async fn company_fields_contacts_and_delete(sc: Scenario) -> Result<()> {
 async fn events_sent_once(sc: Scenario) -> Result<()> {
     let (dest, ic) = sc.emulator(Profile::Plain).await?;
     for u in ["ev-u1", "ev-u2"] {
-        ic.create_contact(json!({"role": "user", "external_id": u, "email": format!("{u}@example.com")})).await?;
+        ic.create_contact(
+            json!({"role": "user", "external_id": u, "email": format!("{u}@example.com")}),
+        )
+        .await?;
     }
     let cols = [
         ("event_id", Col::Text),
@@ -680,11 +1028,33 @@ async fn events_sent_once(sc: Scenario) -> Result<()> {
         ("amount", Col::Float),
     ];
     let table = sc
-        .table("signups", &cols, &[
-            vec![s("e1"), s("ev-u1"), ts("2024-03-04 05:06:07"), s("pro"), f(12.5)],
-            vec![s("e2"), s("ev-u2"), ts("2024-01-15 00:00:00"), s("free"), f(0.0)],
-            vec![s("e3"), s("ev-u1"), ts("2023-06-30 00:00:00"), s("pro"), f(3.0)],
-        ])
+        .table(
+            "signups",
+            &cols,
+            &[
+                vec![
+                    s("e1"),
+                    s("ev-u1"),
+                    ts("2024-03-04 05:06:07"),
+                    s("pro"),
+                    f(12.5),
+                ],
+                vec![
+                    s("e2"),
+                    s("ev-u2"),
+                    ts("2024-01-15 00:00:00"),
+                    s("free"),
+                    f(0.0),
+                ],
+                vec![
+                    s("e3"),
+                    s("ev-u1"),
+                    ts("2023-06-30 00:00:00"),
+                    s("pro"),
+                    f(3.0),
+                ],
+            ],
+        )
         .await?;
     let sync = sc.add_sync(
         "signups",
@@ -700,7 +1070,11 @@ async fn events_sent_once(sc: Scenario) -> Result<()> {
     check_eq!(r.count("sent"), 3, "counts.sent\n{r}");
     let events = ic.events().await?;
     check_eq!(events.len(), 3, "events in Intercom: {events:?}");
-    let expect = [("ev-u1", MAR_04_2024_050607, "pro", 12.5), ("ev-u2", JAN_15_2024, "free", 0.0), ("ev-u1", JUN_30_2023, "pro", 3.0)];
+    let expect = [
+        ("ev-u1", MAR_04_2024_050607, "pro", 12.5),
+        ("ev-u2", JAN_15_2024, "free", 0.0),
+        ("ev-u1", JUN_30_2023, "pro", 3.0),
+    ];
     for (user, at, plan, amount) in expect {
         let e = events
             .iter()
@@ -708,7 +1082,11 @@ async fn events_sent_once(sc: Scenario) -> Result<()> {
             .with_context(|| format!("an event of {user} at {at} (seconds) in {events:?}"))?;
         check_eq!(e["event_name"], json!("signed-up"), "event_name");
         check_eq!(e["metadata"]["plan"], json!(plan), "metadata.plan");
-        check_eq!(num(&e["metadata"]["amount"]), Some(amount), "metadata.amount");
+        check_eq!(
+            num(&e["metadata"]["amount"]),
+            Some(amount),
+            "metadata.amount"
+        );
     }
 
     for req in [RunRequest::normal(), RunRequest::full_resync()] {
@@ -717,18 +1095,39 @@ async fn events_sent_once(sc: Scenario) -> Result<()> {
         let delta = ic.stats().await?.since(&before);
         check_eq!(r.status(), "succeeded", "re-run {req:?}\n{r}");
         check_eq!(r.count("sent"), 0, "counts.sent on re-run {req:?}\n{r}");
-        check_eq!(delta.route("POST /events"), 0, "POST /events on re-run {req:?}");
+        check_eq!(
+            delta.route("POST /events"),
+            0,
+            "POST /events on re-run {req:?}"
+        );
     }
 
-    sc.insert("signups", &cols, &[vec![s("e4"), s("ev-u2"), ts("2024-02-01 10:00:00"), s("free"), f(1.0)]]).await?;
+    sc.insert(
+        "signups",
+        &cols,
+        &[vec![
+            s("e4"),
+            s("ev-u2"),
+            ts("2024-02-01 10:00:00"),
+            s("free"),
+            f(1.0),
+        ]],
+    )
+    .await?;
     let before = ic.stats().await?;
     let r = sc.api.run_to_end(&sync, RunRequest::normal()).await?;
     let delta = ic.stats().await?.since(&before);
     check_eq!(r.count("sent"), 1, "only the new event is sent\n{r}");
-    check_eq!(delta.route("POST /events"), 1, "POST /events for one new row");
+    check_eq!(
+        delta.route("POST /events"),
+        1,
+        "POST /events for one new row"
+    );
     let events = ic.events().await?;
     check!(
-        events.iter().any(|e| e["user_id"] == "ev-u2" && e["created_at"] == FEB_01_2024_10H),
+        events
+            .iter()
+            .any(|e| e["user_id"] == "ev-u2" && e["created_at"] == FEB_01_2024_10H),
         "the new event landed: {events:?}"
     );
     Ok(())
@@ -742,11 +1141,16 @@ async fn search_lag_conflicts_one_contact_per_key(sc: Scenario) -> Result<()> {
     for n in 1..=3 {
         ic.create_contact(json!({"role": "user", "email": format!("lag{n}@example.com"), "name": format!("Old {n}")})).await?;
     }
-    let archived = ic.create_contact(json!({"role": "user", "email": "lag4@example.com", "name": "Old 4"})).await?;
-    ic.archive_contact(archived["id"].as_str().context("id")?).await?;
+    let archived = ic
+        .create_contact(json!({"role": "user", "email": "lag4@example.com", "name": "Old 4"}))
+        .await?;
+    ic.archive_contact(archived["id"].as_str().context("id")?)
+        .await?;
 
     let cols = [("email", Col::Text), ("full_name", Col::Text)];
-    let rows: Vec<Vec<Val>> = (1..=6).map(|n| vec![s(format!("lag{n}@example.com")), s(format!("Fresh {n}"))]).collect();
+    let rows: Vec<Vec<Val>> = (1..=6)
+        .map(|n| vec![s(format!("lag{n}@example.com")), s(format!("Fresh {n}"))])
+        .collect();
     let table = sc.table("people", &cols, &rows).await?;
     let sync = sc.add_sync(
         "people",
@@ -755,32 +1159,60 @@ async fn search_lag_conflicts_one_contact_per_key(sc: Scenario) -> Result<()> {
     )?;
     let r = sc.api.run_to_end(&sync, RunRequest::normal()).await?;
     check_eq!(r.status(), "succeeded", "laggy search run\n{r}");
-    check_eq!(r.count("updated"), 4, "pre-existing contacts updated (not duplicated)\n{r}");
+    check_eq!(
+        r.count("updated"),
+        4,
+        "pre-existing contacts updated (not duplicated)\n{r}"
+    );
     check_eq!(r.count("created"), 2, "new contacts created\n{r}");
 
     let check_one_each = |all: &[Value], names: &dyn Fn(u32) -> String| -> Result<()> {
         for n in 1..=6u32 {
             let email = format!("lag{n}@example.com");
-            let live: Vec<&Value> = matching(all, "email", &email).into_iter().filter(|c| c["deleted"] != true).collect();
-            check!(live.len() == 1, "exactly one contact for {email}, found {}: {live:?}", live.len());
+            let live: Vec<&Value> = matching(all, "email", &email)
+                .into_iter()
+                .filter(|c| c["deleted"] != true)
+                .collect();
+            check!(
+                live.len() == 1,
+                "exactly one contact for {email}, found {}: {live:?}",
+                live.len()
+            );
             check_eq!(live[0]["name"], json!(names(n)), "name of {email}");
-            check!(live[0]["archived"] == false, "{email} is not archived: {}", live[0]);
+            check!(
+                live[0]["archived"] == false,
+                "{email} is not archived: {}",
+                live[0]
+            );
         }
         Ok(())
     };
     let all = ic.contacts().await?;
     check_one_each(&all, &|n| format!("Fresh {n}"))?;
-    check_eq!(only(&all, "email", "lag4@example.com")?["id"], archived["id"], "the archived contact was unarchived, not replaced");
+    check_eq!(
+        only(&all, "email", "lag4@example.com")?["id"],
+        archived["id"],
+        "the archived contact was unarchived, not replaced"
+    );
 
     // Search still lags (120 s): a change to a contact created by the last run
     // must update it, not create another.
-    sc.sql(&[format!("UPDATE {table} SET full_name = 'Changed 5' WHERE email = 'lag5@example.com'")]).await?;
+    sc.sql(&[format!(
+        "UPDATE {table} SET full_name = 'Changed 5' WHERE email = 'lag5@example.com'"
+    )])
+    .await?;
     let r = sc.api.run_to_end(&sync, RunRequest::normal()).await?;
     check_eq!(r.status(), "succeeded", "second laggy run\n{r}");
     check_eq!(r.count("updated"), 1, "counts.updated\n{r}");
     check_eq!(r.count("created"), 0, "counts.created\n{r}");
     let all = ic.contacts().await?;
-    check_one_each(&all, &|n| if n == 5 { "Changed 5".into() } else { format!("Fresh {n}") })?;
+    check_one_each(&all, &|n| {
+        if n == 5 {
+            "Changed 5".into()
+        } else {
+            format!("Fresh {n}")
+        }
+    })?;
     Ok(())
 }
 
@@ -791,20 +1223,78 @@ async fn search_lag_conflicts_one_contact_per_key(sc: Scenario) -> Result<()> {
 async fn bad_input_rows(sc: Scenario) -> Result<()> {
     let (dest, ic) = sc.emulator(Profile::Plain).await?;
     ic.create_attribute("seats", "contact", "integer").await?;
-    let cols = [("id", Col::Text), ("email", Col::Text), ("full_name", Col::Text), ("seats", Col::Text), ("signup", Col::Text)];
+    let cols = [
+        ("id", Col::Text),
+        ("email", Col::Text),
+        ("full_name", Col::Text),
+        ("seats", Col::Text),
+        ("signup", Col::Text),
+    ];
     let good_ts = "2024-01-15T00:00:00Z";
     let table = sc
-        .table("users", &cols, &[
-            vec![s("g-1"), s("g1@example.com"), s("Good 1"), s("5"), s(good_ts)],
-            vec![s("g-2"), s("g2@example.com"), s("Good 2"), s("7"), s(good_ts)],
-            vec![s("g-3"), s("g3@example.com"), s("Good 3"), NULL, s(good_ts)],
-            vec![NULL, s("nokey@example.com"), s("No Key"), s("1"), s(good_ts)],
-            vec![s("dup"), s("dup1@example.com"), s("Dup 1"), s("1"), s(good_ts)],
-            vec![s("dup"), s("dup2@example.com"), s("Dup 2"), s("1"), s(good_ts)],
-            vec![s("be"), s("not-an-email"), s("Bad Email"), s("1"), s(good_ts)],
-            vec![s("uc"), s("uc@example.com"), s("Uncoercible"), s("lots"), s(good_ts)],
-            vec![s("gt"), s("gt@example.com"), s("Garbage Time"), s("1"), s("not a date")],
-        ])
+        .table(
+            "users",
+            &cols,
+            &[
+                vec![
+                    s("g-1"),
+                    s("g1@example.com"),
+                    s("Good 1"),
+                    s("5"),
+                    s(good_ts),
+                ],
+                vec![
+                    s("g-2"),
+                    s("g2@example.com"),
+                    s("Good 2"),
+                    s("7"),
+                    s(good_ts),
+                ],
+                vec![s("g-3"), s("g3@example.com"), s("Good 3"), NULL, s(good_ts)],
+                vec![
+                    NULL,
+                    s("nokey@example.com"),
+                    s("No Key"),
+                    s("1"),
+                    s(good_ts),
+                ],
+                vec![
+                    s("dup"),
+                    s("dup1@example.com"),
+                    s("Dup 1"),
+                    s("1"),
+                    s(good_ts),
+                ],
+                vec![
+                    s("dup"),
+                    s("dup2@example.com"),
+                    s("Dup 2"),
+                    s("1"),
+                    s(good_ts),
+                ],
+                vec![
+                    s("be"),
+                    s("not-an-email"),
+                    s("Bad Email"),
+                    s("1"),
+                    s(good_ts),
+                ],
+                vec![
+                    s("uc"),
+                    s("uc@example.com"),
+                    s("Uncoercible"),
+                    s("lots"),
+                    s(good_ts),
+                ],
+                vec![
+                    s("gt"),
+                    s("gt@example.com"),
+                    s("Garbage Time"),
+                    s("1"),
+                    s("not a date"),
+                ],
+            ],
+        )
         .await?;
     let sync = sc.add_sync(
         "users",
@@ -828,7 +1318,11 @@ async fn bad_input_rows(sc: Scenario) -> Result<()> {
     ];
     for (key, count, hints) in expect {
         let rows = keyed.get(key).cloned().unwrap_or_default();
-        check_eq!(rows.len(), count, "invalid rows reported for key {key} (all invalid rows: {invalid:?})");
+        check_eq!(
+            rows.len(),
+            count,
+            "invalid rows reported for key {key} (all invalid rows: {invalid:?})"
+        );
         for row in rows {
             check_eq!(row["outcome"], json!("invalid"), "outcome of {row}");
             let reason = row["reason"].as_str().unwrap_or("").to_lowercase();
@@ -839,12 +1333,27 @@ async fn bad_input_rows(sc: Scenario) -> Result<()> {
         }
     }
     let all = ic.contacts().await?;
-    let ext: BTreeSet<&str> = all.iter().filter_map(|c| c["external_id"].as_str()).collect();
-    check_eq!(ext, BTreeSet::from(["g-1", "g-2", "g-3"]), "only the good rows are in Intercom");
-    check_eq!(only(&all, "external_id", "g-1")?["custom_attributes"]["seats"], json!(5), "text '5' coerced to the integer attribute");
+    let ext: BTreeSet<&str> = all
+        .iter()
+        .filter_map(|c| c["external_id"].as_str())
+        .collect();
+    check_eq!(
+        ext,
+        BTreeSet::from(["g-1", "g-2", "g-3"]),
+        "only the good rows are in Intercom"
+    );
+    check_eq!(
+        only(&all, "external_id", "g-1")?["custom_attributes"]["seats"],
+        json!(5),
+        "text '5' coerced to the integer attribute"
+    );
 
     // Events with more than 10 metadata keys.
-    let mut ecols: Vec<(String, Col)> = vec![("event_id".into(), Col::Text), ("user_id".into(), Col::Text), ("at".into(), Col::Timestamp)];
+    let mut ecols: Vec<(String, Col)> = vec![
+        ("event_id".into(), Col::Text),
+        ("user_id".into(), Col::Text),
+        ("at".into(), Col::Timestamp),
+    ];
     for k in 1..=11 {
         ecols.push((format!("k{k}"), Col::Text));
     }
@@ -880,10 +1389,18 @@ async fn bad_input_rows(sc: Scenario) -> Result<()> {
     let keyed = by_key(&invalid);
     let bad = keyed.get("ev-bad").cloned().unwrap_or_default();
     check_eq!(bad.len(), 1, "ev-bad reported invalid ({invalid:?})");
-    check!(lower(&bad[0]["reason"]).contains("metadata"), "the reason mentions metadata: {}", bad[0]);
+    check!(
+        lower(&bad[0]["reason"]).contains("metadata"),
+        "the reason mentions metadata: {}",
+        bad[0]
+    );
     let events = ic.events().await?;
     check_eq!(events.len(), 1, "one event in Intercom: {events:?}");
-    check_eq!(events[0]["metadata"].as_object().map(|m| m.len()), Some(10), "10 metadata keys kept");
+    check_eq!(
+        events[0]["metadata"].as_object().map(|m| m.len()),
+        Some(10),
+        "10 metadata keys kept"
+    );
     Ok(())
 }
 
@@ -892,33 +1409,70 @@ async fn bad_input_rows(sc: Scenario) -> Result<()> {
 
 async fn bad_config(sc: Scenario) -> Result<()> {
     let (dest, ic) = sc.emulator(Profile::Plain).await?;
-    let ans = sc.api.start(&sc.sync("no_such_sync"), RunRequest::normal()).await?;
+    let ans = sc
+        .api
+        .start(&sc.sync("no_such_sync"), RunRequest::normal())
+        .await?;
     check_eq!(ans.status, 404, "POST /syncs/<unknown>/runs: {}", ans.text);
-    check!(ans.body["error"]["code"].is_string() && ans.body["error"]["message"].is_string(), "error envelope: {}", ans.text);
+    check!(
+        ans.body["error"]["code"].is_string() && ans.body["error"]["message"].is_string(),
+        "error envelope: {}",
+        ans.text
+    );
 
     let table = sc
-        .table("people", &[("id", Col::Text), ("email", Col::Text)], &[vec![s("p-1"), s("p1@example.com")]])
+        .table(
+            "people",
+            &[("id", Col::Text), ("email", Col::Text)],
+            &[vec![s("p-1"), s("p1@example.com")]],
+        )
         .await?;
     // A mapping that names a column the model does not have.
     let mapped = sc.add_sync(
         "missing_mapped",
         &format!("select id, email from {table}"),
-        user_spec(&dest, "id", "external_id", json!({"email": "email", "name": "no_such_col"})),
+        user_spec(
+            &dest,
+            "id",
+            "external_id",
+            json!({"email": "email", "name": "no_such_col"}),
+        ),
     )?;
     let r = sc.api.run_to_end(&mapped, RunRequest::normal()).await?;
     check_eq!(r.status(), "failed", "a mapping to a missing column\n{r}");
-    check!(r.error().contains("no_such_col"), "the error names the column: {:?}", r.error());
+    check!(
+        r.error().contains("no_such_col"),
+        "the error names the column: {:?}",
+        r.error()
+    );
     // A model whose SQL selects a missing column.
     let selected = sc.add_sync(
         "missing_selected",
         &format!("select id, email, missing_col2 from {table}"),
-        user_spec(&dest, "id", "external_id", json!({"email": "email", "name": "missing_col2"})),
+        user_spec(
+            &dest,
+            "id",
+            "external_id",
+            json!({"email": "email", "name": "missing_col2"}),
+        ),
     )?;
     let r = sc.api.run_to_end(&selected, RunRequest::normal()).await?;
-    check_eq!(r.status(), "failed", "a model selecting a missing column\n{r}");
-    check!(r.error().contains("missing_col2"), "the error names the column: {:?}", r.error());
+    check_eq!(
+        r.status(),
+        "failed",
+        "a model selecting a missing column\n{r}"
+    );
+    check!(
+        r.error().contains("missing_col2"),
+        "the error names the column: {:?}",
+        r.error()
+    );
     let stats = ic.stats().await?;
-    check!(stats.writes() == 0, "nothing written to Intercom: {:?}", stats.write_routes());
+    check!(
+        stats.writes() == 0,
+        "nothing written to Intercom: {:?}",
+        stats.write_routes()
+    );
     check!(ic.contacts().await?.is_empty(), "no contacts");
 
     // An unknown key in the config: every run is refused with the key named.
@@ -927,18 +1481,31 @@ async fn bad_config(sc: Scenario) -> Result<()> {
         &format!("select id, email from {table}"),
         user_spec(&dest, "id", "external_id", json!({"email": "email"})),
     )?;
-    sc.stack.patch_sync(&good, |v| v["behaviour_typo"] = json!("mirror"))?;
+    sc.stack
+        .patch_sync(&good, |v| v["behaviour_typo"] = json!("mirror"))?;
     let ans = sc.api.start(&good, RunRequest::normal()).await?;
     let message = if ans.status == 202 {
         let id = ans.body["run_id"].as_str().unwrap_or_default().to_string();
         let r = sc.api.wait(&id, Duration::from_secs(120)).await?;
-        check_eq!(r.status(), "failed", "a run under a config with an unknown key\n{r}");
+        check_eq!(
+            r.status(),
+            "failed",
+            "a run under a config with an unknown key\n{r}"
+        );
         r.error()
     } else {
-        check!(ans.status >= 400, "an unknown key is refused: {} {}", ans.status, ans.text);
+        check!(
+            ans.status >= 400,
+            "an unknown key is refused: {} {}",
+            ans.status,
+            ans.text
+        );
         ans.error_message()
     };
-    check!(message.contains("behaviour_typo"), "the error names the unknown key: {message:?}");
+    check!(
+        message.contains("behaviour_typo"),
+        "the error names the unknown key: {message:?}"
+    );
     check!(ic.contacts().await?.is_empty(), "no contacts");
     Ok(())
 }
@@ -948,8 +1515,12 @@ async fn bad_config(sc: Scenario) -> Result<()> {
 
 async fn concurrent_run_conflict(sc: Scenario) -> Result<()> {
     let (dest, ic) = sc.emulator(Profile::Slow).await?;
-    let rows: Vec<Vec<Val>> = (1..=200).map(|n| vec![s(format!("k-{n:03}")), s(format!("k{n}@example.com"))]).collect();
-    let table = sc.table("people", &[("id", Col::Text), ("email", Col::Text)], &rows).await?;
+    let rows: Vec<Vec<Val>> = (1..=200)
+        .map(|n| vec![s(format!("k-{n:03}")), s(format!("k{n}@example.com"))])
+        .collect();
+    let table = sc
+        .table("people", &[("id", Col::Text), ("email", Col::Text)], &rows)
+        .await?;
     let sync = sc.add_sync(
         "people",
         &format!("select id, email from {table}"),
@@ -958,9 +1529,21 @@ async fn concurrent_run_conflict(sc: Scenario) -> Result<()> {
     let first = sc.api.start_ok(&sync, RunRequest::normal()).await?;
     let second = sc.api.start(&sync, RunRequest::normal()).await?;
     let still_running = !sc.api.run(&first).await?.is_terminal();
-    check!(still_running, "the first run was expected to still be in progress (200 rows, 150 ms per call)");
-    check_eq!(second.status, 409, "a second run while the first is in progress: {}", second.text);
-    check!(second.body["error"]["message"].is_string(), "409 error envelope: {}", second.text);
+    check!(
+        still_running,
+        "the first run was expected to still be in progress (200 rows, 150 ms per call)"
+    );
+    check_eq!(
+        second.status,
+        409,
+        "a second run while the first is in progress: {}",
+        second.text
+    );
+    check!(
+        second.body["error"]["message"].is_string(),
+        "409 error envelope: {}",
+        second.text
+    );
     let r = sc.api.wait(&first, Duration::from_secs(600)).await?;
     check_eq!(r.status(), "succeeded", "the first run\n{r}");
     check_eq!(r.count("created"), 200, "counts.created\n{r}");
@@ -977,27 +1560,48 @@ async fn concurrent_run_conflict(sc: Scenario) -> Result<()> {
 
 async fn dry_run_plans_and_writes_nothing(sc: Scenario) -> Result<()> {
     let (dest, ic) = sc.emulator(Profile::Plain).await?;
-    let cols = [("id", Col::Text), ("email", Col::Text), ("full_name", Col::Text), ("plan", Col::Text)];
+    let cols = [
+        ("id", Col::Text),
+        ("email", Col::Text),
+        ("full_name", Col::Text),
+        ("plan", Col::Text),
+    ];
     let mut rows: Vec<Vec<Val>> = (1..=9)
-        .map(|n| vec![s(format!("p-{n}")), s(format!("p{n}@example.com")), s(format!("Person {n}")), s("pro")])
+        .map(|n| {
+            vec![
+                s(format!("p-{n}")),
+                s(format!("p{n}@example.com")),
+                s(format!("Person {n}")),
+                s("pro"),
+            ]
+        })
         .collect();
     rows.push(vec![s("p-bad"), s("not-an-email"), s("Bad"), s("pro")]);
     let table = sc.table("people", &cols, &rows).await?;
     let sync = sc.add_sync(
         "people",
         &format!("select id, email, full_name, plan from {table}"),
-        user_spec(&dest, "id", "external_id", json!({"email": "email", "name": "full_name", "custom_attributes.plan": "plan"})),
+        user_spec(
+            &dest,
+            "id",
+            "external_id",
+            json!({"email": "email", "name": "full_name", "custom_attributes.plan": "plan"}),
+        ),
     )?;
     let check_dry = |r: &backflow_scenarios::RunRecord| -> Result<()> {
         check_eq!(r.status(), "succeeded", "a dry run ends succeeded\n{r}");
         check_eq!(r.0["dry_run"], json!(true), "dry_run flag\n{r}");
-        for c in ["created", "updated", "deleted", "archived", "sent", "rejected"] {
+        for c in [
+            "created", "updated", "deleted", "archived", "sent", "rejected",
+        ] {
             check_eq!(r.count(c), 0, "counts.{c} of a dry run\n{r}");
         }
         let samples = &r.0["samples"];
         let present = match samples {
             Value::Array(a) => !a.is_empty(),
-            Value::Object(o) => o.values().any(|v| v.as_array().is_some_and(|a| !a.is_empty()) || v.is_object()),
+            Value::Object(o) => o
+                .values()
+                .any(|v| v.as_array().is_some_and(|a| !a.is_empty()) || v.is_object()),
             _ => false,
         };
         check!(present, "a dry run has samples\n{r}");
@@ -1011,9 +1615,19 @@ async fn dry_run_plans_and_writes_nothing(sc: Scenario) -> Result<()> {
     check_eq!(dry.plan("create"), 9, "plan.create\n{dry}");
     check_eq!(dry.plan("invalid"), 1, "plan.invalid\n{dry}");
     check_eq!(dry.plan("update"), 0, "plan.update\n{dry}");
-    check!(delta.writes() == 0, "a dry run wrote to Intercom: {:?}", delta.write_routes());
-    check!(ic.contacts().await?.is_empty(), "no contacts after a dry run");
-    check!(ic.attributes().await?.is_empty(), "no attributes created by a dry run");
+    check!(
+        delta.writes() == 0,
+        "a dry run wrote to Intercom: {:?}",
+        delta.write_routes()
+    );
+    check!(
+        ic.contacts().await?.is_empty(),
+        "no contacts after a dry run"
+    );
+    check!(
+        ic.attributes().await?.is_empty(),
+        "no attributes created by a dry run"
+    );
 
     let r = sc.api.run_to_end(&sync, RunRequest::normal()).await?;
     check_eq!(r.status(), "partial", "the real run (one invalid row)\n{r}");
@@ -1033,10 +1647,18 @@ async fn dry_run_plans_and_writes_nothing(sc: Scenario) -> Result<()> {
     check_eq!(dry.plan("create"), 1, "plan.create\n{dry}");
     check_eq!(dry.plan("unchanged"), 7, "plan.unchanged\n{dry}");
     check_eq!(dry.plan("invalid"), 1, "plan.invalid\n{dry}");
-    check!(delta.writes() == 0, "a dry run wrote to Intercom: {:?}", delta.write_routes());
+    check!(
+        delta.writes() == 0,
+        "a dry run wrote to Intercom: {:?}",
+        delta.write_routes()
+    );
     let all = ic.contacts().await?;
     check_eq!(all.len(), 9, "the dry run created nothing");
-    check_eq!(only(&all, "external_id", "p-1")?["name"], json!("Person 1"), "the dry run updated nothing");
+    check_eq!(
+        only(&all, "external_id", "p-1")?["name"],
+        json!("Person 1"),
+        "the dry run updated nothing"
+    );
     Ok(())
 }
 
@@ -1046,17 +1668,45 @@ async fn dry_run_plans_and_writes_nothing(sc: Scenario) -> Result<()> {
 async fn faults_every_row_once(sc: Scenario) -> Result<()> {
     let (dest, ic) = sc.emulator(Profile::Faulty).await?;
     let rows: Vec<Vec<Val>> = (1..=1000)
-        .map(|n| vec![s(format!("f-{n:04}")), s(format!("f{n}@example.com")), s(format!("Faulty {n}"))])
+        .map(|n| {
+            vec![
+                s(format!("f-{n:04}")),
+                s(format!("f{n}@example.com")),
+                s(format!("Faulty {n}")),
+            ]
+        })
         .collect();
-    let table = sc.table("people", &[("id", Col::Text), ("email", Col::Text), ("full_name", Col::Text)], &rows).await?;
+    let table = sc
+        .table(
+            "people",
+            &[
+                ("id", Col::Text),
+                ("email", Col::Text),
+                ("full_name", Col::Text),
+            ],
+            &rows,
+        )
+        .await?;
     let sync = sc.add_sync(
         "people",
         &format!("select id, email, full_name from {table}"),
-        user_spec(&dest, "id", "external_id", json!({"email": "email", "name": "full_name"})),
+        user_spec(
+            &dest,
+            "id",
+            "external_id",
+            json!({"email": "email", "name": "full_name"}),
+        ),
     )?;
-    let r = sc.api.run_to_end_within(&sync, RunRequest::normal(), Duration::from_secs(900)).await?;
+    let r = sc
+        .api
+        .run_to_end_within(&sync, RunRequest::normal(), Duration::from_secs(900))
+        .await?;
     check_eq!(r.status(), "succeeded", "1,000 users through faults\n{r}");
-    check_eq!(r.count("created") + r.count("updated"), 1000, "created + updated\n{r}");
+    check_eq!(
+        r.count("created") + r.count("updated"),
+        1000,
+        "created + updated\n{r}"
+    );
     check_eq!(r.count("rejected"), 0, "counts.rejected\n{r}");
     let all = ic.contacts().await?;
     let mut per_key: BTreeMap<String, usize> = BTreeMap::new();
@@ -1066,16 +1716,54 @@ async fn faults_every_row_once(sc: Scenario) -> Result<()> {
         }
     }
     let dupes: Vec<_> = per_key.iter().filter(|(_, n)| **n > 1).collect();
-    check!(dupes.is_empty(), "rows in Intercom more than once: {dupes:?}");
+    check!(
+        dupes.is_empty(),
+        "rows in Intercom more than once: {dupes:?}"
+    );
     check_eq!(per_key.len(), 1000, "every row in Intercom");
     check_eq!(all.len(), 1000, "no stray contacts");
     let stats = ic.stats().await?;
     check!(
-        stats.by_status.keys().any(|s| s.starts_with('5') || s == "dropped"),
+        stats
+            .by_status
+            .keys()
+            .any(|s| s.starts_with('5') || s == "dropped"),
         "the faulty emulator did inject faults: {:?}",
         stats.by_status
     );
-    check_eq!(only(&all, "external_id", "f-0777")?["name"], json!("Faulty 777"), "fields of a row");
+    check_eq!(
+        only(&all, "external_id", "f-0777")?["name"],
+        json!("Faulty 777"),
+        "fields of a row"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// 0. The API is reachable where the docs say: the function URL of `trigger`
+
+async fn api_through_function_url(sc: Scenario) -> Result<()> {
+    if let Some(problem) = &sc.stack.function_url_problem {
+        anyhow::bail!(
+            "`cargo lambda watch` cannot serve the API at /lambda-url/trigger/… ({problem}); \
+             the other scenarios fall back to invoking `trigger` directly"
+        );
+    }
+    let api = backflow_scenarios::Api::new(
+        sc.stack.watch_url.clone(),
+        backflow_scenarios::api::Transport::FunctionUrl,
+    );
+    let ans = api.syncs().await?;
+    check_eq!(ans.status, 200, "GET /syncs: {}", ans.text);
+    check!(
+        ans.body["syncs"].is_array(),
+        "GET /syncs body: {}",
+        ans.text
+    );
+    let ans = api
+        .start(&sc.sync("no_such_sync"), RunRequest::normal())
+        .await?;
+    check_eq!(ans.status, 404, "POST /syncs/<unknown>/runs: {}", ans.text);
     Ok(())
 }
 
@@ -1108,6 +1796,7 @@ macro_rules! scenarios {
 }
 
 scenarios! {
+    api_through_function_url: false,
     user_update_or_create_external_id: false,
     email_keys_leads_and_roles: false,
     update_only_not_found: false,
@@ -1135,26 +1824,70 @@ async fn harness_self_check() {
         let dir = stack::temp_root()?.join("self-check");
         std::fs::create_dir_all(&dir)?;
         let slug = format!("bfscn-self-check-{}", std::process::id());
-        stack::create_resources(moto, &slug, &format!("{slug}-state"), &format!("{slug}-runs"), &slug, &dir).await?;
+        stack::create_resources(
+            moto,
+            &slug,
+            &format!("{slug}-state"),
+            &format!("{slug}-runs"),
+            &slug,
+            &dir,
+        )
+        .await?;
         for kind in [Kind::Sqlite, Kind::Postgres, Kind::Mysql] {
             let wh = Warehouse::create(kind, &dir).await?;
-            let cols = [("id", Col::Text), ("name", Col::Text), ("x", Col::Float), ("d", Col::Date), ("t", Col::Timestamp), ("ok", Col::Bool)];
-            wh.create_table("self_check", &cols, &[
-                vec![s("a"), s("Zoë 山田 it's"), f(0.1), date("2024-01-15"), ts("2024-03-04 05:06:07"), b(true)],
-                vec![s("b"), NULL, f(1234.56), NULL, NULL, b(false)],
-            ])
+            let cols = [
+                ("id", Col::Text),
+                ("name", Col::Text),
+                ("x", Col::Float),
+                ("d", Col::Date),
+                ("t", Col::Timestamp),
+                ("ok", Col::Bool),
+            ];
+            wh.create_table(
+                "self_check",
+                &cols,
+                &[
+                    vec![
+                        s("a"),
+                        s("Zoë 山田 it's"),
+                        f(0.1),
+                        date("2024-01-15"),
+                        ts("2024-03-04 05:06:07"),
+                        b(true),
+                    ],
+                    vec![s("b"), NULL, f(1234.56), NULL, NULL, b(false)],
+                ],
+            )
             .await?;
-            let names = wh.fetch_text("select name from self_check where id = 'a'").await?;
-            check_eq!(names, vec![Some("Zoë 山田 it's".to_string())], "{kind:?} unicode round trip");
+            let names = wh
+                .fetch_text("select name from self_check where id = 'a'")
+                .await?;
+            check_eq!(
+                names,
+                vec![Some("Zoë 山田 it's".to_string())],
+                "{kind:?} unicode round trip"
+            );
         }
-        let emu = backflow_scenarios::on_stack_runtime(async {
-            Ok(intercom_emulator::Emulator::start(Profile::Plain.options(), "127.0.0.1:0".parse()?).await?)
-        })
-        .await?;
+        let emu =
+            backflow_scenarios::on_stack_runtime(async {
+                Ok(intercom_emulator::Emulator::start(
+                    Profile::Plain.options(),
+                    "127.0.0.1:0".parse()?,
+                )
+                .await?)
+            })
+            .await?;
         let ic = backflow_scenarios::Intercom::new(emu.base_url());
-        ic.create_contact(json!({"role": "user", "external_id": "self", "email": "self@example.com"})).await?;
+        ic.create_contact(
+            json!({"role": "user", "external_id": "self", "email": "self@example.com"}),
+        )
+        .await?;
         check_eq!(ic.contacts().await?.len(), 1, "emulator dump");
-        check_eq!(ic.stats().await?.route("POST /contacts"), 1, "emulator stats");
+        check_eq!(
+            ic.stats().await?.route("POST /contacts"),
+            1,
+            "emulator stats"
+        );
         Ok(())
     }
     if let Err(e) = check_all().await {

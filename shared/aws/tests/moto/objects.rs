@@ -36,6 +36,7 @@ async fn batches_round_trip_as_json() {
             intercom_id: None,
             body,
             company_id: Some("c1".into()),
+            attached_company: None,
         }],
     };
     let key = batches.put(&batch).await.unwrap();

@@ -20,6 +20,7 @@ async fn state_round_trip_across_batch_limits() {
                 RecordStatus::Active
             },
             run_id: "run-1".into(),
+            company_id: (i % 2 == 0).then(|| format!("co-{i}")),
             outcome: if i % 5 == 0 {
                 Outcome::Rejected
             } else {

@@ -38,6 +38,7 @@ fn prior(id: bool, fp: Option<Fingerprint>, status: RecordStatus) -> Prior {
         intercom_id: id.then(|| "ic_1".to_string()),
         fingerprint: fp,
         status,
+        company_id: None,
     }
 }
 

@@ -82,6 +82,37 @@ async fn creation_rules() {
 }
 
 #[tokio::test]
+async fn conversation_model_is_empty_in_2_14_and_refused_in_2_16() {
+    let env = Env::new().await;
+    let old = env.get("/data_attributes?model=conversation").await;
+    assert_eq!(old.status, StatusCode::OK);
+    assert_eq!(old.body, json!({"type": "list", "data": []}));
+    let v16 = env
+        .send(
+            reqwest::Method::GET,
+            "/data_attributes?model=conversation",
+            None,
+            &[("Intercom-Version", "2.16")],
+        )
+        .await;
+    assert_eq!(
+        v16.expect_error(422, "parameter_invalid"),
+        "model=conversation is no longer supported. Use GET /conversations/attributes instead"
+    );
+    // Contacts and companies are still listed under 2.16.
+    let contact = env
+        .send(
+            reqwest::Method::GET,
+            "/data_attributes?model=contact",
+            None,
+            &[("Intercom-Version", "2.16")],
+        )
+        .await;
+    assert_eq!(contact.status, StatusCode::OK);
+    assert!(names(&contact.body, false).contains(&"email".to_string()));
+}
+
+#[tokio::test]
 async fn names_are_unique_across_models() {
     let env = Env::new().await;
     env.attribute("The One Ring", "company", "string").await;

@@ -110,6 +110,8 @@ async fn companies_without_contacts_are_left_out_of_the_list() {
         .await
         .body;
     assert_eq!(ids(&of_contact["data"]), vec![busy.clone()]);
+    // The schema (and python-intercom) read `companies`; the spec's example `data`.
+    assert_eq!(ids(&of_contact["companies"]), vec![busy.clone()]);
     let members = env.get(&format!("/companies/{busy}/contacts")).await.body;
     assert_eq!(ids(&members["data"]), vec![contact.clone()]);
     assert_eq!(
@@ -262,4 +264,46 @@ async fn scroll_can_include_empty_companies() {
         ids(&env.get("/companies/scroll").await.body["data"]),
         vec![id]
     );
+}
+
+#[tokio::test]
+async fn companies_of_a_contact_come_under_companies_and_data_page_by_page() {
+    let env = Env::new().await;
+    let contact = env.contact(json!({"email": "many@x.com"})).await;
+    let mut attached = Vec::new();
+    for i in 0..3 {
+        let id = env
+            .post("/companies", json!({"company_id": format!("c{i}")}))
+            .await
+            .id();
+        env.post(&format!("/contacts/{contact}/companies"), json!({"id": id}))
+            .await;
+        attached.push(id);
+    }
+    let first = env
+        .get(&format!("/contacts/{contact}/companies?per_page=2"))
+        .await
+        .body;
+    assert_eq!(ids(&first["companies"]), attached[..2].to_vec(), "{first}");
+    assert_eq!(first["companies"], first["data"]);
+    assert_eq!(first["total_count"], 3);
+    assert_eq!(first["pages"]["total_pages"], 2);
+    let next = first["pages"]["next"].as_str().unwrap();
+    assert!(
+        next.ends_with(&format!("/contacts/{contact}/companies?page=2&per_page=2")),
+        "{next}"
+    );
+    let second = env
+        .get(&format!("/contacts/{contact}/companies?page=2&per_page=2"))
+        .await
+        .body;
+    assert_eq!(ids(&second["companies"]), attached[2..].to_vec());
+    assert!(second["pages"]["next"].is_null());
+    // Past the end: an empty page, which is how python-intercom's pager stops.
+    let past = env
+        .get(&format!("/contacts/{contact}/companies?page=3&per_page=2"))
+        .await
+        .body;
+    assert_eq!(past["companies"], json!([]));
+    assert_eq!(past["total_count"], 3);
 }

@@ -81,8 +81,82 @@ async fn events_need_a_name_a_time_and_a_known_contact() {
         .get(&format!("/events?type=user&intercom_user_id={lead}"))
         .await
         .body;
-    assert_eq!(list["type"], "event.list");
+    assert_eq!(list["type"], "event.summary");
     assert_eq!(list["events"].as_array().unwrap().len(), 1);
+    assert_eq!(list["intercom_user_id"], lead.as_str());
+    assert_eq!(list["email"], "lead@x.com");
+    assert!(
+        list.get("user_id").is_none(),
+        "a lead has no user_id, and the schema has no null: {list}"
+    );
+}
+
+#[tokio::test]
+async fn listing_events_answers_a_data_event_summary() {
+    let env = Env::new().await;
+    let user = env
+        .contact(json!({"external_id": "u1", "email": "u1@x.com"}))
+        .await;
+    let now = env.get("/_emulator/clock").await.body["now"]
+        .as_i64()
+        .unwrap();
+    let old = now - 100 * 86_400;
+    for (name, at) in [
+        ("ordered", old),
+        ("Ordered", now - 10),
+        ("ordered", now - 5),
+        ("viewed", now - 20),
+    ] {
+        let a = env
+            .post(
+                "/events",
+                json!({"event_name": name, "created_at": at, "user_id": "u1"}),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::ACCEPTED);
+    }
+    // Without `summary`: the individual events of the last 90 days, under the spec's type.
+    let list = env.get("/events?type=user&user_id=u1").await.body;
+    assert_eq!(list["type"], "event.summary", "{list}");
+    assert_eq!(list["user_id"], "u1");
+    assert_eq!(list["email"], "u1@x.com");
+    assert_eq!(list["intercom_user_id"], user.as_str());
+    let names: Vec<&str> = list["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ordered", "Ordered", "viewed"], "{list}");
+    // With `summary=true`: {name, first, last, count} per name, case-insensitively,
+    // older than 90 days included, most recent first.
+    let summary = env
+        .get(&format!(
+            "/events?type=user&intercom_user_id={user}&summary=true"
+        ))
+        .await
+        .body;
+    assert_eq!(summary["type"], "event.summary", "{summary}");
+    assert_eq!(summary["user_id"], "u1");
+    let iso = |secs: i64| {
+        chrono::DateTime::from_timestamp(secs, 0)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%S%.3f+00:00")
+            .to_string()
+    };
+    assert_eq!(
+        summary["events"],
+        json!([
+            {"name": "ordered", "first": iso(old), "last": iso(now - 5), "count": 3},
+            {"name": "viewed", "first": iso(now - 20), "last": iso(now - 20), "count": 1},
+        ])
+    );
+    // Any other value of `summary` lists the events.
+    let listed = env
+        .get("/events?type=user&email=u1@x.com&summary=false")
+        .await
+        .body;
+    assert_eq!(listed["events"][0]["event_name"], "ordered");
 }
 
 #[tokio::test]

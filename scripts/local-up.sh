@@ -237,7 +237,7 @@ done
 
 cat <<EOF
 local-up: ready
-  AWS (moto):         $AWS_URL            tables $BACKFLOW_STATE_TABLE, $BACKFLOW_RUNS_TABLE; bucket $BACKFLOW_BUCKET; secrets backflow/intercom, backflow/warehouse
+  AWS (moto):         $AWS_URL            tables $BACKFLOW_STATE_TABLE, $BACKFLOW_RUNS_TABLE; bucket $BACKFLOW_BUCKET; secret backflow/intercom
   Intercom emulator:  $INTERCOM_URL            token: $INTERCOM_ACCESS_TOKEN
   Lambda (watch):     $LAMBDA_URL            invoke: POST $LAMBDA_URL/2015-03-31/functions/{trigger,extract,load}/invocations
   backflow API:       $LAMBDA_URL/lambda-url/trigger/syncs   (/syncs/{sync}/runs, /runs/{id}, /runs/{id}/rows)

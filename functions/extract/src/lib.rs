@@ -128,6 +128,21 @@ impl Extract {
         let warehouse = Warehouse::connect(&source).await?;
         let mut rows = warehouse.stream(&spec.model, sql).await?;
         let mut mapper = Mapper::new(&run.sync, spec, &rows.columns)?;
+        // Check the token before anything is planned (a refused token fails the
+        // run with the region that accepts it), and learn the types of the custom
+        // attributes that already exist, so values are coerced to them and an
+        // uncoercible value is reported as invalid instead of refused row by row.
+        let token = secrets.get(&destination.access_token).await?;
+        let intercom = backflow_intercom::Client::for_destination(&destination.spec(), token)?;
+        intercom.check_token().await?;
+        if let Some(model) = spec.object.attribute_model() {
+            if !mapper.attributes().is_empty() {
+                for (name, data_type) in intercom.existing_attribute_types(model).await? {
+                    mapper.set_attribute_type(&name, data_type);
+                }
+            }
+        }
+        usage.intercom_calls += intercom.stats().calls;
 
         let mut prior: HashMap<String, Prior> = HashMap::new();
         let read = self

@@ -53,7 +53,39 @@ pub fn compatible(existing: &str, wanted: DataType) -> bool {
         || (wanted == DataType::Date && existing == "datetime")
 }
 
+/// Intercom's `data_type` name as backflow's type (`datetime` is a date).
+pub fn parse_data_type(name: &str) -> Option<DataType> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "string" => DataType::String,
+        "integer" => DataType::Integer,
+        "float" => DataType::Float,
+        "boolean" => DataType::Boolean,
+        "date" | "datetime" => DataType::Date,
+        _ => return None,
+    })
+}
+
 impl Client {
+    /// The custom attributes that already exist on `model` (`contact` or
+    /// `company`) and their types, so values can be coerced to what Intercom
+    /// expects before anything is sent. One `GET /data_attributes` per model and
+    /// client.
+    pub async fn existing_attribute_types(
+        &self,
+        model: &str,
+    ) -> Result<HashMap<String, DataType>, Error> {
+        self.load_model(model).await?;
+        Ok(lock(self.inner_attributes())
+            .get(model)
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, k)| k.custom)
+                    .filter_map(|(name, k)| Some((name.clone(), parse_data_type(&k.data_type)?)))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// Make sure the attributes in `specs` exist with a compatible type, creating
     /// the missing ones when `create` is true. Returns the problems (empty when
     /// every attribute is usable); `Err` only for failures that stop the batch.

@@ -320,6 +320,19 @@ async fn user_update_or_create_external_id(sc: Scenario) -> Result<()> {
         json!(1_700_000_000),
         "last_seen_at from epoch milliseconds"
     );
+    // The access token never leaves Secrets Manager: not in the run record the API
+    // answers, not in the functions' logs.
+    let token = backflow_scenarios::config::TOKEN;
+    check!(
+        !r.0.to_string().contains(token),
+        "the run record does not contain the access token\n{r}"
+    );
+    let log = std::fs::read_to_string(&sc.stack.watch_log).unwrap_or_default();
+    check!(
+        !log.is_empty() && !log.contains(token),
+        "the functions' log ({}) does not contain the access token",
+        sc.stack.watch_log.display()
+    );
     Ok(())
 }
 

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use backflow_aws::runs::EXTRACT_ROWS_SEQ;
 use backflow_aws::{Aws, Batches, Invoker, RunStore, Secrets, Settings, StateStore};
-use backflow_core::batch::{Batch, DestinationSpec, LoadRequest, LoadSpec};
+use backflow_core::batch::{Batch, LoadRequest, LoadSpec};
 use backflow_core::config::{Config, UrlSource, Warehouse as WarehouseConfig};
 use backflow_core::mapping::Mapper;
 use backflow_core::plan::{Prior, RecordStatus};
@@ -91,7 +91,8 @@ impl Extract {
         let mut usage = Usage::default();
         let result = self.extract(&run, &mut usage).await;
         usage.lambda_invocations += 1;
-        usage.lambda_gb_seconds += started.elapsed().as_secs_f64() * memory_gb();
+        usage.lambda_gb_seconds +=
+            started.elapsed().as_secs_f64() * backflow_aws::env::memory_gb(1024.0);
         let _ = self.runs.add_usage(&run.run_id, &usage).await;
         match result {
             Ok(status) => Ok(json!({"run_id": run.run_id, "status": status.as_str()})),
@@ -119,9 +120,9 @@ impl Extract {
         let sql = config
             .model_sql(&spec.model)
             .ok_or_else(|| anyhow!("model `{}` has no SQL", spec.model))?;
-        let destination = config
-            .destinations
-            .get(&spec.destination)
+        // What every batch carries; only the attributes grow as rows are mapped.
+        let load_spec = config
+            .load_spec(&run.sync, Vec::new())
             .ok_or_else(|| anyhow!("destination `{}` is not in the config", spec.destination))?;
         let secrets = Secrets::new(self.aws.secrets.clone());
         let source = warehouse_source(&config, &secrets).await?;
@@ -132,8 +133,8 @@ impl Extract {
         // run with the region that accepts it), and learn the types of the custom
         // attributes that already exist, so values are coerced to them and an
         // uncoercible value is reported as invalid instead of refused row by row.
-        let token = secrets.get(&destination.access_token).await?;
-        let intercom = backflow_intercom::Client::for_destination(&destination.spec(), token)?;
+        let token = secrets.get(&load_spec.destination.access_token).await?;
+        let intercom = backflow_intercom::Client::for_destination(&load_spec.destination, token)?;
         intercom.check_token().await?;
         if let Some(model) = spec.object.attribute_model() {
             if !mapper.attributes().is_empty() {
@@ -157,7 +158,6 @@ impl Extract {
             .filter(|p| p.status == RecordStatus::Active)
             .count() as u64;
 
-        let destination = destination.spec();
         let mut planner = Planner::new(spec, run.full_resync);
         let mut written = 0u32;
         let mut row_number = 0u64;
@@ -170,7 +170,10 @@ impl Extract {
             if let Some((seq, items)) = planner.take_batch(false) {
                 self.write_batch(
                     run,
-                    spec_for(&run.sync, spec, &mapper, &destination),
+                    LoadSpec {
+                        attributes: mapper.attributes(),
+                        ..load_spec.clone()
+                    },
                     seq,
                     items,
                     usage,
@@ -190,7 +193,10 @@ impl Extract {
         while let Some((seq, items)) = planner.take_batch(true) {
             self.write_batch(
                 run,
-                spec_for(&run.sync, spec, &mapper, &destination),
+                LoadSpec {
+                    attributes: mapper.attributes(),
+                    ..load_spec.clone()
+                },
                 seq,
                 items,
                 usage,
@@ -323,24 +329,6 @@ impl Extract {
     }
 }
 
-fn spec_for(
-    sync: &str,
-    spec: &backflow_core::config::SyncSpec,
-    mapper: &Mapper,
-    destination: &DestinationSpec,
-) -> LoadSpec {
-    LoadSpec {
-        sync: sync.to_string(),
-        object: spec.object,
-        behavior: spec.behavior,
-        key_field: spec.key.field,
-        delete_mode: spec.delete_mode(),
-        create_attributes: spec.create_attributes,
-        attributes: mapper.attributes(),
-        destination: destination.clone(),
-    }
-}
-
 /// Where the warehouse is, with its URL fetched from Secrets Manager when it is one.
 async fn warehouse_source(config: &Config, secrets: &Secrets) -> anyhow::Result<Source> {
     let url = |u: &UrlSource| {
@@ -359,13 +347,4 @@ async fn warehouse_source(config: &Config, secrets: &Secrets) -> anyhow::Result<
         WarehouseConfig::Postgres { url: u } => Source::Postgres { url: url(u).await? },
         WarehouseConfig::Mysql { url: u } => Source::Mysql { url: url(u).await? },
     })
-}
-
-/// The function's memory in GB, for the usage report.
-pub fn memory_gb() -> f64 {
-    std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-        .ok()
-        .and_then(|m| m.parse::<f64>().ok())
-        .unwrap_or(1024.0)
-        / 1024.0
 }

@@ -77,7 +77,8 @@ impl Load {
         };
         let outcome = self.load(&batch, &skip, &mut usage).await;
         usage.lambda_invocations = 1;
-        usage.lambda_gb_seconds = started.elapsed().as_secs_f64() * memory_gb();
+        usage.lambda_gb_seconds =
+            started.elapsed().as_secs_f64() * backflow_aws::env::memory_gb(512.0);
         let (counts, calls, retries, fatal) = match outcome {
             Ok(done) => (done.counts, done.calls, done.retries, done.fatal),
             Err(e) => (Counts::default(), 0, 0, Some(format!("{e:#}"))),
@@ -245,13 +246,4 @@ struct Loaded {
     calls: u64,
     retries: u64,
     fatal: Option<String>,
-}
-
-/// The function's memory in GB, for the usage report.
-pub fn memory_gb() -> f64 {
-    std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-        .ok()
-        .and_then(|m| m.parse::<f64>().ok())
-        .unwrap_or(512.0)
-        / 1024.0
 }

@@ -74,6 +74,16 @@ impl Settings {
     }
 }
 
+/// The running function's memory in GB (Lambda's `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`),
+/// for the run's usage report; `default_mb` where the variable is absent (locally).
+pub fn memory_gb(default_mb: f64) -> f64 {
+    std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        .ok()
+        .and_then(|m| m.parse::<f64>().ok())
+        .unwrap_or(default_mb)
+        / 1024.0
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

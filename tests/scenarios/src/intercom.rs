@@ -23,6 +23,11 @@ pub enum Profile {
     Faulty,
     /// 150 ms added to every response (keeps a run in progress for a while).
     Slow,
+    /// Issue 5's rate-limit benchmark: 1,000 requests per 10-second window,
+    /// 100 ms added to every response.
+    Throughput,
+    /// No rate limit and no latency (the 100k-row calls benchmark).
+    Unlimited,
 }
 
 impl Profile {
@@ -32,6 +37,8 @@ impl Profile {
             Profile::Laggy => "laggy",
             Profile::Faulty => "faulty",
             Profile::Slow => "slow",
+            Profile::Throughput => "throughput",
+            Profile::Unlimited => "unlimited",
         }
     }
 
@@ -54,6 +61,15 @@ impl Profile {
             },
             Profile::Slow => Options {
                 latency_ms: 150,
+                ..base
+            },
+            Profile::Throughput => Options {
+                rate_limit: 1000,
+                latency_ms: 100,
+                ..base
+            },
+            Profile::Unlimited => Options {
+                rate_limit: 0,
                 ..base
             },
         }

@@ -26,6 +26,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod cost;
 pub mod error;
 pub mod fingerprint;
 pub mod mapping;

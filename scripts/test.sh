@@ -21,3 +21,11 @@ cargo test --workspace --no-fail-fast
 
 step "pytest tests/python"
 python3 -m pytest tests/python -q
+
+# --- fuzz (issue 6.7) -------------------------------------------------------------
+# cargo-fuzz on backflow-core's config parser and value coercion / row mapping,
+# FUZZ_SECONDS per target (default 30; builds in <target dir>/fuzz). Fails the run
+# on any panic, broken invariant or hang; the input is left in fuzz/artifacts/.
+step "fuzz backflow-core (scripts/fuzz.sh, ${FUZZ_SECONDS:-30}s per target)"
+scripts/fuzz.sh
+# --- end fuzz ---------------------------------------------------------------------

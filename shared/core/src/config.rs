@@ -425,6 +425,11 @@ fn unknown_field(message: &str) -> Option<&str> {
 /// mapping key: at the start of the line (after indentation or `- `), or after `{`
 /// or `,` in a flow mapping, optionally quoted, followed by `:`.
 fn find_key_line(text: &str, key: &str, from: usize) -> Option<usize> {
+    // An empty key (`"": 1`) would be found at every position without the search
+    // ever moving on; serde's own line is kept for it.
+    if key.is_empty() {
+        return None;
+    }
     let is_key_at = |line: &str| {
         let mut search = 0;
         while let Some(pos) = line[search..].find(key) {

@@ -91,6 +91,15 @@ const MILLIS_THRESHOLD: i64 = 100_000_000_000;
 /// Intercom keeps at most this many characters in a custom-attribute string.
 pub const MAX_ATTRIBUTE_CHARS: usize = 255;
 
+/// The earliest timestamp backflow sends: 0000-01-01T00:00:00Z.
+pub const MIN_UNIX_SECONDS: i64 = -62_167_219_200;
+
+/// The latest timestamp backflow sends: 9999-12-31T23:59:59Z. With
+/// [`MIN_UNIX_SECONDS`], the years RFC 3339 (and every text form accepted here) can
+/// write; an epoch number outside them is garbage, not a date (`i64::MAX`
+/// milliseconds is the year 292 million).
+pub const MAX_UNIX_SECONDS: i64 = 253_402_300_799;
+
 fn quote_text(s: &str) -> String {
     const MAX: usize = 60;
     if s.chars().count() > MAX {
@@ -120,7 +129,8 @@ fn epoch_int(n: i64) -> i64 {
     }
 }
 
-/// Any accepted timestamp form → Unix seconds (UTC, sub-second part dropped).
+/// Any accepted timestamp form → Unix seconds (UTC, sub-second part dropped),
+/// within years 0000 to 9999 ([`MIN_UNIX_SECONDS`]..=[`MAX_UNIX_SECONDS`]).
 ///
 /// - `Timestamp`: as is.
 /// - `Int`/`Float`: epoch seconds, or milliseconds when |n| ≥ 100,000,000,000.
@@ -130,6 +140,15 @@ fn epoch_int(n: i64) -> i64 {
 ///   `YYYY-MM-DDTHH:MM:SS[.fff]` without an offset (taken as UTC), or a digit
 ///   string (epoch seconds or milliseconds as above).
 pub fn to_unix_seconds(value: &Value) -> Result<i64, CoerceError> {
+    let secs = unix_seconds(value)?;
+    if (MIN_UNIX_SECONDS..=MAX_UNIX_SECONDS).contains(&secs) {
+        Ok(secs)
+    } else {
+        err(value, "a timestamp within the years 0000 to 9999")
+    }
+}
+
+fn unix_seconds(value: &Value) -> Result<i64, CoerceError> {
     match value {
         Value::Timestamp(t) => Ok(*t),
         Value::Int(n) => Ok(epoch_int(*n)),

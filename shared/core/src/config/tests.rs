@@ -169,6 +169,28 @@ fn unknown_keys_name_the_key_and_line() {
 }
 
 #[test]
+fn an_empty_unknown_key_is_an_error_not_a_hang() {
+    // Found by fuzz/fuzz_targets/config_parse.rs: looking for the line of the
+    // unknown key `` looped forever, so the function parsing the config hung.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let texts = [
+            format!("{}\"\": 1\n", with_sync(USER_SYNC)),
+            with_sync(&format!("{USER_SYNC}    '': x\n")),
+        ];
+        let results: Vec<_> = texts.iter().map(|t| config_error(t)).collect();
+        let _ = tx.send(results);
+    });
+    let results = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("parse returns");
+    for (line, message) in results {
+        assert!(line.is_some(), "{message}");
+        assert!(message.contains("unknown field ``"), "{message}");
+    }
+}
+
+#[test]
 fn unknown_key_error_reads_well() {
     let text = with_sync(&format!("{USER_SYNC}    colour: red\n"));
     let e = parse_str(&text).unwrap_err().to_string();

@@ -67,6 +67,37 @@ fn unix_seconds_refuses_garbage_and_quotes_it() {
 }
 
 #[test]
+fn unix_seconds_stay_within_years_0000_to_9999() {
+    // Found by fuzz/fuzz_targets/coerce.rs: any i64 used to pass as epoch
+    // seconds or milliseconds, `i64::MAX` ms being the year 292 million.
+    for value in [
+        Value::Int(i64::MAX),
+        Value::Int(i64::MIN),
+        Value::Int(MAX_UNIX_SECONDS * 1000 + 1000),
+        Value::Float(1e17),
+        Value::Timestamp(MAX_UNIX_SECONDS + 1),
+        Value::Timestamp(MIN_UNIX_SECONDS - 1),
+        text("9223372036854775807"),
+        text("9999-12-31T23:59:59-00:01"),
+    ] {
+        let e = to_unix_seconds(&value).unwrap_err();
+        assert!(
+            e.0.contains("within the years 0000 to 9999"),
+            "{value:?}: {e}"
+        );
+    }
+    for (value, want) in [
+        (Value::Timestamp(MAX_UNIX_SECONDS), MAX_UNIX_SECONDS),
+        (Value::Timestamp(MIN_UNIX_SECONDS), MIN_UNIX_SECONDS),
+        (Value::Int(MAX_UNIX_SECONDS * 1000 + 999), MAX_UNIX_SECONDS),
+        (text("9999-12-31T23:59:59Z"), MAX_UNIX_SECONDS),
+        (text("0000-01-01"), MIN_UNIX_SECONDS),
+    ] {
+        assert_eq!(to_unix_seconds(&value), Ok(want), "{value:?}");
+    }
+}
+
+#[test]
 fn ints() {
     let ok: &[(Value, i64)] = &[
         (Value::Int(-7), -7),

@@ -3,15 +3,17 @@
 //!
 //! # Layout
 //! - [`planner`]: pure per-row planning (duplicates, invalid rows, diff, batching).
+//! - [`merge`]: the model's rows and the sync's state, both sorted by key, walked
+//!   side by side, so neither is held in memory.
 //! - this file: the IO around it (config, secrets, warehouse, state, S3, runs).
 //!
 //! Nothing is sent to Intercom here, and no `load` is invoked before every batch is
 //! written and the plan recorded: a run refused by the mirror guard, or one whose
 //! model has a duplicate key, writes nothing wrong.
 
+pub mod merge;
 pub mod planner;
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context};
@@ -23,11 +25,11 @@ use backflow_aws::{Aws, Batches, Invoker, RunStore, Secrets, Settings, StateStor
 use backflow_core::batch::{Batch, LoadRequest, LoadSpec};
 use backflow_core::config::{Config, UrlSource, Warehouse as WarehouseConfig};
 use backflow_core::mapping::Mapper;
-use backflow_core::plan::{Prior, RecordStatus};
 use backflow_core::run::{final_status, Counts, RunRecord, RunStatus, Usage};
 use backflow_core::secret::Secret;
 use backflow_warehouse::{Source, Warehouse};
 
+use merge::Merge;
 use planner::Planner;
 
 /// The invocation payload.
@@ -127,7 +129,13 @@ impl Extract {
         let secrets = Secrets::new(self.aws.secrets.clone());
         let source = warehouse_source(&config, &secrets).await?;
         let warehouse = Warehouse::connect(&source).await?;
-        let mut rows = warehouse.stream(&spec.model, sql).await?;
+        // Sorted by key, so the state is walked alongside (see `merge`).
+        let sorted = warehouse.sorted_by_key(
+            sql,
+            &spec.key.column,
+            spec.key.field == backflow_core::config::KeyField::Email,
+        );
+        let mut rows = warehouse.stream(&spec.model, &sorted).await?;
         let mut mapper = Mapper::new(&run.sync, spec, &rows.columns)?;
         // Check the token before anything is planned (a refused token fails the
         // run with the region that accepts it), and learn the types of the custom
@@ -145,19 +153,8 @@ impl Extract {
         }
         usage.intercom_calls += intercom.stats().calls;
 
-        let mut prior: HashMap<String, Prior> = HashMap::new();
-        let read = self
-            .state
-            .scan_sync(&run.sync, |key, p| {
-                prior.insert(key, p);
-            })
-            .await?;
-        usage.dynamodb_read_units += read.consumed_read_units;
-        let previously_active = prior
-            .values()
-            .filter(|p| p.status == RecordStatus::Active)
-            .count() as u64;
-
+        let mirror = spec.behavior == backflow_core::config::Behavior::Mirror;
+        let mut merge = Merge::new(self.state.pages(&run.sync), mirror);
         let mut planner = Planner::new(spec, run.full_resync);
         let mut written = 0u32;
         let mut row_number = 0u64;
@@ -166,7 +163,16 @@ impl Extract {
         while let Some(row) = rows.next().await {
             let row = row?;
             row_number += 1;
-            planner.push(row_number, &row, &mut mapper, &mut prior);
+            let key = planner.key_of(&mapper, &row);
+            let (prior, in_order) = match &key {
+                Some(k) => {
+                    let regular = planner.regular(k);
+                    let in_order = merge.in_order(k, regular);
+                    (merge.prior(k, regular).await?, in_order)
+                }
+                None => (None, false),
+            };
+            planner.push(row_number, &row, key, prior, in_order, &mut mapper);
             if let Some((seq, items)) = planner.take_batch(false) {
                 self.write_batch(
                     run,
@@ -185,9 +191,18 @@ impl Extract {
             }
         }
         drop(rows);
-        if spec.behavior == backflow_core::config::Behavior::Mirror {
+        let walked = merge.finish().await?;
+        usage.dynamodb_read_units += walked.source.stats.consumed_read_units;
+        if walked.lookups > 0 {
+            tracing::info!(run_id = %run.run_id, rows = walked.lookups, "rows met out of key order were looked up one by one");
+        }
+        if mirror {
             planner
-                .removals(prior, previously_active, run.allow_mass_removal)
+                .removals(
+                    walked.removals,
+                    walked.previously_active,
+                    run.allow_mass_removal,
+                )
                 .map_err(|e| anyhow!("sync `{}`: {e}", run.sync))?;
         }
         while let Some((seq, items)) = planner.take_batch(true) {

@@ -2,8 +2,13 @@
 //! state, samples, and cutting the rows to send into batches. Pure (no IO), so the
 //! rules are tested without a warehouse or AWS.
 //!
-//! Memory: one small entry per distinct key seen (to find duplicates) plus one
-//! batch of rows; never the whole model.
+//! Memory: one batch of rows, the previous key, and the keys met out of order;
+//! never the whole model. The rows come sorted by key (see `merge`), so a key
+//! that appears twice appears in two neighbouring rows; only keys met out of
+//! order are remembered for good. (A key whose first row came in order and its
+//! twin out of order — two e-mails that differ only in non-ASCII case on a
+//! warehouse whose `lower` is ASCII-only — is not caught: both rows are sent, to
+//! the one contact of that key, the later row winning.)
 
 use std::collections::HashMap;
 
@@ -55,6 +60,9 @@ pub struct Planner<'a> {
     buffer: Vec<Option<BatchItem>>,
     live: usize,
     seen: HashMap<u64, SeenKey>,
+    /// The hash of the last key met in order: its `seen` entry is dropped once a
+    /// larger key comes.
+    last_in_order: Option<u64>,
     /// Plan counts so far.
     pub plan: PlanCounts,
     /// Invalid rows not yet handed to the caller.
@@ -75,6 +83,7 @@ impl<'a> Planner<'a> {
             buffer: Vec::new(),
             live: 0,
             seen: HashMap::new(),
+            last_in_order: None,
             plan: PlanCounts::default(),
             invalid: Vec::new(),
             skip: Vec::new(),
@@ -82,27 +91,44 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Plans one model row. `prior` holds the state of keys not seen yet in this
-    /// run; a seen key's entry is removed, so what is left at the end is what left
-    /// the model (mirror removals).
+    /// The row's key as state remembers it (`None` for a null key).
+    pub fn key_of(&self, mapper: &Mapper, row: &[Value]) -> Option<String> {
+        mapper
+            .key_of(row)
+            .map(|k| state_key(self.spec.key.field, &k))
+    }
+
+    /// Whether every warehouse sorts `key` the way backflow compares keys: not so
+    /// for e-mails with non-ASCII letters (SQLite's `lower` is ASCII-only).
+    pub fn regular(&self, key: &str) -> bool {
+        self.spec.key.field != KeyField::Email || key.is_ascii()
+    }
+
+    /// Plans one model row: `key` from [`Planner::key_of`], `prior_entry` the
+    /// state of that key, `in_order` whether the key came in sorted order (see
+    /// `merge`).
     pub fn push(
         &mut self,
         row_number: u64,
         row: &[Value],
+        key: Option<String>,
+        prior_entry: Option<Prior>,
+        in_order: bool,
         mapper: &mut Mapper,
-        prior: &mut HashMap<String, Prior>,
     ) {
-        let key = mapper
-            .key_of(row)
-            .map(|k| state_key(self.spec.key.field, &k));
         if let Some(k) = &key {
             let h = xxh3_64(k.as_bytes());
             if let Some(first) = self.seen.get(&h).copied() {
                 self.duplicate(k, h, first, row_number);
                 return;
             }
+            if in_order {
+                // Sorted rows: a larger key means the previous one is done.
+                if let Some(previous) = self.last_in_order.replace(h) {
+                    self.seen.remove(&previous);
+                }
+            }
         }
-        let prior_entry = key.as_ref().and_then(|k| prior.remove(k));
         match mapper.map(row_number, row) {
             Err(invalid) => {
                 self.plan.invalid += 1;
@@ -286,16 +312,17 @@ impl<'a> Planner<'a> {
         std::mem::take(&mut self.invalid)
     }
 
-    /// Mirror: the records synced before that left the model, after the guard.
-    /// `previously_active` is how many active records the sync had before the run.
+    /// Mirror: the records synced before that left the model (in key order), after
+    /// the guard. `previously_active` is how many active records the sync had
+    /// before the run.
     pub fn removals(
         &mut self,
-        left: HashMap<String, Prior>,
+        left: Vec<(String, Prior)>,
         previously_active: u64,
         allow_mass_removal: bool,
     ) -> Result<(), String> {
         let action = plan::removal_action(self.spec);
-        let mut gone: Vec<(String, Prior)> = left
+        let gone: Vec<(String, Prior)> = left
             .into_iter()
             .filter(|(_, p)| p.status == RecordStatus::Active)
             .collect();
@@ -305,7 +332,6 @@ impl<'a> Planner<'a> {
             self.spec.max_removals,
             allow_mass_removal,
         )?;
-        gone.sort_by(|a, b| a.0.cmp(&b.0));
         for (key, prior) in gone {
             self.plan.add(Some(action));
             self.sample(
@@ -394,19 +420,43 @@ mod tests {
         ]
     }
 
+    /// Plans `rows` as `extract` does: the state of each key from `prior`, a row
+    /// in order when its key is ≥ the largest key before it. Returns the planner,
+    /// the batches cut on the way, and the keys of `prior` no row claimed.
     fn run<'a>(
         spec: &'a SyncSpec,
         rows: &[Vec<Value>],
-        prior: &mut HashMap<String, Prior>,
-    ) -> (Planner<'a>, Vec<(u32, Vec<BatchItem>)>) {
+        prior: &HashMap<String, Prior>,
+    ) -> (
+        Planner<'a>,
+        Vec<(u32, Vec<BatchItem>)>,
+        Vec<(String, Prior)>,
+    ) {
         let mut mapper = Mapper::new("s", spec, &columns()).unwrap();
         let mut planner = Planner::new(spec, false);
         let mut batches = Vec::new();
+        let mut last: Option<String> = None;
+        let mut claimed = std::collections::HashSet::new();
         for (i, r) in rows.iter().enumerate() {
-            planner.push(i as u64 + 1, r, &mut mapper, prior);
+            let key = planner.key_of(&mapper, r);
+            let in_order = key
+                .as_ref()
+                .is_some_and(|k| planner.regular(k) && last.as_ref().is_none_or(|l| k >= l));
+            if in_order {
+                last.clone_from(&key);
+            }
+            let entry = key.as_ref().and_then(|k| prior.get(k).cloned());
+            claimed.extend(key.clone());
+            planner.push(i as u64 + 1, r, key, entry, in_order, &mut mapper);
             batches.extend(planner.take_batch(false));
         }
-        (planner, batches)
+        let mut left: Vec<(String, Prior)> = prior
+            .iter()
+            .filter(|(k, _)| !claimed.contains(*k))
+            .map(|(k, p)| (k.clone(), p.clone()))
+            .collect();
+        left.sort_by(|a, b| a.0.cmp(&b.0));
+        (planner, batches, left)
     }
 
     #[test]
@@ -415,7 +465,7 @@ mod tests {
         let rows: Vec<_> = (0..5)
             .map(|i| row(Some(&format!("u{i}")), &format!("u{i}@x.io")))
             .collect();
-        let (mut planner, mut batches) = run(&spec, &rows, &mut HashMap::new());
+        let (mut planner, mut batches, _) = run(&spec, &rows, &HashMap::new());
         batches.extend(planner.take_batch(true));
         let sizes: Vec<(u32, usize)> = batches.iter().map(|(s, b)| (*s, b.len())).collect();
         assert_eq!(sizes, vec![(0, 2), (1, 2), (2, 1)]);
@@ -425,22 +475,23 @@ mod tests {
     #[test]
     fn a_duplicate_key_makes_both_rows_invalid_even_after_the_first_was_written() {
         let spec = users();
+        // Sorted by key, as the warehouse returns them.
         let rows = vec![
+            row(None, "n@x.io"),
             row(Some("a"), "a@x.io"),
-            row(Some("b"), "b@x.io"), // batch 0 = [a, b] is written here
+            row(Some("b"), "b@x.io"),  // batch 0 = [a, b] is written here
+            row(Some("b"), "b2@x.io"), // b was written: goes to the skip list
             row(Some("c"), "c@x.io"),
             row(Some("c"), "c2@x.io"), // c is still buffered: dropped from the batch
-            row(Some("a"), "a2@x.io"), // a was written: goes to the skip list
-            row(None, "n@x.io"),
         ];
-        let (mut planner, mut batches) = run(&spec, &rows, &mut HashMap::new());
+        let (mut planner, mut batches, _) = run(&spec, &rows, &HashMap::new());
         batches.extend(planner.take_batch(true));
         let keys: Vec<Vec<String>> = batches
             .iter()
             .map(|(_, b)| b.iter().map(|i| i.key.clone()).collect())
             .collect();
         assert_eq!(keys, vec![vec!["a".to_string(), "b".to_string()]]);
-        assert_eq!(planner.skip, vec!["a".to_string()]);
+        assert_eq!(planner.skip, vec!["b".to_string()]);
         let invalid = planner.take_invalid();
         let mut rows: Vec<(Option<String>, Option<u64>)> =
             invalid.iter().map(|r| (r.key.clone(), r.row)).collect();
@@ -448,11 +499,11 @@ mod tests {
         assert_eq!(
             rows,
             vec![
-                (None, Some(6)),
-                (Some("a".into()), Some(1)),
-                (Some("a".into()), Some(5)),
-                (Some("c".into()), Some(3)),
-                (Some("c".into()), Some(4)),
+                (None, Some(1)),
+                (Some("b".into()), Some(3)),
+                (Some("b".into()), Some(4)),
+                (Some("c".into()), Some(5)),
+                (Some("c".into()), Some(6)),
             ]
         );
         assert!(invalid
@@ -464,6 +515,27 @@ mod tests {
             "{:?}",
             planner.plan
         );
+    }
+
+    #[test]
+    fn sorted_rows_keep_one_key_in_memory_and_keys_out_of_order_are_remembered() {
+        let spec = users();
+        let mut rows: Vec<_> = (0..1000)
+            .map(|i| row(Some(&format!("k{i:04}")), &format!("u{i}@x.io")))
+            .collect();
+        // Out of order: "a" comes after "k…", and again in a later row.
+        rows.push(row(Some("a"), "a@x.io"));
+        rows.push(row(Some("z"), "z@x.io"));
+        rows.push(row(Some("a"), "a2@x.io"));
+        let (planner, _, _) = run(&spec, &rows, &HashMap::new());
+        assert!(
+            planner.seen.len() <= 2,
+            "remembered {} keys for 1,003 sorted rows",
+            planner.seen.len()
+        );
+        let mut invalid: Vec<_> = planner.invalid.iter().map(|r| r.row).collect();
+        invalid.sort();
+        assert_eq!(invalid, vec![Some(1001), Some(1003)]);
     }
 
     #[test]
@@ -484,14 +556,14 @@ mod tests {
             .map(|i| (format!("gone{i}"), active(None)))
             .collect();
         prior.insert("a".into(), active(Some(same)));
-        let (mut planner, batches) = run(&spec, &[row(Some("a"), "a@x.io")], &mut prior);
+        let (mut planner, batches, left) = run(&spec, &[row(Some("a"), "a@x.io")], &prior);
         assert!(batches.is_empty());
         assert_eq!(planner.plan.unchanged, 1);
         // 20 of 21 would go: more than 10 %, refused before anything is batched.
-        let err = planner.removals(prior.clone(), 21, false).unwrap_err();
+        let err = planner.removals(left.clone(), 21, false).unwrap_err();
         assert!(err.contains("allow_mass_removal"), "{err}");
         assert_eq!(planner.buffered(), 0);
-        planner.removals(prior, 21, true).unwrap();
+        planner.removals(left, 21, true).unwrap();
         let (_, items) = planner.take_batch(true).unwrap();
         assert_eq!(items.len(), 20);
         assert!(items

@@ -83,6 +83,43 @@ pub struct StateStore {
     table: String,
 }
 
+/// The pages of one sync's state, in key order ([`StateStore::pages`]).
+#[derive(Debug)]
+pub struct StatePages {
+    store: StateStore,
+    sync: String,
+    start: Option<Item>,
+    done: bool,
+    /// What the pages read so far cost.
+    pub stats: ReadStats,
+}
+
+impl StatePages {
+    /// The next page, `None` after the last one. Pages may be empty.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<(String, Prior)>>, Error> {
+        if self.done {
+            return Ok(None);
+        }
+        let (page, next, units) = self.store.query_page(&self.sync, self.start.take()).await?;
+        self.stats.items += page.len() as u64;
+        self.stats.consumed_read_units += units;
+        self.done = next.is_none();
+        self.start = next;
+        Ok(Some(page))
+    }
+
+    /// One key's state, read on its own (one BatchGetItem of one key), for a key
+    /// met out of order.
+    pub async fn get(&mut self, key: &str) -> Result<Option<Prior>, Error> {
+        let (found, stats) = self
+            .store
+            .get_many_with_stats(&self.sync, &[key.to_string()])
+            .await?;
+        self.stats.consumed_read_units += stats.consumed_read_units;
+        Ok(found.get(key).map(StateItem::prior))
+    }
+}
+
 const KEY_PREFIX: &str = "KEY#";
 
 fn pk(sync: &str) -> String {
@@ -115,37 +152,58 @@ impl StateStore {
         sync: &str,
         mut f: impl FnMut(String, Prior),
     ) -> Result<ReadStats, Error> {
-        let mut stats = ReadStats::default();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .dynamodb
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .projection_expression("#sk, #iid, #fp, #st, #co")
-                .set_expression_attribute_names(Some(names(&["pk", "sk", "iid", "fp", "st", "co"])))
-                .expression_attribute_values(":pk", s(pk(sync)))
-                .expression_attribute_values(":prefix", s(KEY_PREFIX))
-                .consistent_read(false)
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| Error::dynamodb("Query", &self.table, e))?;
-            if let Some(c) = out.consumed_capacity() {
-                stats.consumed_read_units += c.capacity_units().unwrap_or(0.0);
-            }
-            for item in out.items() {
-                let (key, prior) = decode_prior(sync, item)?;
-                stats.items += 1;
+        let mut pages = self.pages(sync);
+        while let Some(page) = pages.next_page().await? {
+            for (key, prior) in page {
                 f(key, prior);
             }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(stats),
-            }
         }
+        Ok(pages.stats)
+    }
+
+    /// The sync's state as pages of (key, prior) in ascending byte order of the
+    /// key, read one Query page (up to 1 MB) at a time as the caller asks for it.
+    pub fn pages(&self, sync: &str) -> StatePages {
+        StatePages {
+            store: self.clone(),
+            sync: sync.to_string(),
+            start: None,
+            done: false,
+            stats: ReadStats::default(),
+        }
+    }
+
+    async fn query_page(
+        &self,
+        sync: &str,
+        start: Option<Item>,
+    ) -> Result<(Vec<(String, Prior)>, Option<Item>, f64), Error> {
+        let out = self
+            .dynamodb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .projection_expression("#sk, #iid, #fp, #st, #co")
+            .set_expression_attribute_names(Some(names(&["pk", "sk", "iid", "fp", "st", "co"])))
+            .expression_attribute_values(":pk", s(pk(sync)))
+            .expression_attribute_values(":prefix", s(KEY_PREFIX))
+            .consistent_read(false)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| Error::dynamodb("Query", &self.table, e))?;
+        let units = out
+            .consumed_capacity()
+            .and_then(|c| c.capacity_units())
+            .unwrap_or(0.0);
+        let page = out
+            .items()
+            .iter()
+            .map(|item| decode_prior(sync, item))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = out.last_evaluated_key.filter(|k| !k.is_empty());
+        Ok((page, next, units))
     }
 
     /// The state of `keys` (strongly consistent BatchGetItem, 100 per call). Keys

@@ -38,6 +38,7 @@ mod decimal;
 mod error;
 pub mod kind;
 mod mysql;
+mod order;
 mod postgres;
 mod redact;
 mod sqlite;

@@ -306,18 +306,11 @@ impl Client {
 
     /// `GET /me`. On `401`, when `base_url` is one of Intercom's region URLs, ask
     /// the other regions whether they accept the token, and say which one does
-    /// (a workspace's data, and its tokens, live in one region only).
+    /// (a workspace's data, and its tokens, live in one region only). The region
+    /// URLs are [`region_urls`] (Intercom's, unless overridden for tests).
     pub async fn check_token(&self) -> Result<(), Error> {
-        let own = self.inner.cfg.base_url.as_str();
-        let others: Vec<(&str, String)> = if Region::ALL.iter().any(|r| r.base_url() == own) {
-            Region::ALL
-                .iter()
-                .filter(|r| r.base_url() != own)
-                .map(|r| (r.name(), r.base_url().to_string()))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let regions = region_urls();
+        let others = other_regions(&regions, &self.inner.cfg.base_url);
         self.check_token_against(&others).await
     }
 
@@ -437,6 +430,59 @@ impl Client {
     }
 }
 
+/// `BACKFLOW_INTERCOM_REGION_URLS`: replaces Intercom's region base URLs (for
+/// tests against emulators standing in for the three regions).
+pub const REGION_URLS_ENV: &str = "BACKFLOW_INTERCOM_REGION_URLS";
+
+/// The base URL of each Intercom region, as `(name, url)`: Intercom's own
+/// ([`Region::base_url`]), or, when [`REGION_URLS_ENV`] is set, the ones it names.
+pub fn region_urls() -> Vec<(&'static str, String)> {
+    parse_region_urls(std::env::var(REGION_URLS_ENV).ok().as_deref())
+}
+
+/// `us=http://127.0.0.1:4011,eu=http://127.0.0.1:4012,au=…` → the regions it
+/// names (unknown names and entries without `=` are ignored, a region named
+/// twice keeps its last URL); unset or naming no region → Intercom's URLs.
+pub(crate) fn parse_region_urls(spec: Option<&str>) -> Vec<(&'static str, String)> {
+    let named: Vec<(&'static str, String)> = spec
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|entry| {
+            let (name, url) = entry.split_once('=')?;
+            let region = Region::ALL.iter().find(|r| r.name() == name.trim())?;
+            let url = url.trim().trim_end_matches('/');
+            (!url.is_empty()).then(|| (region.name(), url.to_string()))
+        })
+        .collect();
+    if named.is_empty() {
+        return Region::ALL
+            .iter()
+            .map(|r| (r.name(), r.base_url().to_string()))
+            .collect();
+    }
+    Region::ALL
+        .iter()
+        .filter_map(|r| named.iter().rev().find(|(n, _)| *n == r.name()).cloned())
+        .collect()
+}
+
+/// The regions other than the one `base_url` points at; none when `base_url`
+/// is not a region URL (a custom URL is never probed against the regions).
+pub(crate) fn other_regions(
+    regions: &[(&'static str, String)],
+    base_url: &str,
+) -> Vec<(&'static str, String)> {
+    let own = base_url.trim_end_matches('/');
+    if !regions.iter().any(|(_, url)| url == own) {
+        return Vec::new();
+    }
+    regions
+        .iter()
+        .filter(|(_, url)| url != own)
+        .cloned()
+        .collect()
+}
+
 /// `X-RateLimit-Limit/Remaining/Reset` and `Retry-After` (seconds form; the
 /// HTTP-date form is ignored, the reset header then decides).
 pub(crate) fn rate_headers(h: &HeaderMap) -> RateHeaders {
@@ -547,6 +593,34 @@ mod tests {
             Error::Unauthorized { hint: None }
         );
         assert_eq!(client.stats().calls, 1);
+    }
+
+    #[test]
+    fn region_urls_are_intercoms_unless_overridden() {
+        let intercom = vec![
+            ("us", "https://api.intercom.io".to_string()),
+            ("eu", "https://api.eu.intercom.io".to_string()),
+            ("au", "https://api.au.intercom.io".to_string()),
+        ];
+        assert_eq!(parse_region_urls(None), intercom);
+        assert_eq!(parse_region_urls(Some("")), intercom);
+        assert_eq!(parse_region_urls(Some("mars=http://x")), intercom);
+        assert_eq!(
+            parse_region_urls(Some(
+                " au = http://127.0.0.1:3/ ,us=http://127.0.0.1:1,bogus,eu=http://127.0.0.1:2"
+            )),
+            vec![
+                ("us", "http://127.0.0.1:1".to_string()),
+                ("eu", "http://127.0.0.1:2".to_string()),
+                ("au", "http://127.0.0.1:3".to_string()),
+            ]
+        );
+        // A region URL probes the others; a custom URL probes none.
+        assert_eq!(
+            other_regions(&intercom, "https://api.eu.intercom.io/"),
+            vec![intercom[0].clone(), intercom[2].clone()]
+        );
+        assert!(other_regions(&intercom, "http://127.0.0.1:4010").is_empty());
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! | `GET /_emulator/dump` | everything, including archived, deleted and merged contacts |
 //! | `GET /_emulator/clock` | `{"now":…,"offset_secs":…}` |
 //! | `POST /_emulator/clock/advance` `{"secs":N}` | move emulated time forward |
+//! | `GET /_emulator/faults` | `{"fault_rate":F,"latency_ms":N}` now in force |
+//! | `POST /_emulator/faults` `{"fault_rate":F,"latency_ms":N}` (each optional) | change them while running (take the destination down mid-run, slow it down) |
 
 use std::sync::Arc;
 
@@ -53,6 +55,44 @@ pub async fn advance(State(app): State<Arc<App>>, body: Bytes) -> ApiResult {
         .ok_or_else(|| ApiError::invalid("secs must be a non-negative integer"))?;
     app.clock.advance(secs);
     Ok(render::ok(&clock_body(&app)))
+}
+
+fn faults_body(app: &App) -> Value {
+    json!({"fault_rate": app.faults.rate(), "latency_ms": app.latency_ms()})
+}
+
+/// `GET /_emulator/faults`
+pub async fn faults(State(app): State<Arc<App>>) -> ApiResult {
+    Ok(render::ok(&faults_body(&app)))
+}
+
+/// `POST /_emulator/faults` `{"fault_rate": F, "latency_ms": N}`, both optional:
+/// F in 0.0–1.0, N ≥ 0. Validated as a whole before anything changes.
+pub async fn set_faults(State(app): State<Arc<App>>, body: Bytes) -> ApiResult {
+    let obj = input::parse_object(&body)?;
+    let rate = match obj.get("fault_rate") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_f64()
+                .filter(|r| (0.0..=1.0).contains(r))
+                .ok_or_else(|| ApiError::invalid("fault_rate must be a number from 0 to 1"))?,
+        ),
+    };
+    let latency = match obj.get("latency_ms") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or_else(|| ApiError::invalid("latency_ms must be a non-negative integer"))?,
+        ),
+    };
+    if let Some(rate) = rate {
+        app.faults.set_rate(rate);
+    }
+    if let Some(ms) = latency {
+        app.latency_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok(render::ok(&faults_body(&app)))
 }
 
 fn contact_entry(c: &Contact, removal: Option<&Removal>) -> Value {

@@ -8,6 +8,7 @@
 //! after the commit, a 5xx from a proxy); `Options::fault_after_apply` emulates
 //! that: the request runs, then its answer is replaced by the fault.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use rand::rngs::StdRng;
@@ -30,10 +31,12 @@ pub enum Fault {
 #[derive(Debug, Clone, Copy)]
 pub struct DropConnection;
 
-/// The fault dice.
+/// The fault dice. The rate can be changed while the emulator runs
+/// (`POST /_emulator/faults`), e.g. to take the destination down mid-run.
 #[derive(Debug)]
 pub struct Faults {
-    rate: f64,
+    /// The rate's `f64` bits.
+    rate: AtomicU64,
     rng: Mutex<StdRng>,
 }
 
@@ -45,18 +48,37 @@ impl Faults {
             None => rand::make_rng::<StdRng>(),
         };
         Faults {
-            rate: rate.clamp(0.0, 1.0),
+            rate: AtomicU64::new(clamp(rate).to_bits()),
             rng: Mutex::new(rng),
         }
     }
 
+    /// The current rate.
+    pub fn rate(&self) -> f64 {
+        f64::from_bits(self.rate.load(Ordering::Relaxed))
+    }
+
+    /// Change the rate (clamped to 0.0–1.0; NaN counts as 0).
+    pub fn set_rate(&self, rate: f64) {
+        self.rate.store(clamp(rate).to_bits(), Ordering::Relaxed);
+    }
+
     /// Roll for one request.
     pub fn roll(&self) -> Option<Fault> {
-        if self.rate <= 0.0 {
+        let rate = self.rate();
+        if rate <= 0.0 {
             return None;
         }
         let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-        pick(rng.random::<f64>(), rng.random_range(0..3u8), self.rate)
+        pick(rng.random::<f64>(), rng.random_range(0..3u8), rate)
+    }
+}
+
+fn clamp(rate: f64) -> f64 {
+    if rate.is_nan() {
+        0.0
+    } else {
+        rate.clamp(0.0, 1.0)
     }
 }
 
@@ -93,6 +115,18 @@ mod tests {
         assert_eq!(rolls_a, rolls_b);
         let failed = rolls_a.iter().filter(|r| r.is_some()).count();
         assert!((320..480).contains(&failed), "{failed} of 2000");
+    }
+
+    #[test]
+    fn the_rate_can_change_at_run_time() {
+        let f = Faults::new(0.0, Some(1));
+        f.set_rate(1.0);
+        assert!((0..100).all(|_| f.roll().is_some()));
+        f.set_rate(7.0);
+        assert_eq!(f.rate(), 1.0);
+        f.set_rate(f64::NAN);
+        assert_eq!(f.rate(), 0.0);
+        assert!((0..100).all(|_| f.roll().is_none()));
     }
 
     #[test]

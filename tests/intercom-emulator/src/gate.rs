@@ -64,8 +64,9 @@ where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,
 {
-    if app.opts.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(app.opts.latency_ms)).await;
+    let latency = app.latency_ms();
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     if !authorized(&app.opts.tokens, req.headers()) {
         app.stats.record(route, "401");

@@ -188,7 +188,11 @@ pub fn app(opts: Options) -> Router {
         .route("/_emulator/reset", post(control::reset))
         .route("/_emulator/dump", get(control::dump))
         .route("/_emulator/clock", get(control::clock))
-        .route("/_emulator/clock/advance", post(control::advance));
+        .route("/_emulator/clock/advance", post(control::advance))
+        .route(
+            "/_emulator/faults",
+            get(control::faults).post(control::set_faults),
+        );
     api.merge(control).with_state(state)
 }
 

@@ -8,7 +8,7 @@
 //! data, the indexes and the clock.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -36,8 +36,11 @@ pub struct App {
     pub clock: Clock,
     /// The shared 10-second-window budget.
     pub limiter: RateLimiter,
-    /// Random failures.
+    /// Random failures (the rate may change at run time).
     pub faults: Faults,
+    /// Added to every API response, in ms; starts as `opts.latency_ms` and may
+    /// change at run time (`POST /_emulator/faults`).
+    pub latency_ms: AtomicU64,
     /// Request counters for `GET /_emulator/stats`.
     pub stats: Stats,
 }
@@ -50,9 +53,15 @@ impl App {
             clock: Clock::default(),
             limiter: RateLimiter::new(opts.rate_limit),
             faults: Faults::new(opts.fault_rate, opts.seed),
+            latency_ms: AtomicU64::new(opts.latency_ms),
             stats: Stats::default(),
             opts,
         }
+    }
+
+    /// The latency currently added to every API response.
+    pub fn latency_ms(&self) -> u64 {
+        self.latency_ms.load(Ordering::Relaxed)
     }
 
     /// Lock the store. A panic while holding the lock cannot leave it half

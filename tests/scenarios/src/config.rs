@@ -93,6 +93,14 @@ pub fn destination(base_url: &str) -> Value {
     })
 }
 
+/// An Intercom destination pointing at an emulator, with its token in the
+/// Secrets Manager secret `secret` (key `access_token`).
+pub fn destination_with_secret(base_url: &str, secret: &str) -> Value {
+    let mut d = destination(base_url);
+    d["access_token"] = json!({"secret": secret, "key": "access_token"});
+    d
+}
+
 /// YAML block style for mappings and sequences; strings double-quoted (JSON
 /// escapes are valid YAML double-quoted escapes); numbers, booleans, null bare.
 pub fn to_yaml(v: &Value) -> String {

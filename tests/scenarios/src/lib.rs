@@ -7,7 +7,7 @@
 //!
 //! | module | what it does |
 //! |---|---|
-//! | [`stack`] | starts moto (once per test binary) and one stack per warehouse kind: AWS resources via `scripts/local_resources.py`, the generated config, `cargo lambda watch`; process groups + watchdogs for cleanup |
+//! | [`stack`] | starts moto (once per test binary) and one stack per warehouse kind: AWS resources via `scripts/local_resources.py`, the generated config, `cargo lambda watch`; process groups + watchdogs for cleanup; crashing and restarting the functions ([`Stack::kill_watch`], [`Stack::restart_watch`]); secrets and a dump of the bucket and tables (boto3) |
 //! | [`config`] | the generated `backflow.yaml`, rewritten as scenarios register their destinations, models and syncs |
 //! | [`warehouse`] | per-scenario tables in SQLite / PostgreSQL / MySQL from portable column types and literals |
 //! | [`api`] | typed client of the HTTP API; [`api::Api::run_to_end`] polls `GET /runs/{id}` (bounded) |
@@ -26,8 +26,9 @@
 //! named `<scenario>_<profile>`), its own tables (`<scenario>_<table>`) and its
 //! own syncs (`<scenario>_<sync>`), so scenarios run in parallel and every
 //! stats delta or dump assertion only sees the scenario's own traffic.
-//! Scenarios that need a deliberately broken config use an isolated stack
-//! ([`Scenario::isolated`]) so that they cannot break their neighbours.
+//! Scenarios that need a deliberately broken config, killed functions or an
+//! environment of their own use an isolated stack ([`Scenario::isolated`],
+//! [`Setup`]) so that they cannot break their neighbours.
 
 pub mod api;
 pub mod config;
@@ -165,6 +166,18 @@ impl Diagnostics {
     }
 }
 
+/// Which stack a scenario runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Setup {
+    /// The shared stack of its warehouse kind.
+    Shared,
+    /// A stack of its own (deliberately wrong configs, killed functions).
+    Isolated,
+    /// A stack of its own whose functions get these extra (or replaced)
+    /// environment variables, e.g. a short `BACKFLOW_RUN_DEADLINE_SECS`.
+    IsolatedEnv(Vec<(String, String)>),
+}
+
 /// One scenario on one stack: its emulators, tables and syncs.
 #[derive(Debug)]
 pub struct Scenario {
@@ -197,9 +210,20 @@ impl Scenario {
     /// A scenario on a stack of its own (for deliberately wrong configs).
     /// The stack lives until the test binary exits.
     pub async fn isolated(kind: Kind, name: &str) -> anyhow::Result<Scenario> {
+        Scenario::isolated_with_env(kind, name, Vec::new()).await
+    }
+
+    /// [`Scenario::isolated`] with extra environment for the functions.
+    pub async fn isolated_with_env(
+        kind: Kind,
+        name: &str,
+        env: Vec<(String, String)>,
+    ) -> anyhow::Result<Scenario> {
         let moto = moto().await?;
         let label = format!("{}-{}", kind.name(), name.replace('_', "-"));
-        let stack = on_stack_runtime(async move { Stack::start(kind, &label, moto).await }).await?;
+        let stack =
+            on_stack_runtime(async move { Stack::start_with_env(kind, &label, moto, &env).await })
+                .await?;
         let stack: &'static Stack = Box::leak(Box::new(stack));
         Ok(Scenario::on(kind, name, stack))
     }
@@ -239,17 +263,38 @@ impl Scenario {
     /// Start an emulator of `profile` (in-process, on 127.0.0.1:0) and register
     /// it as the destination `<scenario>_<profile>`; returns (destination, client).
     pub async fn emulator(&self, profile: Profile) -> anyhow::Result<(String, Intercom)> {
-        let opts = profile.options();
-        let emu = on_stack_runtime(async move {
-            Ok(intercom_emulator::Emulator::start(opts, "127.0.0.1:0".parse()?).await?)
-        })
-        .await?;
+        self.emulator_with(profile.name(), profile.options()).await
+    }
+
+    /// Start an emulator with `opts` and register it as the destination
+    /// `<scenario>_<name>`; returns (destination, client).
+    pub async fn emulator_with(
+        &self,
+        name: &str,
+        opts: intercom_emulator::Options,
+    ) -> anyhow::Result<(String, Intercom)> {
+        self.emulator_at(name, opts, "127.0.0.1:0".parse()?).await
+    }
+
+    /// [`Scenario::emulator_with`] on a given address (a port chosen before
+    /// the stack started, e.g. named in the functions' environment).
+    pub async fn emulator_at(
+        &self,
+        name: &str,
+        opts: intercom_emulator::Options,
+        bind: std::net::SocketAddr,
+    ) -> anyhow::Result<(String, Intercom)> {
+        let emu =
+            on_stack_runtime(
+                async move { Ok(intercom_emulator::Emulator::start(opts, bind).await?) },
+            )
+            .await?;
         let base = emu.base_url();
         self.emulators
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(emu);
-        let dest = format!("{}_{}", self.name, profile.name());
+        let dest = format!("{}_{name}", self.name);
         self.stack
             .register(&[(dest.clone(), config::destination(&base))], &[], &[])?;
         Ok((dest, Intercom::new(base)))
@@ -311,10 +356,24 @@ where
     F: FnOnce(Scenario) -> Fut,
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
-    let scenario = if isolated {
-        Scenario::isolated(kind, name).await
+    let setup = if isolated {
+        Setup::Isolated
     } else {
-        Scenario::new(kind, name).await
+        Setup::Shared
+    };
+    run_scenario_with(kind, name, setup, body).await
+}
+
+/// [`run_scenario`] on the stack `setup` asks for.
+pub async fn run_scenario_with<F, Fut>(kind: Kind, name: &str, setup: Setup, body: F)
+where
+    F: FnOnce(Scenario) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let scenario = match setup {
+        Setup::Shared => Scenario::new(kind, name).await,
+        Setup::Isolated => Scenario::isolated(kind, name).await,
+        Setup::IsolatedEnv(env) => Scenario::isolated_with_env(kind, name, env).await,
     };
     let scenario = match scenario {
         Ok(s) => s,

@@ -17,13 +17,21 @@
 //! group. This also cleans up after a panic, an abort or a SIGKILL of the test
 //! binary. Nothing is killed by name.
 //!
+//! A crash test kills a stack's functions on purpose ([`Stack::kill_watch`]):
+//! `cargo lambda watch` starts each function instance in a process group of
+//! its own, so the whole tree is found through `/proc` (parent links), frozen
+//! with `SIGSTOP` and killed with `SIGKILL`, by pid. [`Stack::restart_watch`]
+//! brings the same command back on the same port.
+//!
 //! Temp dirs live under `$TMPDIR/backflow-scenarios/<pid>/`; dirs of processes
 //! that are gone are removed when the next test binary starts (they hold the
 //! functions' logs, worth reading after a failure).
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -44,6 +52,12 @@ pub const WATCH_CONCURRENCY: u32 = 4;
 
 /// `BACKFLOW_RUN_DEADLINE_SECS` given to the functions.
 pub const RUN_DEADLINE_SECS: u64 = 600;
+
+/// `BACKFLOW_SCENARIO_RELEASE=1`: the stacks run the functions built with the
+/// release profile (what Lambda runs), for benchmarks; tests use debug builds.
+pub fn release_build() -> bool {
+    std::env::var("BACKFLOW_SCENARIO_RELEASE").is_ok_and(|v| v == "1")
+}
 
 /// The repository root (`tests/scenarios/../..`).
 pub fn repo_root() -> PathBuf {
@@ -120,6 +134,100 @@ pub fn spawn_group(mut cmd: Command, log: &Path) -> anyhow::Result<u32> {
         .process_group(0);
     dog.spawn().context("spawning the watchdog")?;
     Ok(pgid)
+}
+
+/// The processes of the tree rooted at `root`: `root`, its descendants, and the
+/// members of process group `root` (a child that moved to a group of its own is
+/// still found through its parent). Zombies count as gone. From `/proc`.
+pub fn process_tree(root: u32) -> BTreeSet<u32> {
+    // (pid, ppid, pgrp) of every live process.
+    let mut procs = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for e in entries.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid pgrp …`; comm may hold spaces and parens.
+            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+                continue;
+            };
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            if f.len() < 3 || f[0] == "Z" || f[0] == "X" {
+                continue;
+            }
+            if let (Ok(ppid), Ok(pgrp)) = (f[1].parse::<u32>(), f[2].parse::<u32>()) {
+                procs.push((pid, ppid, pgrp));
+            }
+        }
+    }
+    let mut tree: BTreeSet<u32> = procs
+        .iter()
+        .filter(|(pid, _, pgrp)| *pid == root || *pgrp == root)
+        .map(|(pid, _, _)| *pid)
+        .collect();
+    loop {
+        let before = tree.len();
+        for (pid, ppid, _) in &procs {
+            if tree.contains(ppid) {
+                tree.insert(*pid);
+            }
+        }
+        if tree.len() == before {
+            return tree;
+        }
+    }
+}
+
+/// Send `signal` (`STOP`, `KILL`, …) to each of `pids` (that we started).
+fn signal(signal: &str, pids: &BTreeSet<u32>) {
+    if pids.is_empty() {
+        return;
+    }
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .args(pids.iter().map(u32::to_string))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Kill the whole tree of `root` at once, as a crash would: freeze it (so that
+/// nothing forks or reaps half-way), then `SIGKILL` every process; wait until
+/// they are gone. Returns how many processes were killed.
+pub async fn crash_tree(root: u32) -> anyhow::Result<usize> {
+    let mut frozen = BTreeSet::new();
+    for _ in 0..20 {
+        let tree = process_tree(root);
+        let new: BTreeSet<u32> = tree.difference(&frozen).copied().collect();
+        if new.is_empty() {
+            break;
+        }
+        signal("STOP", &new);
+        frozen.extend(new);
+    }
+    signal("KILL", &frozen);
+    let n = frozen.len();
+    poll(
+        &format!("the processes of group {root} to die"),
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || {
+            let alive = process_tree(root);
+            async move {
+                if alive.is_empty() {
+                    Ok(Some(()))
+                } else {
+                    signal("KILL", &alive);
+                    anyhow::bail!("still alive: {alive:?}")
+                }
+            }
+        },
+    )
+    .await?;
+    Ok(n)
 }
 
 /// Kill a process group we started (used when a stack fails to start).
@@ -203,7 +311,17 @@ pub struct Stack {
     pub watch_url: String,
     /// The functions' log (cargo lambda watch's stdout + stderr).
     pub watch_log: PathBuf,
+    /// The process group of the first `cargo lambda watch` (see
+    /// [`Stack::current_watch_pgid`] once it may have been restarted).
     pub watch_pgid: u32,
+    /// The process group of the running `cargo lambda watch`.
+    current_watch: AtomicU32,
+    /// The port `cargo lambda watch` listens on (kept across restarts).
+    pub watch_port: u16,
+    /// The functions' environment (also written to `functions.env`).
+    pub env: Vec<(String, String)>,
+    /// `BACKFLOW_RUN_DEADLINE_SECS` as given to the functions.
+    pub run_deadline_secs: u64,
     /// Why `…/lambda-url/trigger/syncs` did not answer 200 once the functions
     /// were warm (then the API is reached by invoking `trigger` directly).
     pub function_url_problem: Option<String>,
@@ -215,6 +333,17 @@ pub struct Stack {
 impl Stack {
     /// Start a stack for `kind` on `moto`. `label` names its resources.
     pub async fn start(kind: Kind, label: &str, moto: &Moto) -> anyhow::Result<Stack> {
+        Stack::start_with_env(kind, label, moto, &[]).await
+    }
+
+    /// [`Stack::start`] with extra (or replaced) variables in the functions'
+    /// environment, e.g. a short `BACKFLOW_RUN_DEADLINE_SECS`.
+    pub async fn start_with_env(
+        kind: Kind,
+        label: &str,
+        moto: &Moto,
+        extra_env: &[(String, String)],
+    ) -> anyhow::Result<Stack> {
         let dir = temp_root()?.join(label);
         std::fs::create_dir_all(&dir)?;
         let slug = format!("bfscn-{}-{}", label.replace('_', "-"), std::process::id());
@@ -233,7 +362,7 @@ impl Stack {
 
         let port = free_port()?;
         let watch_url = format!("http://127.0.0.1:{port}");
-        let env = [
+        let defaults = [
             ("BACKFLOW_CONFIG", config_path.display().to_string()),
             ("BACKFLOW_STATE_TABLE", state_table.clone()),
             ("BACKFLOW_RUNS_TABLE", runs_table.clone()),
@@ -249,28 +378,30 @@ impl Stack {
             ("AWS_REGION", "us-east-1".into()),
             ("RUST_LOG", "info".into()),
         ];
+        let mut env: Vec<(String, String)> = defaults
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        for (k, v) in extra_env {
+            match env.iter_mut().find(|(name, _)| name == k) {
+                Some(slot) => slot.1 = v.clone(),
+                None => env.push((k.clone(), v.clone())),
+            }
+        }
+        let run_deadline_secs = env
+            .iter()
+            .find(|(k, _)| k == "BACKFLOW_RUN_DEADLINE_SECS")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(RUN_DEADLINE_SECS);
         let env_file = dir.join("functions.env");
-        let env_text: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        let env_text: String = env
+            .iter()
+            .map(|(k, v)| format!("{k}={}\n", env_file_value(v)))
+            .collect();
         std::fs::write(&env_file, env_text)?;
 
         let watch_log = dir.join("watch.log");
-        let mut cmd = Command::new("cargo");
-        cmd.current_dir(repo_root())
-            .args(["lambda", "watch", "--ignore-changes"])
-            .args([
-                "--invoke-address",
-                "127.0.0.1",
-                "--invoke-port",
-                &port.to_string(),
-            ])
-            .args(["--concurrency", &WATCH_CONCURRENCY.to_string()])
-            .arg("--env-file")
-            .arg(&env_file)
-            .env("CARGO_TARGET_DIR", target_dir());
-        for (k, v) in &env {
-            cmd.env(k, v);
-        }
-        let watch_pgid = spawn_group(cmd, &watch_log)?;
+        let watch_pgid = spawn_group(watch_command(&dir, port, &env), &watch_log)?;
 
         let mut stack = Stack {
             kind,
@@ -282,6 +413,10 @@ impl Stack {
             watch_url,
             watch_log,
             watch_pgid,
+            current_watch: AtomicU32::new(watch_pgid),
+            watch_port: port,
+            env,
+            run_deadline_secs,
             function_url_problem: None,
             state_table,
             runs_table,
@@ -300,6 +435,70 @@ impl Stack {
             )));
         }
         Ok(stack)
+    }
+
+    /// The process group of the running `cargo lambda watch`.
+    pub fn current_watch_pgid(&self) -> u32 {
+        self.current_watch.load(Ordering::SeqCst)
+    }
+
+    /// Crash the functions: kill `cargo lambda watch` and everything it started
+    /// (cargo, the function binaries) with `SIGKILL`, mid-whatever they were
+    /// doing; returns once the processes are gone and the port is closed.
+    pub async fn kill_watch(&self) -> anyhow::Result<usize> {
+        let killed = crash_tree(self.current_watch_pgid()).await?;
+        append_log(
+            &self.watch_log,
+            &format!(
+                "---- scenario harness: killed the functions ({killed} processes, SIGKILL) ----"
+            ),
+        );
+        let addr = format!("127.0.0.1:{}", self.watch_port);
+        poll(
+            &format!("port {} to close", self.watch_port),
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            || {
+                let addr = addr.clone();
+                async move {
+                    match tokio::net::TcpStream::connect(&addr).await {
+                        Ok(_) => anyhow::bail!("{addr} still accepts connections"),
+                        Err(_) => Ok(Some(())),
+                    }
+                }
+            },
+        )
+        .await?;
+        Ok(killed)
+    }
+
+    /// Bring the functions back after [`Stack::kill_watch`]: the same
+    /// `cargo lambda watch` command on the same port with the same environment,
+    /// warmed up before returning.
+    pub async fn restart_watch(&self) -> anyhow::Result<()> {
+        append_log(
+            &self.watch_log,
+            "---- scenario harness: restarting cargo lambda watch ----",
+        );
+        let pgid = spawn_group(
+            watch_command(&self.dir, self.watch_port, &self.env),
+            &self.watch_log,
+        )?;
+        self.current_watch.store(pgid, Ordering::SeqCst);
+        self.warm().await.map(|_| ()).map_err(|e| {
+            e.context(format!(
+                "warming the restarted functions; last lines of {}:\n{}",
+                self.watch_log.display(),
+                tail(&self.watch_log, 40, None)
+            ))
+        })
+    }
+
+    /// Replace the `warehouse:` section of the config (e.g. a URL from a secret).
+    pub fn set_warehouse(&self, section: Value) -> anyhow::Result<()> {
+        let mut doc = self.config.lock().unwrap_or_else(|e| e.into_inner());
+        doc.warehouse = section;
+        doc.write(&self.config_path)
     }
 
     /// The API transport of this stack: the function URL unless it is broken.
@@ -414,6 +613,136 @@ impl Stack {
         }
         doc.write(&self.config_path)
     }
+}
+
+/// The `cargo lambda watch` command of a stack (run from the repository root).
+fn watch_command(dir: &Path, port: u16, env: &[(String, String)]) -> Command {
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(repo_root())
+        .args(["lambda", "watch", "--ignore-changes"])
+        .args([
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &port.to_string(),
+        ])
+        .args(["--concurrency", &WATCH_CONCURRENCY.to_string()])
+        // Benchmarks measure the binaries as deployed (release profile).
+        .args(release_build().then_some("--release"))
+        .arg("--env-file")
+        .arg(dir.join("functions.env"))
+        .env("CARGO_TARGET_DIR", target_dir());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// A value for the `--env-file` (dotenv syntax): bare when it is plain,
+/// single-quoted (literal) when it holds `=`, `,`, spaces, `#` or quotes.
+fn env_file_value(v: &str) -> String {
+    let plain = v
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-:".contains(c));
+    if plain {
+        v.to_string()
+    } else if !v.contains('\'') {
+        format!("'{v}'")
+    } else {
+        format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+fn append_log(log: &Path, line: &str) {
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(log) {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+/// The Python (boto3, which comes with moto) behind [`put_secret`] and
+/// [`aws_contents`]: `put-secret NAME JSON`, or `dump BUCKET TABLE…` printing
+/// `{"s3":[{"key","body"}],"dynamodb":{"<table>":[<item>…]}}` (bodies as text,
+/// gunzipped when compressed; items in DynamoDB's JSON).
+const AWS_PY: &str = r#"
+import gzip, json, sys, boto3
+kw = {"endpoint_url": sys.argv[1], "region_name": "us-east-1"}
+cmd = sys.argv[2]
+if cmd == "put-secret":
+    sm = boto3.client("secretsmanager", **kw)
+    name, value = sys.argv[3], sys.argv[4]
+    try:
+        sm.create_secret(Name=name, SecretString=value)
+    except sm.exceptions.ResourceExistsException:
+        sm.put_secret_value(SecretId=name, SecretString=value)
+    print(json.dumps({"ok": True}))
+elif cmd == "dump":
+    s3 = boto3.client("s3", **kw)
+    ddb = boto3.client("dynamodb", **kw)
+    objects = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[3]):
+        for o in page.get("Contents", []):
+            body = s3.get_object(Bucket=sys.argv[3], Key=o["Key"])["Body"].read()
+            if body[:2] == bytes([0x1F, 0x8B]):
+                body = gzip.decompress(body)
+            objects.append({"key": o["Key"], "body": body.decode("utf-8", "replace")})
+    tables = {}
+    for table in sys.argv[4:]:
+        items = []
+        for page in ddb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+            items.extend(page.get("Items", []))
+        tables[table] = items
+    print(json.dumps({"s3": objects, "dynamodb": tables}, default=str))
+"#;
+
+async fn aws_py(moto: &Moto, args: Vec<String>) -> anyhow::Result<Value> {
+    let endpoint = moto.endpoint.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .arg("-c")
+            .arg(AWS_PY)
+            .arg(&endpoint)
+            .args(&args)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .output()
+    })
+    .await?
+    .context("running python3 (boto3)")?;
+    if !out.status.success() {
+        bail!(
+            "python3 (boto3) failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    serde_json::from_slice(&out.stdout).context("python3 (boto3) printed no JSON")
+}
+
+/// Create (or overwrite) a Secrets Manager secret on moto whose value is `value`'s JSON.
+pub async fn put_secret(moto: &Moto, name: &str, value: &Value) -> anyhow::Result<()> {
+    aws_py(
+        moto,
+        vec!["put-secret".into(), name.into(), value.to_string()],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Every object of the stack's bucket (key and body) and every item of its two
+/// DynamoDB tables: `{"s3":[{"key","body"}],"dynamodb":{"<table>":[…]}}`.
+pub async fn aws_contents(moto: &Moto, stack: &Stack) -> anyhow::Result<Value> {
+    aws_py(
+        moto,
+        vec![
+            "dump".into(),
+            stack.bucket.clone(),
+            stack.state_table.clone(),
+            stack.runs_table.clone(),
+        ],
+    )
+    .await
 }
 
 /// Create the tables, bucket and secrets of a stack on moto with

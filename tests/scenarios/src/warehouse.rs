@@ -39,6 +39,10 @@ pub enum Col {
     /// A point in time: `timestamptz` in PostgreSQL, `DATETIME` (UTC) in MySQL,
     /// `TIMESTAMP` text in SQLite.
     Timestamp,
+    /// The other timestamp type of each dialect: `timestamp` (without time
+    /// zone) in PostgreSQL, `TIMESTAMP` in MySQL, `DATETIME` text in SQLite.
+    /// The servers run in UTC, so a [`Val::Ts`] means the same instant.
+    TimestampNoTz,
 }
 
 /// A cell value, written as a literal of the dialect.
@@ -265,6 +269,7 @@ impl Warehouse {
             (Kind::Sqlite, Col::Bool) => "BOOLEAN",
             (Kind::Sqlite, Col::Date) => "DATE",
             (Kind::Sqlite, Col::Timestamp) => "TIMESTAMP",
+            (Kind::Sqlite, Col::TimestampNoTz) => "DATETIME",
             (Kind::Postgres, Col::Text) => "text",
             (Kind::Postgres, Col::Int) => "integer",
             (Kind::Postgres, Col::BigInt) => "bigint",
@@ -272,6 +277,7 @@ impl Warehouse {
             (Kind::Postgres, Col::Bool) => "boolean",
             (Kind::Postgres, Col::Date) => "date",
             (Kind::Postgres, Col::Timestamp) => "timestamptz",
+            (Kind::Postgres, Col::TimestampNoTz) => "timestamp",
             (Kind::Mysql, Col::Text) => "TEXT",
             (Kind::Mysql, Col::Int) => "INT",
             (Kind::Mysql, Col::BigInt) => "BIGINT",
@@ -279,6 +285,7 @@ impl Warehouse {
             (Kind::Mysql, Col::Bool) => "BOOLEAN",
             (Kind::Mysql, Col::Date) => "DATE",
             (Kind::Mysql, Col::Timestamp) => "DATETIME",
+            (Kind::Mysql, Col::TimestampNoTz) => "TIMESTAMP NULL",
         }
     }
 

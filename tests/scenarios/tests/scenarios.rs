@@ -1414,6 +1414,122 @@ async fn bad_input_rows(sc: Scenario) -> Result<()> {
         Some(10),
         "10 metadata keys kept"
     );
+
+    // Timestamps in every format the contract lists (date, timestamp,
+    // timestamptz, ISO-8601 text, epoch seconds, epoch milliseconds) go to
+    // Intercom as Unix seconds; garbage is invalid, naming the field.
+    for name in ["tn_at", "iso_at", "es_at", "ems_at"] {
+        ic.create_attribute(name, "contact", "date").await?;
+    }
+    let tcols = [
+        ("id", Col::Text),
+        ("d", Col::Date),
+        ("t", Col::Timestamp),
+        ("tn", Col::TimestampNoTz),
+        ("iso", Col::Text),
+        ("es", Col::BigInt),
+        ("ems", Col::BigInt),
+    ];
+    let at = "2024-03-04 05:06:07";
+    let time_row = |id: &str, iso: &str| {
+        vec![
+            s(id),
+            date("2024-01-15"),
+            ts(at),
+            ts(at),
+            s(iso),
+            i(MAR_04_2024_050607),
+            i(MAR_04_2024_050607 * 1000),
+        ]
+    };
+    // The ISO-8601 spellings, each with the Unix seconds it means.
+    let iso_forms = [
+        ("t-z", "2024-03-04T05:06:07Z", MAR_04_2024_050607),
+        ("t-offset", "2024-03-04T06:06:07+01:00", MAR_04_2024_050607),
+        ("t-space", "2024-03-04 05:06:07", MAR_04_2024_050607),
+        ("t-fraction", "2024-03-04T05:06:07.250Z", MAR_04_2024_050607),
+        (
+            "t-date",
+            "2024-03-04",
+            MAR_04_2024_050607 - 5 * 3600 - 6 * 60 - 7,
+        ),
+    ];
+    let mut trows: Vec<Vec<Val>> = iso_forms
+        .iter()
+        .map(|(id, iso, _)| time_row(id, iso))
+        .collect();
+    trows.push(time_row("t-garbage", "next tuesday"));
+    let ttable = sc.table("times", &tcols, &trows).await?;
+    let tsync = sc.add_sync(
+        "times",
+        &format!("select id, d, t, tn, iso, es, ems from {ttable}"),
+        user_spec(
+            &dest,
+            "id",
+            "external_id",
+            json!({
+                "signed_up_at": "d", "last_seen_at": "t",
+                "custom_attributes.tn_at": "tn", "custom_attributes.iso_at": "iso",
+                "custom_attributes.es_at": "es", "custom_attributes.ems_at": "ems",
+            }),
+        ),
+    )?;
+    let r = sc.api.run_to_end(&tsync, RunRequest::normal()).await?;
+    check_eq!(r.status(), "partial", "one garbage timestamp\n{r}");
+    check_eq!(
+        r.count("created"),
+        iso_forms.len() as u64,
+        "counts.created\n{r}"
+    );
+    check_eq!(r.count("invalid"), 1, "counts.invalid\n{r}");
+    let invalid = sc.api.rows(r.id(), "invalid").await?;
+    let keyed = by_key(&invalid);
+    let bad = keyed.get("t-garbage").cloned().unwrap_or_default();
+    check_eq!(bad.len(), 1, "t-garbage reported invalid ({invalid:?})");
+    check!(
+        lower(&bad[0]["reason"]).contains("iso_at"),
+        "the reason names the field: {}",
+        bad[0]
+    );
+    let all = ic.contacts().await?;
+    check!(
+        matching(&all, "external_id", "t-garbage").is_empty(),
+        "the garbage row was not sent"
+    );
+    for (id, iso, secs) in iso_forms {
+        let c = only(&all, "external_id", id)?;
+        check_eq!(
+            c["signed_up_at"],
+            json!(JAN_15_2024),
+            "{id}: signed_up_at from a date"
+        );
+        check_eq!(
+            c["last_seen_at"],
+            json!(MAR_04_2024_050607),
+            "{id}: last_seen_at from a timestamp(tz) column"
+        );
+        let ca = &c["custom_attributes"];
+        check_eq!(
+            ca["tn_at"],
+            json!(MAR_04_2024_050607),
+            "{id}: from the other timestamp type"
+        );
+        check_eq!(
+            ca["iso_at"],
+            json!(secs),
+            "{id}: from ISO-8601 text {iso:?}"
+        );
+        check_eq!(
+            ca["es_at"],
+            json!(MAR_04_2024_050607),
+            "{id}: from epoch seconds"
+        );
+        check_eq!(
+            ca["ems_at"],
+            json!(MAR_04_2024_050607),
+            "{id}: from epoch milliseconds"
+        );
+    }
     Ok(())
 }
 
@@ -1430,6 +1546,11 @@ async fn bad_config(sc: Scenario) -> Result<()> {
     check!(
         ans.body["error"]["code"].is_string() && ans.body["error"]["message"].is_string(),
         "error envelope: {}",
+        ans.text
+    );
+    check!(
+        ans.error_message().contains(&sc.sync("no_such_sync")),
+        "the 404 names the unknown sync: {}",
         ans.text
     );
 
@@ -1480,6 +1601,33 @@ async fn bad_config(sc: Scenario) -> Result<()> {
         "the error names the column: {:?}",
         r.error()
     );
+    // A destination whose token secret does not exist.
+    let no_secret = format!("{}_no_secret", sc.name);
+    let missing_secret = format!("bfscn-no-such-secret-{}/intercom", std::process::id());
+    sc.stack.register(
+        &[(
+            no_secret.clone(),
+            backflow_scenarios::config::destination_with_secret(ic.base_url(), &missing_secret),
+        )],
+        &[],
+        &[],
+    )?;
+    let secretless = sc.add_sync(
+        "missing_secret",
+        &format!("select id, email from {table}"),
+        user_spec(&no_secret, "id", "external_id", json!({"email": "email"})),
+    )?;
+    let r = sc.api.run_to_end(&secretless, RunRequest::normal()).await?;
+    check_eq!(
+        r.status(),
+        "failed",
+        "a destination whose secret is missing\n{r}"
+    );
+    check!(
+        r.error().contains(&missing_secret),
+        "the error names the missing secret: {:?}",
+        r.error()
+    );
     let stats = ic.stats().await?;
     check!(
         stats.writes() == 0,
@@ -1518,6 +1666,45 @@ async fn bad_config(sc: Scenario) -> Result<()> {
     check!(
         message.contains("behaviour_typo"),
         "the error names the unknown key: {message:?}"
+    );
+    check!(ic.contacts().await?.is_empty(), "no contacts");
+
+    // A `${VAR}` whose variable is not set in the functions' environment: every
+    // run is refused with the variable named.
+    sc.stack.patch_sync(&good, |v| {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("behaviour_typo");
+        }
+        v["fields"]["name"] = json!("${BFSCN_UNSET_VARIABLE}");
+    })?;
+    let ans = sc.api.start(&good, RunRequest::normal()).await?;
+    let message = if ans.status == 202 {
+        let id = ans.body["run_id"].as_str().unwrap_or_default().to_string();
+        let r = sc.api.wait(&id, Duration::from_secs(120)).await?;
+        check_eq!(
+            r.status(),
+            "failed",
+            "a run under a config naming an unset variable\n{r}"
+        );
+        r.error()
+    } else {
+        check!(
+            ans.status >= 400,
+            "an unset variable is refused: {} {}",
+            ans.status,
+            ans.text
+        );
+        ans.error_message()
+    };
+    check!(
+        message.contains("BFSCN_UNSET_VARIABLE"),
+        "the error names the unset variable: {message:?}"
+    );
+    let stats = ic.stats().await?;
+    check!(
+        stats.writes() == 0,
+        "nothing written to Intercom by any bad config: {:?}",
+        stats.write_routes()
     );
     check!(ic.contacts().await?.is_empty(), "no contacts");
     Ok(())
@@ -1679,7 +1866,16 @@ async fn dry_run_plans_and_writes_nothing(sc: Scenario) -> Result<()> {
 // 13. faults: 1,000 users through 500s, 503s, dropped connections and 429s
 
 async fn faults_every_row_once(sc: Scenario) -> Result<()> {
-    let (dest, ic) = sc.emulator(Profile::Faulty).await?;
+    // --fault-rate 0.15 --rate-limit 300 --search-lag 120 (issue 6.3).
+    let (dest, ic) = sc
+        .emulator_with(
+            "faulty",
+            intercom_emulator::Options {
+                search_lag_secs: 120,
+                ..Profile::Faulty.options()
+            },
+        )
+        .await?;
     let rows: Vec<Vec<Val>> = (1..=1000)
         .map(|n| {
             vec![

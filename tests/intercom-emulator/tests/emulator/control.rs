@@ -98,3 +98,53 @@ async fn the_clock_moves_timestamps_forward() {
         .await
         .expect_error(400, "parameter_invalid");
 }
+
+#[tokio::test]
+async fn faults_and_latency_change_while_running() {
+    let env = Env::new().await;
+    let now = env.get("/_emulator/faults").await;
+    assert_eq!(now.body, json!({"fault_rate": 0.0, "latency_ms": 0}));
+
+    // The destination goes down: every API call fails, the control API still answers.
+    let set = env
+        .post("/_emulator/faults", json!({"fault_rate": 1.0}))
+        .await;
+    assert_eq!(set.status, StatusCode::OK);
+    assert_eq!(set.body, json!({"fault_rate": 1.0, "latency_ms": 0}));
+    for _ in 0..10 {
+        let resp = env
+            .client
+            .get(env.url("/me"))
+            .bearer_auth(crate::common::TOKEN)
+            .send()
+            .await;
+        if let Ok(r) = resp {
+            assert!(r.status().is_server_error(), "{}", r.status());
+        }
+    }
+    assert_eq!(env.stats().await["by_route"]["GET /me"], 10);
+
+    // Bad values change nothing.
+    env.post(
+        "/_emulator/faults",
+        json!({"fault_rate": 0.0, "latency_ms": -1}),
+    )
+    .await
+    .expect_error(400, "parameter_invalid");
+    env.post("/_emulator/faults", json!({"fault_rate": 2}))
+        .await
+        .expect_error(400, "parameter_invalid");
+    assert_eq!(env.get("/_emulator/faults").await.body["fault_rate"], 1.0);
+
+    // Back up, and slower.
+    let set = env
+        .post(
+            "/_emulator/faults",
+            json!({"fault_rate": 0, "latency_ms": 200}),
+        )
+        .await;
+    assert_eq!(set.body, json!({"fault_rate": 0.0, "latency_ms": 200}));
+    let started = std::time::Instant::now();
+    assert_eq!(env.get("/me").await.status, StatusCode::OK);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+}

@@ -6,6 +6,13 @@
 //! - this file: the invocation: idempotency, state writes after Intercom confirmed,
 //!   row reports, run counters, and finishing the run after its last batch.
 //!
+//! Every Intercom call of the invocation (retries included) takes one call from
+//! the app's shared budget in DynamoDB (`backflow_aws::budget`), shared with every
+//! other `load` and `extract` calling the same app at the same time, so together
+//! they use each 10-second rate-limit window to its last call and never past it;
+//! the budget's DynamoDB writes are added to the run's usage. If DynamoDB cannot
+//! serve the budget, the invocation paces from the rate-limit headers alone.
+//!
 //! At-least-once delivery: a retried or duplicated invocation re-reads the state of
 //! its keys and skips every row this run already wrote (counting the outcome it
 //! recorded); the run's counters take a batch once (a conditional marker).
@@ -13,7 +20,7 @@
 pub mod apply;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -27,8 +34,8 @@ use backflow_intercom::Client;
 
 use apply::{already_done, ItemResult};
 
-/// Intercom requests in flight per invocation. With the pacing from the rate-limit
-/// headers this keeps a 10-second window full without bursting past it.
+/// Intercom requests in flight per invocation. The shared call budget keeps all
+/// invocations together within each 10-second window.
 pub const CONCURRENCY: usize = 16;
 
 /// State items written per DynamoDB batch write.
@@ -145,6 +152,8 @@ impl Load {
         let secrets = Secrets::new(self.aws.secrets.clone());
         let token = secrets.get(&spec.destination.access_token).await?;
         let client = Client::for_destination(&spec.destination, token)?;
+        let client =
+            backflow_aws::share_budget(client, &self.aws.dynamodb, &self.settings.runs_table);
 
         let keys: Vec<String> = batch.items.iter().map(|i| i.key.clone()).collect();
         let known = self.state.get_many(&spec.sync, &keys).await?;
@@ -165,12 +174,21 @@ impl Load {
         }
 
         let blocked = apply::attribute_problems(&client, spec, &batch.items).await?;
+        // Rows not started yet: the shared budget takes no more calls than are
+        // still to come (at least one per row), so the end of a batch leaves the
+        // window's last calls to the other invocations.
+        let not_started = AtomicUsize::new(todo.len());
+        client.expect_calls(todo.len() as u64);
         let stop = AtomicBool::new(false);
         let mut fatal = None;
         let mut pending: Vec<StateItem> = Vec::new();
         let mut results = futures::stream::iter(todo)
             .map(|(index, item)| {
                 let (client, blocked, stop) = (&client, &blocked, &stop);
+                let left = not_started
+                    .fetch_sub(1, Ordering::Relaxed)
+                    .saturating_sub(1);
+                client.expect_calls(left as u64);
                 async move {
                     if stop.load(Ordering::Relaxed) {
                         return (index, None);
@@ -208,6 +226,8 @@ impl Load {
             }
         }
         drop(results);
+        // Calls taken from the shared budget and not spent go back to the others.
+        client.release_budget().await;
         self.write_state(&spec.sync, &mut pending, usage).await?;
         if !reports.is_empty() {
             reports.sort_by_key(|r| r.row);
@@ -217,6 +237,8 @@ impl Load {
             usage.dynamodb_write_units += reports.len() as f64;
         }
         let stats = client.stats();
+        // One write unit per request to the shared budget.
+        usage.dynamodb_write_units += stats.budget_writes as f64;
         Ok(Loaded {
             counts,
             calls: stats.calls,

@@ -14,6 +14,9 @@
 //!   partition per sync so a run reads its state with one paginated Query).
 //! - [`runs`]: [`RunStore`], run records, row reports, the per-sync lock, schedule
 //!   claims; every method that can be delivered twice is idempotent (conditional writes).
+//! - [`budget`]: [`DynamoBudget`], the Intercom call budget shared by every
+//!   concurrent function calling one Intercom app (a counter per app and 10-second
+//!   window in the runs table); [`share_budget`] puts a client on it.
 //! - [`invoke`]: [`Invoker`], asynchronous Lambda invocations (the fan-out).
 //! - [`error`]: the crate's one [`Error`]; never carries a secret value.
 //! - [`logging`]: the functions' JSON log setup (one object per line).
@@ -21,6 +24,7 @@
 //! The table layouts are documented at the top of [`state`] and [`runs`].
 
 pub mod batches;
+pub mod budget;
 pub mod clients;
 pub mod config_source;
 pub mod env;
@@ -34,6 +38,7 @@ pub mod state;
 mod ddb;
 
 pub use batches::Batches;
+pub use budget::{share_budget, DynamoBudget};
 pub use clients::Aws;
 pub use config_source::{load_config, sqlite_path};
 pub use env::Settings;
@@ -41,4 +46,4 @@ pub use error::Error;
 pub use invoke::Invoker;
 pub use runs::RunStore;
 pub use secrets::Secrets;
-pub use state::{ReadStats, StateItem, StateStore, WriteStats};
+pub use state::{ReadStats, StateItem, StatePages, StateStore, WriteStats};

@@ -25,6 +25,7 @@
 //! (`backflow-aws`, `backflow-warehouse`, `backflow-intercom`) and the functions do.
 
 pub mod batch;
+pub mod budget;
 pub mod config;
 pub mod cost;
 pub mod error;

@@ -34,6 +34,15 @@
 //!   window with a fresh budget; no headers (the emulator without a limit, an
 //!   unauthenticated answer) means nothing to pace by. The retry logic
 //!   ([`crate::retry`]) still handles any 429 that slips through.
+//!
+//! # With a shared call budget
+//!
+//! When the client takes its calls from the shared budget ([`crate::budget`]),
+//! the budget already keeps backflow's own callers within the window, and
+//! spreading the last calls would only make them miss the window they were
+//! granted in. The headers then only cover *other* clients of the same app:
+//! [`delay_when_budgeted`] waits for the reset when the window is spent (the
+//! usable budget is 0) and never spreads.
 
 use std::time::Duration;
 
@@ -67,6 +76,24 @@ pub fn delay_before_next(headers_seen: &RateHeaders, now_unix_ms: i64, in_flight
     // `callers / (usable + callers)` < 1, so the delay stays below the time left.
     let ms = (time_left_ms as u64).saturating_mul(callers) / (usable + callers);
     Duration::from_millis(ms)
+}
+
+/// [`delay_before_next`] for a client that takes its calls from the shared
+/// budget: wait for the reset (plus margin) when the headers say the window is
+/// spent, else no delay.
+pub fn delay_when_budgeted(
+    headers_seen: &RateHeaders,
+    now_unix_ms: i64,
+    in_flight: u32,
+) -> Duration {
+    let (Some(remaining), Some(reset)) = (headers_seen.remaining, headers_seen.reset) else {
+        return Duration::ZERO;
+    };
+    let time_left_ms = reset.saturating_mul(1000).saturating_sub(now_unix_ms);
+    if time_left_ms <= 0 || i64::from(remaining) > i64::from(in_flight) {
+        return Duration::ZERO;
+    }
+    Duration::from_millis(time_left_ms as u64) + RESET_MARGIN
 }
 
 #[cfg(test)]
@@ -178,6 +205,50 @@ mod tests {
             let got = delay_before_next(&seen(limit, remaining, RESET), now, in_flight);
             assert_eq!(got, expected, "{why}");
         }
+    }
+
+    #[test]
+    fn budgeted_table() {
+        // (remaining, in_flight, now, expected, why)
+        let rows: &[(u32, u32, i64, Duration, &str)] = &[
+            (166, 0, NOW_MS, ms(0), "fresh window"),
+            (
+                1,
+                0,
+                NOW_MS,
+                ms(0),
+                "the last unit is used at once, not spread",
+            ),
+            (9, 8, NOW_MS, ms(0), "one more than in flight"),
+            (
+                0,
+                0,
+                NOW_MS,
+                ms(4250),
+                "spent (another client): wait for the reset",
+            ),
+            (
+                5,
+                5,
+                NOW_MS,
+                ms(4250),
+                "in-flight calls will spend what is left",
+            ),
+            (0, 0, RESET * 1000, ms(0), "reset reached: new window"),
+            (0, 3, RESET * 1000 + 10, ms(0), "stale headers"),
+        ];
+        for &(remaining, in_flight, now, expected, why) in rows {
+            let got = delay_when_budgeted(&seen(167, remaining, RESET), now, in_flight);
+            assert_eq!(got, expected, "{why}");
+        }
+        assert_eq!(
+            delay_when_budgeted(&RateHeaders::default(), NOW_MS, 0),
+            Duration::ZERO
+        );
+        assert!(
+            delay_when_budgeted(&seen(1, 0, i64::MAX), i64::MIN, u32::MAX)
+                > Duration::from_secs(1_000_000)
+        );
     }
 
     #[test]

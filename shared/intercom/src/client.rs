@@ -2,19 +2,23 @@
 //! headers every Intercom call carries, and the loop around each call:
 //!
 //! ```text
-//! pace (pacing::delay_before_next) → send → remember X-RateLimit-* → retry::decide
+//! pace (pacing) → take one call of the shared budget (if any) → send
+//!   → remember X-RateLimit-* → retry::decide
 //!   Done        → the response, whatever its 4xx status (the caller makes it a row outcome)
 //!   Retry(after)→ sleep, send the same request again
 //!   GiveUp      → Error::GaveUp naming the request and the last status
 //! ```
 //!
 //! `401` is never retried: it becomes [`Error::Unauthorized`] at once. What the
-//! loop decides is pure and tested in `backflow_core::{retry, pacing}`; this file
-//! only sleeps, sends and counts.
+//! loop decides is pure and tested in `backflow_core::{retry, pacing, budget}`;
+//! this file only sleeps, sends and counts. With a shared call budget
+//! ([`Client::with_budget`], see [`crate::budget`]) every attempt, retries
+//! included, first takes one call from it, and the header pacing only waits when
+//! the headers say the window is spent (other clients of the app).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
@@ -28,6 +32,7 @@ use backflow_core::retry::{self, Decision, RateHeaders, RetryPolicy};
 use backflow_core::secret::Secret;
 
 use crate::attributes::KnownAttribute;
+use crate::budget::{Budgeted, Taken, View};
 use crate::error::Error;
 use crate::requests::{self, Request};
 
@@ -73,6 +78,9 @@ pub struct CallStats {
     pub retries: u64,
     /// `429` answers received.
     pub rate_limited: u64,
+    /// Requests to the shared call budget's store (with DynamoDB, one write
+    /// unit each).
+    pub budget_writes: u64,
 }
 
 /// A final Intercom answer.
@@ -114,6 +122,19 @@ struct Inner {
     /// The last rate-limit headers seen (the newest window wins).
     last_seen: Mutex<RateHeaders>,
     in_flight: AtomicU32,
+    /// Tasks waiting for a call of the shared budget.
+    waiting: AtomicU32,
+    /// Attempts that came back (with an answer or a transport error).
+    completed: AtomicU64,
+    /// Notified whenever an attempt comes back.
+    answered: tokio::sync::Notify,
+    /// Round trip of the answered attempts (moving average), microseconds; 0 = none yet.
+    rtt_micros: AtomicU64,
+    /// The shared call budget, when the client has one.
+    budget: OnceLock<Budgeted>,
+    /// Calls the caller still expects after those waiting or in flight
+    /// ([`Client::expect_calls`]); `u64::MAX` = not said.
+    expected_calls: AtomicU64,
     calls: AtomicU64,
     retries: AtomicU64,
     rate_limited: AtomicU64,
@@ -181,6 +202,12 @@ impl Client {
                 cfg,
                 last_seen: Mutex::new(RateHeaders::default()),
                 in_flight: AtomicU32::new(0),
+                waiting: AtomicU32::new(0),
+                completed: AtomicU64::new(0),
+                answered: tokio::sync::Notify::new(),
+                rtt_micros: AtomicU64::new(0),
+                budget: OnceLock::new(),
+                expected_calls: AtomicU64::new(u64::MAX),
                 calls: AtomicU64::new(0),
                 retries: AtomicU64::new(0),
                 rate_limited: AtomicU64::new(0),
@@ -214,6 +241,9 @@ impl Client {
             calls: self.inner.calls.load(Ordering::Relaxed),
             retries: self.inner.retries.load(Ordering::Relaxed),
             rate_limited: self.inner.rate_limited.load(Ordering::Relaxed),
+            budget_writes: self
+                .budget()
+                .map_or(0, |b| b.writes.load(Ordering::Relaxed)),
         }
     }
 
@@ -236,18 +266,29 @@ impl Client {
         loop {
             attempt += 1;
             self.pace().await;
+            self.take_budget().await;
             self.inner.calls.fetch_add(1, Ordering::Relaxed);
             let sent = {
                 let _guard = InFlight::enter(&self.inner.in_flight);
-                self.send_once(method.clone(), &url, body.clone()).await
+                let sent_at = Instant::now();
+                let sent = self.send_once(method.clone(), &url, body.clone()).await;
+                if sent.is_ok() {
+                    self.measure_rtt(sent_at.elapsed());
+                }
+                sent
             };
             let (status, headers, transport_error, bytes) = match sent {
                 Ok((status, headers, bytes)) => (Some(status), headers, None, bytes),
                 Err(e) => (None, RateHeaders::default(), Some(e), Vec::new()),
             };
+            if status.is_some() {
+                self.remember(headers);
+            }
+            // After `remember`: a task waiting for the first answer reads its headers.
+            self.inner.completed.fetch_add(1, Ordering::Relaxed);
+            self.inner.answered.notify_waiters();
             if let Some(status) = status {
                 tracing::debug!(%method, path, status, attempt, "intercom answered");
-                self.remember(headers);
                 if status == 401 {
                     return Err(Error::Unauthorized { hint: None });
                 }
@@ -368,7 +409,11 @@ impl Client {
     async fn pace(&self) {
         let seen = *lock(&self.inner.last_seen);
         let in_flight = self.inner.in_flight.load(Ordering::Relaxed);
-        let delay = pacing::delay_before_next(&seen, unix_millis(), in_flight);
+        let delay = if self.budget().is_some_and(Budgeted::active) {
+            pacing::delay_when_budgeted(&seen, unix_millis(), in_flight)
+        } else {
+            pacing::delay_before_next(&seen, unix_millis(), in_flight)
+        };
         if !delay.is_zero() {
             tracing::debug!(
                 delay_ms = delay.as_millis() as u64,
@@ -378,6 +423,77 @@ impl Client {
             );
             tokio::time::sleep(delay).await;
         }
+    }
+
+    /// Take one call of the shared budget for the attempt about to be sent (no-op
+    /// without a budget).
+    async fn take_budget(&self) {
+        let Some(budget) = self.budget() else {
+            return;
+        };
+        let _waiting = InFlight::enter(&self.inner.waiting);
+        loop {
+            // Created before asking, so the first call's answer cannot be missed.
+            let answered = self.inner.answered.notified();
+            match budget.take(|| self.budget_view()).await {
+                Taken::AwaitFirstAnswer => {
+                    let _ = tokio::time::timeout(Duration::from_millis(250), answered).await;
+                }
+                Taken::Spent | Taken::Unbudgeted => return,
+            }
+        }
+    }
+
+    fn budget_view(&self) -> View {
+        let waiting = self.inner.waiting.load(Ordering::Relaxed);
+        let expected = self.inner.expected_calls.load(Ordering::Relaxed);
+        View {
+            seen: *lock(&self.inner.last_seen),
+            concurrency: self
+                .inner
+                .in_flight
+                .load(Ordering::Relaxed)
+                .saturating_add(waiting),
+            calls_to_come: (expected != u64::MAX)
+                .then(|| expected.saturating_add(u64::from(waiting))),
+            completed: self.inner.completed.load(Ordering::Relaxed),
+            rtt: self.rtt(),
+        }
+    }
+
+    pub(crate) fn budget(&self) -> Option<&Budgeted> {
+        self.inner.budget.get()
+    }
+
+    pub(crate) fn set_budget(&self, budget: Budgeted) {
+        let _ = self.inner.budget.set(budget);
+    }
+
+    pub(crate) fn set_expected_calls(&self, calls: u64) {
+        self.inner
+            .expected_calls
+            .store(calls.min(u64::MAX - 1), Ordering::Relaxed);
+    }
+
+    /// The moving average of the answered attempts' round trips.
+    pub(crate) fn rtt(&self) -> Option<Duration> {
+        match self.inner.rtt_micros.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        }
+    }
+
+    fn measure_rtt(&self, took: Duration) {
+        let sample = (took.as_micros() as u64).max(1);
+        let old = self.inner.rtt_micros.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            (old.saturating_mul(3) / 4)
+                .saturating_add(sample / 4)
+                .max(1)
+        };
+        self.inner.rtt_micros.store(new, Ordering::Relaxed);
     }
 
     /// Keep the newest rate-limit picture: a later window replaces an older one;
@@ -497,7 +613,7 @@ pub(crate) fn rate_headers(h: &HeaderMap) -> RateHeaders {
     }
 }
 
-fn unix_millis() -> i64 {
+pub(crate) fn unix_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -3,41 +3,48 @@
 //!
 //! # How a contact is found
 //!
-//! In order, stopping at the first hit:
-//! 1. the Intercom id backflow remembers for the key (`known_id`). A `404`/`410`
-//!    (deleted, merged away) means the memory is stale: it is forgotten and the
-//!    lookup goes on as if unknown;
-//! 2. `external_id` keys: `GET /contacts/find_by_external_id/{key}`, which sees a
-//!    create at once (unlike search). Users only: Intercom ignores `external_id` on
-//!    leads, so **a lead keyed by `external_id` can only be recognised by the id
-//!    backflow remembers** — the lookup is skipped for leads, and a lead whose
-//!    memory is lost is created again;
-//! 3. `email` keys: `POST /contacts/search` on email (and role). Search lags behind
-//!    creates by minutes, so "no match" is never trusted alone: the create that
-//!    follows is answered `409 conflict` when the contact exists, and the id in
-//!    that message is used;
-//! 4. the create (`POST /contacts`). A `409` carries the existing id only inside
-//!    its message (`…already exists with id=…`); "An archived contact…" is
-//!    unarchived first. Then the row's body is `PUT` on that id: outcome
-//!    `Updated`.
+//! 1. The Intercom id backflow remembers for the key (`known_id`): one `PUT`. A
+//!    `404`/`410` (deleted, merged away) means the memory is stale: it is
+//!    forgotten and the key is resolved as if unknown.
+//! 2. **Users (`external_id` or `email` key): create first.** Intercom keeps
+//!    `external_id` and user emails unique and answers a create of an existing
+//!    one `409 conflict` with the existing id (`intercom-api.md` §2.4), so the
+//!    create itself is the lookup: a new user costs one call (`POST /contacts`),
+//!    a user Intercom has but backflow does not remember costs two (the `409`,
+//!    then the `PUT` of the row's body on that id: outcome `Updated`). The id is
+//!    only inside the message (`…already exists with id=…`); "An archived
+//!    contact…" is unarchived first (one more call). Search, which lags behind
+//!    creates by minutes, is never needed.
+//! 3. **Leads: look up, then create.** Intercom does not refuse a second lead
+//!    with the same email, and ignores `external_id` on leads, so a create would
+//!    not find an existing lead. Email keys: `POST /contacts/search` on email and
+//!    role (when search has not indexed a lead created moments ago, a second one
+//!    is created; the remembered id prevents this on later runs). `external_id`
+//!    keys: **a lead keyed by `external_id` can only be recognised by the id
+//!    backflow remembers** (`find_by_external_id` only knows users), and a lead
+//!    whose memory is lost is created again. Then the create, whose `409` (a
+//!    workspace that refuses a lead sharing a user's email) is handled as for
+//!    users.
 //!
 //! A retried create whose first attempt was applied but unanswered also ends in a
 //! `409`, so it too lands on the one record.
 //!
-//! An `external_id`-keyed create refused because *another* user (with a different
-//! `external_id`) holds the row's email is rejected, not merged into that user.
+//! An `external_id`-keyed create that also sends an email may be refused because
+//! *another* user (with a different `external_id`) holds that email: the `409`
+//! does not say which identifier matched, so the matched contact is read first
+//! (`GET /contacts/{id}`, one more call) and the row is rejected, not merged into
+//! that user, when its `external_id` differs. Without an email in the body the
+//! `409` can only be about the `external_id`, and no read is needed.
 //!
-//! Several leads may share an email (Intercom does not refuse a second lead), so a
-//! lead keyed by email that is upserted again before search indexes it is
-//! created twice; backflow's remembered id prevents this on later runs. When a
-//! search returns more than one match, users come first, then the oldest, so every
-//! run picks the same record.
+//! When a search returns more than one match, users come first, then the oldest,
+//! so every run picks the same record.
 //!
-//! Intercom's contact object does not say whether a contact is archived, and
-//! `find_by_external_id` also answers for archived users: such a user is updated
-//! but stays archived (the `409` path, taken by creates, unarchives). The caller,
-//! which remembers what it archived, can unarchive with
-//! [`Client::unarchive_contact`].
+//! `update_only` and removals never create, so they look the key up
+//! (`find_by_external_id` for users, search by email). Intercom's contact object
+//! does not say whether a contact is archived, and `find_by_external_id` also
+//! answers for archived users: such a user is updated but stays archived (the
+//! `409` path, taken by creates, unarchives). The caller, which remembers what it
+//! archived, can unarchive with [`Client::unarchive_contact`].
 
 use serde_json::{Map, Value};
 
@@ -154,6 +161,10 @@ impl Client {
         }
         if key_field == KeyField::Id {
             return self.update_by_id(key, body, role).await;
+        }
+        if role == Role::User {
+            // Create first: the 409 of an existing user is the lookup.
+            return self.create_contact(key_field, key, body, role).await;
         }
         if let Some(found) = self.lookup_contact(key_field, key, Some(role)).await? {
             if found.archived {
@@ -443,9 +454,14 @@ impl Client {
         body: &Map<String, Value>,
         role: Role,
     ) -> Result<WriteResult, RowError> {
-        let r = self
-            .req(&requests::create_contact(body, key_field, key, role))
-            .await?;
+        let create = requests::create_contact(body, key_field, key, role);
+        let sends_email = create
+            .body
+            .as_ref()
+            .and_then(|b| b.get("email"))
+            .and_then(Value::as_str)
+            .is_some_and(|e| !e.trim().is_empty());
+        let r = self.req(&create).await?;
         if r.is_success() {
             let id = id_of(&r, "POST /contacts")?;
             return Ok(WriteResult::new(Outcome::Created, Some(id)));
@@ -458,10 +474,10 @@ impl Client {
             return Err(RowError::Rejected(rejection));
         };
         tracing::debug!(id = %conflict.id, archived = conflict.archived, "create answered 409; updating the existing contact");
-        if key_field == KeyField::ExternalId {
-            // The 409 may be about the email (or another identifier) of a *different*
-            // user; updating that one would overwrite its external_id and merge two
-            // people. Adopt it only if it has no external_id or this one.
+        if key_field == KeyField::ExternalId && sends_email {
+            // The 409 may be about the email of a *different* user; updating that
+            // one would overwrite its external_id and merge two people. Adopt it
+            // only if it has no external_id or this one.
             let r = self.req(&requests::get_contact(&conflict.id)).await?;
             if r.is_success() {
                 if let Some(other) = r.body.get("external_id").and_then(Value::as_str) {

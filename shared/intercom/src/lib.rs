@@ -7,6 +7,10 @@
 //!   the last `X-RateLimit-*` headers and retries 429/5xx/connection errors by the
 //!   pure decisions of `backflow_core::{pacing, retry}`. [`Client::check_token`]
 //!   tells a refused token's right region.
+//! - [`budget`]: the shared call budget ([`CallBudget`], [`Client::with_budget`]):
+//!   every attempt takes one call from a per-app, per-window counter shared by
+//!   all concurrent clients of the app (DynamoDB in `backflow-aws`), so together
+//!   they use a window to its last call and never past it.
 //! - [`requests`]: pure request building (method, URL-encoded path, JSON body) for
 //!   every call, and the readers of Intercom's answers (ids, the 409's existing id,
 //!   `error.list` → [`Rejection`]). Unit-tested without a server.
@@ -34,12 +38,14 @@
 //! bodies are never logged.
 
 pub mod attributes;
+pub mod budget;
 pub mod client;
 pub mod error;
 pub mod identity;
 pub mod requests;
 
 pub use attributes::AttributeProblem;
+pub use budget::{BudgetError, BudgetFuture, CallBudget, MemoryBudget};
 pub use client::{ApiResponse, CallStats, Client, ClientConfig};
 pub use error::{Error, Rejection, RowError};
 pub use identity::{Role, WriteResult};

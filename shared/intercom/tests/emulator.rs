@@ -2,15 +2,20 @@
 //! server on `127.0.0.1:0`). No test sleeps: waiting is only what the client does
 //! (retries, pacing), with tiny retry policies where nothing needs a real window.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backflow_core::batch::AttributeSpec;
+use backflow_core::budget::{Answer, Ask, Window};
 use backflow_core::config::{DeleteMode, KeyField};
 use backflow_core::retry::RetryPolicy;
 use backflow_core::run::Outcome;
 use backflow_core::secret::Secret;
 use backflow_core::value::DataType;
-use backflow_intercom::{Client, ClientConfig, Error, Role, RowError, WriteResult};
+use backflow_intercom::{
+    BudgetError, BudgetFuture, CallBudget, Client, ClientConfig, Error, MemoryBudget, Role,
+    RowError, WriteResult,
+};
 use intercom_emulator::{Emulator, Options};
 use serde_json::{json, Map, Value};
 
@@ -129,7 +134,7 @@ async fn create_then_update_the_same_external_id_is_one_contact() {
     assert_eq!(first.outcome, Outcome::Created);
     let id = first.intercom_id.clone().unwrap();
 
-    // Memory lost: found by external_id, updated.
+    // Memory lost: the create is answered 409 with the id, then a PUT.
     let body2 = map(json!({"external_id": "u1", "name": "Uno"}));
     let second = client
         .upsert_contact(KeyField::ExternalId, "u1", None, &body2, Role::User)
@@ -170,8 +175,115 @@ async fn create_then_update_the_same_external_id_is_one_contact() {
     assert_eq!(found.len(), 1, "{d}");
     assert_eq!(found[0]["name"], json!("Uno"));
     let s = stats(&emu).await;
-    assert_eq!(route_count(&s, "POST /contacts"), 1);
+    // One create, two creates answered 409 (memory lost, stale memory).
+    assert_eq!(route_count(&s, "POST /contacts"), 3);
+    assert_eq!(status_count(&s, "409"), 2);
+    assert_eq!(
+        route_count(&s, "GET /contacts/find_by_external_id/{external_id}"),
+        0
+    );
     assert_eq!(client.stats().calls, s["requests"].as_u64().unwrap());
+}
+
+#[tokio::test]
+async fn a_new_user_costs_exactly_one_call() {
+    let (emu, client) = start(plain()).await;
+    let cases = [
+        (
+            KeyField::ExternalId,
+            "new-1",
+            json!({"external_id": "new-1", "email": "new1@x.io", "name": "N"}),
+        ),
+        (KeyField::ExternalId, "new-2", json!({"name": "No email"})),
+        (KeyField::Email, "new3@x.io", json!({"name": "By email"})),
+    ];
+    for (field, key, body) in cases {
+        let before = client.stats().calls;
+        let r = client
+            .upsert_contact(field, key, None, &map(body), Role::User)
+            .await
+            .unwrap();
+        assert_eq!(r.outcome, Outcome::Created, "{key}");
+        assert_eq!(client.stats().calls - before, 1, "{key}: one POST");
+    }
+    let s = stats(&emu).await;
+    assert_eq!(s["requests"], json!(3), "{s}");
+    assert_eq!(route_count(&s, "POST /contacts"), 3);
+    let d = dump(&emu).await;
+    assert_eq!(live_contacts(&d, "external_id", "new-2").len(), 1);
+    assert_eq!(live_contacts(&d, "email", "new3@x.io").len(), 1);
+}
+
+#[tokio::test]
+async fn an_existing_unknown_user_is_a_409_then_a_put() {
+    let (emu, client) = start(plain()).await;
+    let by_id = raw(
+        &emu,
+        reqwest::Method::POST,
+        "/contacts",
+        json!({"role": "user", "external_id": "old-1", "name": "Before"}),
+    )
+    .await;
+    let by_email = raw(
+        &emu,
+        reqwest::Method::POST,
+        "/contacts",
+        json!({"role": "user", "email": "old2@x.io", "name": "Before"}),
+    )
+    .await;
+    let before = stats(&emu).await["requests"].as_u64().unwrap();
+    let cases = [
+        (KeyField::ExternalId, "old-1", &by_id),
+        (KeyField::Email, "OLD2@x.io", &by_email),
+    ];
+    for (field, key, existing) in cases {
+        let calls = client.stats().calls;
+        let r = client
+            .upsert_contact(field, key, None, &map(json!({"name": "After"})), Role::User)
+            .await
+            .unwrap();
+        assert_eq!(
+            r,
+            WriteResult {
+                outcome: Outcome::Updated,
+                intercom_id: existing["id"].as_str().map(String::from)
+            },
+            "{key}"
+        );
+        assert_eq!(
+            client.stats().calls - calls,
+            2,
+            "{key}: the 409 and the PUT"
+        );
+    }
+    let s = stats(&emu).await;
+    assert_eq!(s["requests"].as_u64().unwrap() - before, 4, "{s}");
+    assert_eq!(status_count(&s, "409"), 2, "{s}");
+    assert_eq!(route_count(&s, "PUT /contacts/{id}"), 2, "{s}");
+    let d = dump(&emu).await;
+    let one = live_contacts(&d, "external_id", "old-1");
+    assert_eq!(one.len(), 1, "{d}");
+    assert_eq!(one[0]["name"], json!("After"));
+    let two = live_contacts(&d, "email", "old2@x.io");
+    assert_eq!(two.len(), 1, "{d}");
+    assert_eq!(two[0]["name"], json!("After"));
+    assert_eq!(d["contacts"].as_array().unwrap().len(), 2);
+
+    // With an email in the body, the 409's contact is read before it is adopted
+    // (the email could be another user's): 409, GET, PUT.
+    let calls = client.stats().calls;
+    let r = client
+        .upsert_contact(
+            KeyField::ExternalId,
+            "old-1",
+            None,
+            &map(json!({"email": "old1@x.io"})),
+            Role::User,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Updated);
+    assert_eq!(client.stats().calls - calls, 3);
 }
 
 #[tokio::test]
@@ -208,8 +320,10 @@ async fn search_lag_and_409_lead_to_the_existing_contact() {
     assert_eq!(found.len(), 1, "{d}");
     assert_eq!(found[0]["name"], json!("After"));
     let s = stats(&emu).await;
-    assert_eq!(route_count(&s, "POST /contacts/search"), 1);
+    // Users are created first: search (which lags) is not even asked.
+    assert_eq!(route_count(&s, "POST /contacts/search"), 0);
     assert_eq!(status_count(&s, "409"), 1);
+    assert_eq!(s["requests"], json!(3), "the seed, the 409, the PUT: {s}");
 }
 
 #[tokio::test]
@@ -704,6 +818,139 @@ async fn rate_limited_writes_all_land_and_pacing_avoids_further_429s() {
     assert_eq!(dump(&emu).await["companies"].as_array().unwrap().len(), 11);
 }
 
+// ------------------------------------------------------------------ shared budget
+
+/// Two clients (two `load` invocations) sharing one budget against a small
+/// rate limit, each with a burst of concurrent calls: the budget hands out the
+/// windows so that no call is refused, and every write lands once.
+#[tokio::test]
+async fn two_clients_sharing_a_budget_never_get_a_429() {
+    const LIMIT: u32 = 10;
+    let (emu, _) = start(Options {
+        rate_limit: LIMIT,
+        ..Options::default()
+    })
+    .await;
+    let store = Arc::new(MemoryBudget::new());
+    let policy = RetryPolicy {
+        max_attempts: 10,
+        base: Duration::from_millis(50),
+        cap: Duration::from_secs(15),
+        max_elapsed: Duration::from_secs(60),
+    };
+    let clients: Vec<Client> = (0..2)
+        .map(|_| client_for(&emu.base_url(), "tok_test", policy).with_budget(store.clone()))
+        .collect();
+    let mut tasks = Vec::new();
+    for (c, client) in clients.iter().enumerate() {
+        for i in 0..8 {
+            let client = client.clone();
+            tasks.push(tokio::spawn(async move {
+                client
+                    .upsert_company(&map(json!({"company_id": format!("c{c}-{i}")})), None)
+                    .await
+            }));
+        }
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap().outcome, Outcome::Created);
+    }
+    for client in &clients {
+        client.release_budget().await;
+    }
+    let s = stats(&emu).await;
+    assert_eq!(status_count(&s, "429"), 0, "{s}");
+    assert_eq!(status_count(&s, "200"), 16, "{s}");
+    let calls: u64 = clients.iter().map(|c| c.stats().calls).sum();
+    assert_eq!(calls, 16);
+    let windows = store.windows();
+    assert!(
+        windows.iter().all(|&(_, used)| used <= LIMIT),
+        "{windows:?}"
+    );
+    assert!(
+        windows
+            .iter()
+            .map(|&(_, used)| u64::from(used))
+            .sum::<u64>()
+            >= 16
+    );
+    for client in &clients {
+        let st = client.stats();
+        assert_eq!(st.rate_limited, 0);
+        assert!(st.budget_writes >= 2, "{st:?}");
+    }
+    assert_eq!(dump(&emu).await["companies"].as_array().unwrap().len(), 16);
+}
+
+#[tokio::test]
+async fn unused_calls_are_given_back_and_a_server_without_limits_is_not_budgeted() {
+    let (emu, client) = start(Options::default()).await;
+    let store = Arc::new(MemoryBudget::new());
+    let client = client.with_budget(store.clone());
+    for i in 0..3 {
+        client
+            .upsert_company(&map(json!({"company_id": format!("g{i}")})), None)
+            .await
+            .unwrap();
+    }
+    // The first call alone (it learns the limit), then a small block: a lone
+    // sequential caller does not sit on a large share of the window.
+    let taken: u32 = store.windows().iter().map(|w| w.1).sum();
+    assert!((3..=5).contains(&taken), "{:?}", store.windows());
+    client.release_budget().await;
+    let windows = store.windows();
+    if windows.len() == 1 {
+        assert_eq!(windows[0].1, 3, "only what was sent stays counted");
+    }
+    assert_eq!(client.stats().budget_writes, 3, "{:?}", client.stats());
+    let limit = stats(&emu).await;
+    assert_eq!(limit["requests"], json!(3));
+
+    // No X-RateLimit-* headers: after the first answer, calls are not budgeted.
+    let (_emu, client) = start(plain()).await;
+    let store = Arc::new(MemoryBudget::new());
+    let client = client.with_budget(store.clone());
+    for i in 0..5 {
+        client
+            .upsert_company(&map(json!({"company_id": format!("u{i}")})), None)
+            .await
+            .unwrap();
+    }
+    assert_eq!(client.stats().budget_writes, 1);
+    assert_eq!(store.windows().iter().map(|w| w.1).sum::<u32>(), 1);
+}
+
+/// A store that is down.
+struct Down;
+
+impl CallBudget for Down {
+    fn take(&self, _: Ask) -> BudgetFuture<'_, Answer> {
+        Box::pin(async { Err(BudgetError("connection refused".into())) })
+    }
+    fn give_back(&self, _: Window, _: u32) -> BudgetFuture<'_, ()> {
+        Box::pin(async { Err(BudgetError("connection refused".into())) })
+    }
+    fn describe(&self) -> String {
+        "a store that is down".into()
+    }
+}
+
+#[tokio::test]
+async fn a_budget_store_that_is_down_falls_back_to_header_pacing() {
+    let (emu, client) = start(Options::default()).await;
+    let client = client.with_budget(Arc::new(Down));
+    for i in 0..4 {
+        client
+            .upsert_company(&map(json!({"company_id": format!("d{i}")})), None)
+            .await
+            .unwrap();
+    }
+    client.release_budget().await;
+    assert_eq!(client.stats().budget_writes, 1, "asked once, then gave up");
+    assert_eq!(dump(&emu).await["companies"].as_array().unwrap().len(), 4);
+}
+
 async fn write_everything(client: &Client) {
     for i in 0..10 {
         let key = format!("user-{i}");
@@ -841,10 +1088,7 @@ async fn a_destination_that_stays_down_gives_up_in_bounded_time() {
     match &err {
         RowError::Fatal(Error::GaveUp { reason }) => {
             assert!(reason.contains("no response"), "{reason}");
-            assert!(
-                reason.contains("GET /contacts/find_by_external_id/u1"),
-                "{reason}"
-            );
+            assert!(reason.contains("POST /contacts"), "{reason}");
             assert!(!reason.contains("tok_secret_123"));
         }
         other => panic!("{other:?}"),

@@ -28,6 +28,9 @@ pub enum Profile {
     Throughput,
     /// No rate limit and no latency (the 100k-row calls benchmark).
     Unlimited,
+    /// A tight rate limit, 100 requests per 10-second window, and 50 ms added
+    /// to every response: concurrent loads (and syncs) must share each window.
+    Tight,
 }
 
 impl Profile {
@@ -39,6 +42,7 @@ impl Profile {
             Profile::Slow => "slow",
             Profile::Throughput => "throughput",
             Profile::Unlimited => "unlimited",
+            Profile::Tight => "tight",
         }
     }
 
@@ -70,6 +74,11 @@ impl Profile {
             },
             Profile::Unlimited => Options {
                 rate_limit: 0,
+                ..base
+            },
+            Profile::Tight => Options {
+                rate_limit: 100,
+                latency_ms: 50,
                 ..base
             },
         }

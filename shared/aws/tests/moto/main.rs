@@ -29,6 +29,7 @@ use backflow_core::run::{
     BatchCounts, Counts, Outcome, RowReport, RunRecord, RunStatus, Sample, Trigger, Usage,
 };
 
+mod budget;
 mod config;
 mod objects;
 mod runs;

@@ -143,6 +143,9 @@ impl Extract {
         // uncoercible value is reported as invalid instead of refused row by row.
         let token = secrets.get(&load_spec.destination.access_token).await?;
         let intercom = backflow_intercom::Client::for_destination(&load_spec.destination, token)?;
+        // Even these two calls count against the app's shared budget (see `load`).
+        let intercom =
+            backflow_aws::share_budget(intercom, &self.aws.dynamodb, &self.settings.runs_table);
         intercom.check_token().await?;
         if let Some(model) = spec.object.attribute_model() {
             if !mapper.attributes().is_empty() {
@@ -151,7 +154,9 @@ impl Extract {
                 }
             }
         }
+        intercom.release_budget().await;
         usage.intercom_calls += intercom.stats().calls;
+        usage.dynamodb_write_units += intercom.stats().budget_writes as f64;
 
         let mirror = spec.behavior == backflow_core::config::Behavior::Mirror;
         let mut merge = Merge::new(self.state.pages(&run.sync), mirror);

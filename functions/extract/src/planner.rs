@@ -5,10 +5,11 @@
 //! Memory: one batch of rows, the previous key, and the keys met out of order;
 //! never the whole model. The rows come sorted by key (see `merge`), so a key
 //! that appears twice appears in two neighbouring rows; only keys met out of
-//! order are remembered for good. (A key whose first row came in order and its
-//! twin out of order — two e-mails that differ only in non-ASCII case on a
-//! warehouse whose `lower` is ASCII-only — is not caught: both rows are sent, to
-//! the one contact of that key, the later row winning.)
+//! order (and non-ASCII e-mails, which SQLite's ASCII-only `lower` may sort
+//! elsewhere) are remembered for the whole run. (Two keys equal to backflow that
+//! the warehouse sorts apart, the first in order — exotic case folding such as
+//! the Kelvin sign — are not caught: both rows go to the one contact of that
+//! key, the later row winning.)
 
 use std::collections::HashMap;
 
@@ -420,6 +421,12 @@ mod tests {
         ]
     }
 
+    type Planned<'a> = (
+        Planner<'a>,
+        Vec<(u32, Vec<BatchItem>)>,
+        Vec<(String, Prior)>,
+    );
+
     /// Plans `rows` as `extract` does: the state of each key from `prior`, a row
     /// in order when its key is ≥ the largest key before it. Returns the planner,
     /// the batches cut on the way, and the keys of `prior` no row claimed.
@@ -427,11 +434,7 @@ mod tests {
         spec: &'a SyncSpec,
         rows: &[Vec<Value>],
         prior: &HashMap<String, Prior>,
-    ) -> (
-        Planner<'a>,
-        Vec<(u32, Vec<BatchItem>)>,
-        Vec<(String, Prior)>,
-    ) {
+    ) -> Planned<'a> {
         let mut mapper = Mapper::new("s", spec, &columns()).unwrap();
         let mut planner = Planner::new(spec, false);
         let mut batches = Vec::new();

@@ -152,8 +152,33 @@ impl Client {
                             .or_default()
                             .insert(spec.name.clone(), KnownAttribute { data_type, custom: true });
                     } else {
+                        // Another invocation (a concurrent batch of the same
+                        // run, another sync) may have created it since the list
+                        // was read, and Intercom refuses a second create ("You
+                        // already have 'x' …"): read the list again before
+                        // rejecting every row that writes the attribute.
                         let rejection = requests::rejection(r.status, &r.body);
-                        problems.push(problem(&rejection.code, rejection.message));
+                        lock(self.inner_attributes()).remove(&spec.model);
+                        self.load_model(&spec.model).await?;
+                        let now = lock(self.inner_attributes())
+                            .get(&spec.model)
+                            .and_then(|m| m.get(&spec.name))
+                            .cloned();
+                        match now {
+                            Some(k) if k.custom && compatible(&k.data_type, spec.data_type) => {
+                                tracing::info!(name = %spec.name, model = %spec.model, "custom attribute created meanwhile by another invocation");
+                            }
+                            Some(k) if k.custom => problems.push(problem(
+                                "attribute_type_mismatch",
+                                format!(
+                                    "custom attribute '{}' is a {} attribute in Intercom, but the column holds {} values (Intercom cannot change an attribute's type)",
+                                    spec.name,
+                                    k.data_type,
+                                    requests::data_type_name(spec.data_type)
+                                ),
+                            )),
+                            _ => problems.push(problem(&rejection.code, rejection.message)),
+                        }
                     }
                 }
             }
@@ -224,6 +249,62 @@ mod tests {
         assert!(compatible("date", DataType::Date));
         assert!(compatible("datetime", DataType::Date));
         assert!(!compatible("string", DataType::Boolean));
+    }
+
+    /// Two batches of one run both find `plan` missing; the second create is
+    /// refused ("You already have 'plan' …"), which must not reject its rows.
+    #[tokio::test]
+    async fn an_attribute_created_meanwhile_is_no_problem() {
+        use backflow_core::secret::Secret;
+        let emu = intercom_emulator::Emulator::start(
+            intercom_emulator::Options::default(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        let client =
+            || Client::new(crate::ClientConfig::new(emu.base_url(), Secret::new("t"))).unwrap();
+        let (a, b) = (client(), client());
+        let plan = |data_type| AttributeSpec {
+            name: "plan".into(),
+            model: "contact".into(),
+            data_type,
+        };
+        // Both read the (empty) list first, then `a` creates the attribute.
+        assert!(a
+            .existing_attribute_types("contact")
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(b
+            .existing_attribute_types("contact")
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(a
+            .ensure_attributes(&[plan(DataType::String)], true)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(b
+            .ensure_attributes(&[plan(DataType::String)], true)
+            .await
+            .unwrap()
+            .is_empty());
+        // Created meanwhile with another type: a type mismatch, not a refusal.
+        let c = client();
+        assert!(c
+            .existing_attribute_types("company")
+            .await
+            .unwrap()
+            .is_empty());
+        lock(c.inner_attributes()).insert("contact".into(), HashMap::new());
+        let problems = c
+            .ensure_attributes(&[plan(DataType::Integer)], true)
+            .await
+            .unwrap();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].code, "attribute_type_mismatch");
     }
 
     #[test]

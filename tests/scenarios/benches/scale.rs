@@ -179,7 +179,10 @@ fn extract_peak_rss_kb(state_table: &str) -> Result<u64> {
     for entry in std::fs::read_dir("/proc")? {
         let Ok(entry) = entry else { continue };
         let pid = entry.file_name();
-        let Some(pid) = pid.to_str().filter(|p| p.bytes().all(|b| b.is_ascii_digit())) else {
+        let Some(pid) = pid
+            .to_str()
+            .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        else {
             continue;
         };
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
@@ -187,10 +190,7 @@ fn extract_peak_rss_kb(state_table: &str) -> Result<u64> {
             continue;
         }
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        if !environ
-            .split(|b| *b == 0)
-            .any(|v| v == marker.as_bytes())
-        {
+        if !environ.split(|b| *b == 0).any(|v| v == marker.as_bytes()) {
             continue;
         }
         let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;

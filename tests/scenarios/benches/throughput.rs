@@ -48,6 +48,8 @@ const INTERCOM_CALLS_PER_S: f64 = 10_000.0 / 60.0;
 /// The template's defaults: `LoadReservedConcurrency` and `LoadMemorySize`.
 const LOADERS: f64 = 4.0;
 const LOAD_GB: f64 = 0.5;
+/// The template's `ExtractMemorySize`.
+const EXTRACT_GB: f64 = 1.0;
 /// The emulator budget of the rate-limit part, per 10-second window.
 const WINDOW_BUDGET: u64 = 1_000;
 /// A 30-minute schedule: runs per 30-day month; the every-minute tick: ticks per month.
@@ -319,7 +321,6 @@ async fn ratelimit() -> Result<String> {
 
     // One sync of `users` new users.
     let (dest, ic) = sc.emulator(Profile::Throughput).await?;
-    precreate_ltv(&ic).await?;
     let table = users_table(&sc, "users", "rl", users).await?;
     let sync = users_sync(&sc, "users", &dest, &table)?;
     let before = ic.stats().await?;
@@ -336,7 +337,6 @@ async fn ratelimit() -> Result<String> {
     // so its destination and emulator are fresh).
     let sc2 = Scenario::new(Kind::Sqlite, "tp_rl2").await?;
     let (dest2, ic2) = sc2.emulator(Profile::Throughput).await?;
-    precreate_ltv(&ic2).await?;
     let half = users / 2;
     let ta = users_table(&sc2, "a", "rla", half).await?;
     let tb = users_table(&sc2, "b", "rlb", half).await?;
@@ -370,15 +370,6 @@ async fn ratelimit() -> Result<String> {
     });
     save_result("ratelimit", &result)?;
     Ok(ratelimit_section(&result))
-}
-
-/// The workspace already has the custom attribute `ltv` (as after any earlier
-/// sync): concurrent `load` invocations that all find it missing race to create
-/// it, and every loser's batch is rejected ("You already have 'ltv'") — a bug
-/// this benchmark found, kept out of the rate-limit measurement.
-async fn precreate_ltv(ic: &Intercom) -> Result<()> {
-    ic.create_attribute("ltv", "contact", "float").await?;
-    Ok(())
 }
 
 /// Wall time against the windows the calls need, and the 429 share.
@@ -433,7 +424,10 @@ fn ratelimit_section(r: &Value) -> String {
     format!(
         "## 1. Rate limit (target 1)\n\n\
          Emulator: 1,000 requests per 10-second window (one budget for the app), 100 ms latency; \
-         `update_or_create` users by `external_id` with email, name and one custom attribute, all new. \
+         `update_or_create` users by `external_id` with email, name and one custom attribute (`ltv`, created \
+         by the run: the workspace starts empty), all users new; \
+         batches of 1,000 rows (one `load` invocation each; at most 4 at once, like the template's reserved \
+         concurrency). \
          Wall time from `POST /syncs/{{sync}}/runs` to the run's terminal status (polled every 250 ms). \
          Requests and 429s from the emulator's `/_emulator/stats`; windows needed = ⌈accepted requests / 1,000⌉, \
          target = windows × 10 s + 5 s and ≤ 1 % of requests answered 429.\n\n\
@@ -519,6 +513,36 @@ async fn calls(kind: Kind) -> Result<String> {
         bail!("the no-change run ended {}", nochange.record.status());
     }
 
+    // The extract's work without a state to walk: a dry run of a fresh sync
+    // over the same model (what the cost part takes out as moto's share).
+    let fresh = users_sync(&sc, "fresh", &dest, &table)?;
+    let t = Instant::now();
+    let id = sc.api.start_ok(&fresh, RunRequest::dry()).await?;
+    let dry = watch(
+        &sc.api,
+        &ic,
+        &id,
+        t,
+        Duration::from_secs(1800),
+        "dry run, no state",
+    )
+    .await?;
+    if dry.record.status() != "succeeded" || dry.record.plan("create") != users {
+        bail!(
+            "the dry run ended {} with plan {}",
+            dry.record.status(),
+            dry.record.0["plan"]
+        );
+    }
+    let moto_walk = moto_query_walk(&sc, &sync).await.unwrap_or_else(|e| {
+        eprintln!("  (could not walk the state through moto: {e:#})");
+        (0, 0.0)
+    });
+    eprintln!(
+        "  a bare paginated Query of the sync's state through moto: {} items in {:.1} s",
+        moto_walk.0, moto_walk.1
+    );
+    let local_mb = local_memory_mb(&sc.stack.state_table);
     let item_bytes = state_item_bytes(&sc, &sync).await.unwrap_or_else(|e| {
         eprintln!("  (could not read state items from moto: {e:#})");
         0.0
@@ -537,7 +561,10 @@ async fn calls(kind: Kind) -> Result<String> {
         "nochange": {"run": nochange.json(), "requests": d_none.requests, "writes": d_none.writes(), "by_route": d_none.by_route,
                      "pass": d_none.writes() == 0},
         "fixed": {"initial": fixed_initial.json(), "unchanged": fixed_unchanged.json()},
+        "dry_no_state": dry.json(),
         "state_item_bytes": item_bytes,
+        "local_memory_mb": local_mb,
+        "moto_query_walk": {"items": moto_walk.0, "secs": moto_walk.1},
     });
     save_result(&format!("calls-{}", kind.name()), &result)?;
     Ok(calls_section(&result))
@@ -588,21 +615,12 @@ fn calls_section(r: &Value) -> String {
     )
 }
 
-/// The average size, by DynamoDB's rules (attribute names + values), of a few
-/// of `sync`'s state items, read straight from moto's DynamoDB API (moto
-/// checks no signature). DynamoDB bills a Query by the size of the items it
-/// reads, which moto's `ConsumedCapacity` does not reproduce.
-async fn state_item_bytes(sc: &Scenario, sync: &str) -> Result<f64> {
+/// One DynamoDB JSON-protocol request to moto (which checks no signature).
+async fn moto_ddb(target: &str, body: &Value) -> Result<Value> {
     let moto = backflow_scenarios::moto().await?;
-    let body = json!({
-        "TableName": sc.stack.state_table,
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": format!("SYNC#{sync}")}},
-        "Limit": 50,
-    });
-    let resp: Value = reqwest::Client::new()
+    let resp = reqwest::Client::new()
         .post(format!("{}/", moto.endpoint))
-        .header("X-Amz-Target", "DynamoDB_20120810.Query")
+        .header("X-Amz-Target", format!("DynamoDB_20120810.{target}"))
         .header("Content-Type", "application/x-amz-json-1.0")
         .header(
             "Authorization",
@@ -610,9 +628,112 @@ async fn state_item_bytes(sc: &Scenario, sync: &str) -> Result<f64> {
         )
         .body(body.to_string())
         .send()
-        .await?
-        .json()
         .await?;
+    let status = resp.status();
+    let v: Value = resp.json().await?;
+    if !status.is_success() {
+        bail!("moto {target} answered {status}: {v}");
+    }
+    Ok(v)
+}
+
+/// How long a bare paginated Query over `sync`'s whole state partition takes
+/// against moto (the walk the extract does, without the extract): (items, s).
+async fn moto_query_walk(sc: &Scenario, sync: &str) -> Result<(u64, f64)> {
+    let t = Instant::now();
+    let mut items = 0u64;
+    let mut start: Option<Value> = None;
+    loop {
+        let mut body = json!({
+            "TableName": sc.stack.state_table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": format!("SYNC#{sync}")}},
+        });
+        if let Some(k) = start.take() {
+            body["ExclusiveStartKey"] = k;
+        }
+        let page = moto_ddb("Query", &body).await?;
+        items += page["Count"].as_u64().unwrap_or(0);
+        match page.get("LastEvaluatedKey") {
+            Some(k) if !k.is_null() => start = Some(k.clone()),
+            _ => break,
+        }
+    }
+    Ok((items, t.elapsed().as_secs_f64()))
+}
+
+/// `cargo lambda watch` runs every function with `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`
+/// = 4096 unless told otherwise, and the functions meter GB-s with it.
+const WATCH_DEFAULT_MEMORY_MB: f64 = 4096.0;
+
+/// The `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (MB) that the stack's running `extract`
+/// and `load` processes see (those whose environment names the stack's state
+/// table), read from `/proc/<pid>/environ`; cargo lambda watch's default where
+/// no process of that function is found (`"<function>_source"` says which).
+fn local_memory_mb(state_table: &str) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    let table_var = format!("BACKFLOW_STATE_TABLE={state_table}");
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let pid = entry.file_name().to_string_lossy().to_string();
+            if !pid.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let comm = comm.trim();
+            if !["extract", "load"].contains(&comm) {
+                continue;
+            }
+            let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+                continue;
+            };
+            let vars: Vec<&str> = env
+                .split(|b| *b == 0)
+                .filter_map(|kv| std::str::from_utf8(kv).ok())
+                .collect();
+            if !vars.contains(&table_var.as_str()) {
+                continue;
+            }
+            let mb = vars
+                .iter()
+                .find_map(|kv| kv.strip_prefix("AWS_LAMBDA_FUNCTION_MEMORY_SIZE="))
+                .and_then(|v| v.parse::<f64>().ok());
+            if let Some(mb) = mb {
+                out.insert(comm.to_string(), json!(mb));
+                out.insert(
+                    format!("{comm}_source"),
+                    json!(format!("/proc/{pid}/environ")),
+                );
+            }
+        }
+    }
+    for f in ["extract", "load"] {
+        if !out.contains_key(f) {
+            out.insert(f.to_string(), json!(WATCH_DEFAULT_MEMORY_MB));
+            out.insert(
+                format!("{f}_source"),
+                json!("cargo lambda watch's default (no running process found)"),
+            );
+        }
+    }
+    out
+}
+
+/// The average size, by DynamoDB's rules (attribute names + values), of a few
+/// of `sync`'s state items, read straight from moto's DynamoDB API (moto
+/// checks no signature). DynamoDB bills a Query by the size of the items it
+/// reads, which moto's `ConsumedCapacity` does not reproduce.
+async fn state_item_bytes(sc: &Scenario, sync: &str) -> Result<f64> {
+    let resp = moto_ddb(
+        "Query",
+        &json!({
+            "TableName": sc.stack.state_table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": format!("SYNC#{sync}")}},
+            "Limit": 50,
+        }),
+    )
+    .await?;
     let items = resp["Items"]
         .as_array()
         .context("no Items in moto's answer")?;
@@ -765,8 +886,16 @@ fn sdk_section(r: &Value) -> String {
 // ---------------------------------------------------------------------------
 // Part 4: cost
 
-/// `fixed + (measured − fixed) / rows × target_rows`, field by field (never below `fixed`).
+/// `fixed + (measured − fixed) / rows × target_rows`, field by field (never below
+/// `fixed`). Invocations and S3 requests come per batch, so their fixed part is
+/// one extract invocation and nothing else.
 fn scale(fixed: &Usage, measured: &Usage, rows: f64, target_rows: f64) -> Usage {
+    let fixed = Usage {
+        lambda_invocations: fixed.lambda_invocations.min(1),
+        s3_puts: 0,
+        s3_gets: 0,
+        ..*fixed
+    };
     let f = |a: f64, b: f64| a + ((b - a).max(0.0) / rows * target_rows);
     let u = |a: u64, b: u64| f(a as f64, b as f64).round() as u64;
     Usage {
@@ -796,8 +925,10 @@ fn usage_of(v: &Value) -> Usage {
 fn dollars(x: f64) -> String {
     if x >= 1.0 {
         format!("${x:.2}")
-    } else if x >= 0.01 {
+    } else if x >= 0.1 {
         format!("${x:.3}")
+    } else if x >= 0.001 {
+        format!("${x:.4}")
     } else {
         format!("${x:.5}")
     }
@@ -875,6 +1006,33 @@ async fn cost() -> Result<String> {
     let change = usage_of(&calls["change"]["run"]);
     let none = usage_of(&calls["nochange"]["run"]);
     let item_bytes = calls["state_item_bytes"].as_f64().unwrap_or(0.0);
+    // GB-s metered with the memory the functions saw locally, re-priced at the
+    // template's (extract 1 GB, load 0.5 GB); runs without loads are all extract,
+    // and a run with loads spent about as long extracting as the no-change run
+    // over the same model.
+    let mem = |f: &str| {
+        calls["local_memory_mb"][f]
+            .as_f64()
+            .unwrap_or(WATCH_DEFAULT_MEMORY_MB)
+            / 1024.0
+    };
+    let (e_local, l_local) = (mem("extract"), mem("load"));
+    let at_template = |u: &Usage, extract_secs: f64| {
+        let e = extract_secs.min(u.lambda_gb_seconds / e_local);
+        let l = (u.lambda_gb_seconds - e * e_local).max(0.0) / l_local;
+        Usage {
+            lambda_gb_seconds: e * EXTRACT_GB + l * LOAD_GB,
+            ..*u
+        }
+    };
+    let fixed_none_m = fixed_none;
+    let none_m = none;
+    let (init_m, change_m, fixed_init_m) = (init, change, fixed_init);
+    let fixed_none = at_template(&fixed_none_m, f64::MAX);
+    let none = at_template(&none_m, f64::MAX);
+    let fixed_init = at_template(&fixed_init_m, fixed_none_m.lambda_gb_seconds / e_local);
+    let init = at_template(&init_m, none_m.lambda_gb_seconds / e_local);
+    let change = at_template(&change_m, none_m.lambda_gb_seconds / e_local);
     let fix = Corrections {
         query_rru_per_key: item_bytes / 4096.0 * 0.5,
         metered_query_rru_per_key: none.dynamodb_read_units / rows,
@@ -925,13 +1083,58 @@ async fn cost() -> Result<String> {
     let b_total = priced(&b_fixed).total();
     let b_paced_total = priced(&b_paced).total();
     let b_pass = b_total < 0.01;
+    // (b″)/(c″): lower bounds with the extract's state walk through moto taken
+    // out — its time replaced by that of a dry run over the same model with no
+    // state (only when that dry run was measured).
+    let dry = calls
+        .get("dry_no_state")
+        .map(|d| at_template(&usage_of(d), f64::MAX));
+    let no_walk = dry.map(|dry| {
+        let dry1m = scale(&fixed_none, &dry, rows, million);
+        let swap = |u: &Usage| Usage {
+            lambda_gb_seconds: (u.lambda_gb_seconds - c1m_fixed.lambda_gb_seconds).max(0.0)
+                + dry1m.lambda_gb_seconds,
+            ..*u
+        };
+        let (b2, c2) = (swap(&b_fixed), swap(&c1m_fixed));
+        (dry, b2, c2)
+    });
+    let lower_rows = match &no_walk {
+        Some((dry, b2, _)) => {
+            let b2_total = priced(b2).total();
+            format!(
+                "| (b″) lower bound for AWS: (b) with the extract's time that of a dry run over the same model with no \
+                 state ({:.1} s per {rows:.0} rows locally, against {:.1} s with the state walk through moto — a bare \
+                 paginated Query of the same partition takes {:.1} s against moto; DynamoDB's own Query time not \
+                 added) | {:.0} GB-s | {} | — | < $0.01: {} |\n",
+                dry.lambda_gb_seconds / EXTRACT_GB,
+                none.lambda_gb_seconds / EXTRACT_GB,
+                calls["moto_query_walk"]["secs"].as_f64().unwrap_or(f64::NAN),
+                b2.lambda_gb_seconds,
+                cost_cell(&priced(b2)),
+                pass_fail(b2_total < 0.01),
+            )
+        }
+        None => String::new(),
+    };
+    let lower_month = match &no_walk {
+        Some((_, _, c2)) => format!(
+            "| (c″) lower bound for the month, 1,000,000-row model: the no-change run with the same extract time as (b″) | {} per run | **{}** per month | — | — |\n",
+            dollars(priced(c2).total()),
+            dollars(priced(c2).times(RUNS_PER_MONTH).total()),
+        ),
+        None => String::new(),
+    };
 
-    let measured_row = |label: &str, u: &Usage, queried: f64, loaded: f64| {
+    let measured_row = |label: &str, metered: &Usage, u: &Usage, queried: f64, loaded: f64| {
+        let corrected = fix.apply(u, queried, loaded);
         format!(
-            "| {label} | {} | {} | {} |",
-            usage_cell(u),
-            cost_cell(&priced(u)),
-            dollars(priced(&fix.apply(u, queried, loaded)).total()),
+            "| {label} | {} | {} | {:.1} GB-s, {:.0} RRU: {} |",
+            usage_cell(metered),
+            dollars(priced(metered).total()),
+            corrected.lambda_gb_seconds,
+            corrected.dynamodb_read_units,
+            cost_cell(&priced(&corrected)),
         )
     };
     let scaled_row = |label: &str, metered: &Usage, corrected: &Usage, target: &str| {
@@ -942,10 +1145,20 @@ async fn cost() -> Result<String> {
             dollars(priced(metered).total()),
         )
     };
-    let plaus = plausibility(&calls, &init, &change, &none, rows, &fix, item_bytes);
+    let plaus = plausibility(
+        &calls,
+        [&init_m, &change_m, &none_m],
+        [&init, &change, &none],
+        rows,
+        &fix,
+        item_bytes,
+        (e_local, l_local),
+    );
     let result = json!({
         "a": priced(&a_fixed).total(), "a_paced": priced(&a_paced).total(),
         "b": b_total, "b_paced": b_paced_total, "b_pass": b_pass,
+        "b_lower": no_walk.as_ref().map(|(_, b2, _)| priced(b2).total()),
+        "c_lower_1m": no_walk.as_ref().map(|(_, _, c2)| priced(c2).times(RUNS_PER_MONTH).total()),
         "c_runs_100k": month_100k, "c_runs_1m": month_1m, "c_tick": tick, "c_secrets": secrets,
         "corrections": {"query_rru_per_key": fix.query_rru_per_key,
                         "metered_query_rru_per_key": fix.metered_query_rru_per_key,
@@ -957,10 +1170,11 @@ async fn cost() -> Result<String> {
          `backflow_core::cost::run_cost` prices a run record's `usage` at AWS list prices (us-east-1, arm64 \
          Lambda, DynamoDB on-demand, S3 Standard, Secrets Manager; constants with their sources in \
          `shared/core/src/cost.rs`). Secrets Manager reads are not in `usage`: counted as one per invocation \
-         (the Intercom token){}. Free tiers ignored. \"Corrected\" adds the DynamoDB read units the metering \
+         (the Intercom token){}. Free tiers ignored. \"Corrected\" re-prices the metered GB-s at the template's \
+         memory (locally every function saw {:.0} MB / {:.0} MB) and adds the DynamoDB read units the metering \
          misses (see the plausibility notes below).\n\n\
          **Measured runs** ({wh}, {rows:.0}-row model, part 2):\n\n\
-         | run | usage (run record) | AWS cost, as metered | corrected |\n|---|---|---|---|\n\
+         | run | usage (run record) | AWS cost, as metered | corrected: GB-s at the template's memory, RRU as DynamoDB bills, and AWS cost |\n|---|---|---|---|\n\
          {}\n{}\n{}\n{}\n{}\n\n\
          **Scaled to 1,000,000 rows** — not run through moto: the one-row model's run (the fixed part) + \
          (measured {rows:.0}-row run − fixed) / {rows:.0} × 1,000,000, field by field, then corrected:\n\n\
@@ -969,16 +1183,20 @@ async fn cost() -> Result<String> {
          | (a′) the same with the loaders billed at Intercom's pace: {calls_per_user:.2} calls per new user ÷ 166.7/s = {a_secs:.0} s × {LOADERS} loaders × {LOAD_GB} GB | {:.0} GB-s | **{}** | — | — |\n\
          {}\n\
          | (b′) the same with the loaders billed at Intercom's pace: {calls_per_changed:.3} calls per changed row ÷ 166.7/s = {b_secs:.0} s × {LOADERS} × {LOAD_GB} GB | {:.0} GB-s | **{}** | — | < $0.01: {} |\n\
+         {lower_rows}\
          | (c) a month of a 30-min schedule, nothing changed, {rows:.0}-row model: measured run × 1,440 | {} per run | **{}** per month | {} | — |\n\
          | (c) the same, 1,000,000-row model: scaled run × 1,440 | {} per run | **{}** per month | {} | — |\n\
+         {lower_month}\
          | (c) plus, per month whatever runs: the every-minute schedule tick (43,200 × (1 invocation + 20 ms at 256 MB + 1 S3 GET of the config); assumed, not metered) and the 2 secrets ($0.40 each) | — | {} + {} | — | — |\n\n\
          Plausibility of the measured usage:\n\n{plaus}\n\n{}\n",
         if wh == "sqlite" { "" } else { " plus the warehouse URL in extract" },
-        measured_row("one-row model, initial (fixed part)", &fixed_init, 0.0, 1.0),
-        measured_row("one-row model, unchanged (fixed part)", &fixed_none, 1.0, 0.0),
-        measured_row(&format!("initial sync ({rows:.0} new users)"), &init, 0.0, rows),
-        measured_row(&format!("1 % changed ({changed:.0} rows)"), &change, rows, changed),
-        measured_row("no change", &none, rows, 0.0),
+        e_local * 1024.0,
+        l_local * 1024.0,
+        measured_row("one-row model, initial (fixed part)", &fixed_init_m, &fixed_init, 0.0, 1.0),
+        measured_row("one-row model, unchanged (fixed part)", &fixed_none_m, &fixed_none, 1.0, 0.0),
+        measured_row(&format!("initial sync ({rows:.0} new users)"), &init_m, &init, 0.0, rows),
+        measured_row(&format!("1 % changed ({changed:.0} rows)"), &change_m, &change, rows, changed),
+        measured_row("no change", &none_m, &none, rows, 0.0),
         scaled_row("(a) initial sync of 1,000,000 contacts", &a_usage, &a_fixed, "—"),
         a_paced.lambda_gb_seconds,
         dollars(priced(&a_paced).total()),
@@ -1006,30 +1224,43 @@ async fn cost() -> Result<String> {
 /// Checks of the usage numbers against what AWS would bill for the same work.
 fn plausibility(
     calls: &Value,
-    init: &Usage,
-    change: &Usage,
-    none: &Usage,
+    [init, change, none]: [&Usage; 3],
+    [init_t, change_t, none_t]: [&Usage; 3],
     rows: f64,
     fix: &Corrections,
     item_bytes: f64,
+    (e_local, l_local): (f64, f64),
 ) -> String {
     let wall = |k: &str| calls[k]["run"]["wall_s"].as_f64().unwrap_or(0.0);
     let batches = (rows / 1000.0).ceil();
     let changed = calls["changed"].as_f64().unwrap_or(0.0);
     [
         format!(
-            "- **Lambda GB-s** are wall time × the template's memory (extract 1 GB, load 0.5 GB) of the **local** \
-             invocations under `cargo lambda watch`, on 2 cores shared with moto (far slower than DynamoDB and \
-             S3), the emulator and this bench. Initial run: {:.1} GB-s over {} invocations, {:.0} s of wall time; \
-             1 % run {:.1} GB-s in {:.0} s; no-change run {:.1} GB-s in {:.0} s. Lambda bills the same formula, so \
-             these overstate CPU-bound work (the extract streaming rows) and understate work paced by Intercom's \
-             rate limit (see (a′), (b′)).",
+            "- **Lambda GB-s** are metered as invocation time × `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, which \
+             `cargo lambda watch` sets to {:.0} MB (extract) and {:.0} MB (load) here ({}), not the template's 1,024 MB \
+             and 512 MB: locally the metered GB-s are {:.0}× (extract) and {:.0}× (load) what the same time costs in \
+             AWS. Corrected by re-pricing the time at the template's memory, taking a run's extract time as the \
+             no-change run's over the same model. Metered → corrected: initial {:.1} → {:.1} GB-s ({} invocations, \
+             {:.0} s of wall time), 1 % run {:.1} → {:.1} GB-s ({:.0} s), no-change run {:.1} → {:.1} GB-s \
+             ({:.0} s). The times are those of **local** invocations on 2 cores shared with moto (far slower than \
+             DynamoDB and S3), the emulator and this bench: they overstate CPU- and storage-bound work (the extract \
+             streaming rows and walking the state) and understate work paced by Intercom's rate limit (see (a′), (b′)).",
+            e_local * 1024.0,
+            l_local * 1024.0,
+            calls["local_memory_mb"]["extract_source"]
+                .as_str()
+                .unwrap_or("cargo lambda watch's default"),
+            e_local / EXTRACT_GB,
+            l_local / LOAD_GB,
             init.lambda_gb_seconds,
+            init_t.lambda_gb_seconds,
             init.lambda_invocations,
             wall("initial"),
             change.lambda_gb_seconds,
+            change_t.lambda_gb_seconds,
             wall("change"),
             none.lambda_gb_seconds,
+            none_t.lambda_gb_seconds,
             wall("nochange"),
         ),
         format!(

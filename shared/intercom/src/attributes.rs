@@ -121,12 +121,7 @@ impl Client {
                 )),
                 Some(k) if !compatible(&k.data_type, spec.data_type) => problems.push(problem(
                     "attribute_type_mismatch",
-                    format!(
-                        "custom attribute '{}' is a {} attribute in Intercom, but the column holds {} values (Intercom cannot change an attribute's type)",
-                        spec.name,
-                        k.data_type,
-                        requests::data_type_name(spec.data_type)
-                    ),
+                    type_mismatch(spec, &k.data_type),
                 )),
                 Some(_) => {}
                 None if !create => problems.push(problem(
@@ -170,12 +165,7 @@ impl Client {
                             }
                             Some(k) if k.custom => problems.push(problem(
                                 "attribute_type_mismatch",
-                                format!(
-                                    "custom attribute '{}' is a {} attribute in Intercom, but the column holds {} values (Intercom cannot change an attribute's type)",
-                                    spec.name,
-                                    k.data_type,
-                                    requests::data_type_name(spec.data_type)
-                                ),
+                                type_mismatch(spec, &k.data_type),
                             )),
                             _ => problems.push(problem(&rejection.code, rejection.message)),
                         }
@@ -234,6 +224,16 @@ pub(crate) fn parse_attribute_list(body: &Value) -> HashMap<String, KnownAttribu
         out.insert(name.to_string(), KnownAttribute { data_type, custom });
     }
     out
+}
+
+/// Why rows writing `spec` are refused when Intercom already has the attribute as
+/// `data_type`.
+fn type_mismatch(spec: &AttributeSpec, data_type: &str) -> String {
+    format!(
+        "custom attribute '{}' is a {data_type} attribute in Intercom, but the column holds {} values (Intercom cannot change an attribute's type)",
+        spec.name,
+        requests::data_type_name(spec.data_type)
+    )
 }
 
 #[cfg(test)]

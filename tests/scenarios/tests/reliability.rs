@@ -25,7 +25,7 @@ use backflow_scenarios::config::{destination_with_secret, TOKEN};
 use backflow_scenarios::stack::{self, poll};
 use backflow_scenarios::warehouse::{s, ts, Warehouse};
 use backflow_scenarios::{
-    check, check_eq, Col, Intercom, Kind, RunRecord, RunRequest, Scenario, Setup, Val,
+    check, check_eq, Api, Col, Intercom, Kind, RunRecord, RunRequest, Scenario, Setup, Val,
 };
 use intercom_emulator::Options;
 use serde_json::{json, Value};
@@ -177,6 +177,39 @@ fn check_stalled(r: &RunRecord, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// After the functions were killed and restarted: the next run of `sync`
+/// starts once the dead run `dead` is found stalled (within `free_within`),
+/// `dead` reads as stalled, and the next run ends (its record is returned).
+async fn run_after_crash(
+    sc: &Scenario,
+    sync: &str,
+    dead: &str,
+    what: &str,
+    free_within: Duration,
+) -> Result<RunRecord> {
+    let (next, refused) = start_when_free(sc, sync, free_within).await?;
+    eprintln!(
+        "[{what}] the sync answered 409 {refused} time(s) before the dead run was found stalled"
+    );
+    check_stalled(&sc.api.run(dead).await?, what)?;
+    sc.api.wait(&next, Duration::from_secs(600)).await
+}
+
+/// Wait (bounded) until Intercom has answered at least `k` calls of `route`
+/// (`"POST /contacts"`): the point where a fault is injected mid-load.
+async fn calls_reach(ic: &Intercom, route: &str, k: u64) -> Result<()> {
+    poll(
+        &format!("{k} {route} calls"),
+        Duration::from_secs(600),
+        Duration::from_millis(20),
+        || {
+            let ic = ic.clone();
+            async move { Ok((ic.stats().await?.route(route) >= k).then_some(())) }
+        },
+    )
+    .await
+}
+
 // ---------------------------------------------------------------------------
 // 1. Crashes: the functions killed mid-extract and mid-load
 
@@ -290,16 +323,7 @@ async fn crash_mid_run_recovers(sc: Scenario) -> Result<()> {
     let run2 = sc.api.start_ok(&users_sync, RunRequest::normal()).await?;
     let k = rng.between(1, (N * 8 / 10) as u64);
     eprintln!("[crash 2] killing the functions after {k} POST /contacts");
-    poll(
-        &format!("{k} contacts sent by the second run"),
-        Duration::from_secs(600),
-        Duration::from_millis(20),
-        || {
-            let ic = ic.clone();
-            async move { Ok((ic.stats().await?.route("POST /contacts") >= k).then_some(())) }
-        },
-    )
-    .await?;
+    calls_reach(&ic, "POST /contacts", k).await?;
     sc.stack.kill_watch().await?;
     let landed = ic.live_contacts().await?.len();
     eprintln!("[crash 2] {landed} of {N} contacts in Intercom at the crash");
@@ -310,13 +334,7 @@ async fn crash_mid_run_recovers(sc: Scenario) -> Result<()> {
     sc.stack.restart_watch().await?;
     // The sync is blocked only until the dead run is found stalled: a POST
     // frees it and starts the next run.
-    let (run3, refused) = start_when_free(&sc, &users_sync, reclaim_within).await?;
-    eprintln!(
-        "[crash 2] the sync answered 409 {refused} time(s) before the dead run was found stalled"
-    );
-    let dead2 = sc.api.run(&run2).await?;
-    check_stalled(&dead2, "crash 2 (load)")?;
-    let r3 = sc.api.wait(&run3, Duration::from_secs(600)).await?;
+    let r3 = run_after_crash(&sc, &users_sync, &run2, "crash 2 (load)", reclaim_within).await?;
     check_eq!(r3.status(), "succeeded", "the run after crash 2\n{r3}");
     check_eq!(r3.count("rejected"), 0, "counts.rejected\n{r3}");
     check_eq!(
@@ -363,16 +381,7 @@ async fn crash_mid_run_recovers(sc: Scenario) -> Result<()> {
     let run4 = sc.api.start_ok(&events_sync, RunRequest::normal()).await?;
     let k = rng.between(1, (E * 8 / 10) as u64);
     eprintln!("[crash 3] killing the functions after {k} POST /events");
-    poll(
-        &format!("{k} events sent"),
-        Duration::from_secs(600),
-        Duration::from_millis(20),
-        || {
-            let ic = ic.clone();
-            async move { Ok((ic.stats().await?.route("POST /events") >= k).then_some(())) }
-        },
-    )
-    .await?;
+    calls_reach(&ic, "POST /events", k).await?;
     sc.stack.kill_watch().await?;
     let sent_at_crash = ic.events().await?.len();
     eprintln!("[crash 3] {sent_at_crash} of {E} events in Intercom at the crash");
@@ -382,10 +391,7 @@ async fn crash_mid_run_recovers(sc: Scenario) -> Result<()> {
     );
     sc.stack.restart_watch().await?;
     let posts_before = ic.stats().await?.route("POST /events");
-    let (run5, _) = start_when_free(&sc, &events_sync, reclaim_within).await?;
-    let dead4 = sc.api.run(&run4).await?;
-    check_stalled(&dead4, "crash 3 (events)")?;
-    let r5 = sc.api.wait(&run5, Duration::from_secs(600)).await?;
+    let r5 = run_after_crash(&sc, &events_sync, &run4, "crash 3 (events)", reclaim_within).await?;
     check_eq!(
         r5.status(),
         "succeeded",
@@ -559,16 +565,7 @@ async fn destination_down_fails_cleanly(sc: Scenario) -> Result<()> {
     // Down mid-load: up, slow, then every call fails once some contacts landed.
     set_faults(&ic, json!({"fault_rate": 0.0, "latency_ms": 100})).await?;
     let id = sc.api.start_ok(&sync, RunRequest::normal()).await?;
-    poll(
-        "some contacts sent",
-        Duration::from_secs(600),
-        Duration::from_millis(20),
-        || {
-            let ic = ic.clone();
-            async move { Ok((ic.stats().await?.route("POST /contacts") >= 60).then_some(())) }
-        },
-    )
-    .await?;
+    calls_reach(&ic, "POST /contacts", 60).await?;
     set_faults(&ic, json!({"fault_rate": 1.0})).await?;
     let started = Instant::now();
     let r = sc.api.wait(&id, Duration::from_secs(900)).await?;
@@ -782,6 +779,28 @@ impl Grep {
     }
 }
 
+/// Start a run of `sync` (`what` names it), keep the API's answer in `grep`
+/// and wait for the run's end: the run id and its record.
+async fn run_kept(
+    api: &Api,
+    grep: &mut Grep,
+    what: &str,
+    sync: &str,
+    req: RunRequest,
+) -> Result<(String, RunRecord)> {
+    let ans = api.start(sync, req).await?;
+    check_eq!(
+        ans.status,
+        202,
+        "POST /syncs/{sync}/runs ({what}): {}",
+        ans.text
+    );
+    grep.answer(&format!("POST /syncs/{{sync}}/runs ({what})"), &ans);
+    let id = ans.body["run_id"].as_str().context("run_id")?.to_string();
+    let r = api.wait(&id, Duration::from_secs(300)).await?;
+    Ok((id, r))
+}
+
 async fn secrets_never_leak(sc: Scenario) -> Result<()> {
     let moto = backflow_scenarios::moto().await?;
     let prefix = format!("bfscn-{}-{}", sc.stack.label, std::process::id());
@@ -914,16 +933,7 @@ async fn secrets_never_leak(sc: Scenario) -> Result<()> {
     check_eq!(ans.status, 409, "a second run while one runs: {}", ans.text);
     run_ids.push(slow_id.clone());
     for (what, sync, req) in runs.drain(..) {
-        let ans = api.start(&sync, req).await?;
-        check_eq!(
-            ans.status,
-            202,
-            "POST /syncs/{sync}/runs ({what}): {}",
-            ans.text
-        );
-        grep.answer(&format!("POST /syncs/{{sync}}/runs ({what})"), &ans);
-        let id = ans.body["run_id"].as_str().context("run_id")?.to_string();
-        let r = api.wait(&id, Duration::from_secs(300)).await?;
+        let (id, r) = run_kept(api, &mut grep, what, &sync, req).await?;
         records.push((what.to_string(), r));
         run_ids.push(id);
     }
@@ -934,16 +944,14 @@ async fn secrets_never_leak(sc: Scenario) -> Result<()> {
     if let Some(url) = &pg_url {
         let unreachable = url.replacen("127.0.0.1:5432", "127.0.0.1:1", 1);
         stack::put_secret(moto, &warehouse_secret, &json!({"url": unreachable})).await?;
-        let ans = api.start(&people, RunRequest::normal()).await?;
-        grep.answer("POST /syncs/{sync}/runs (warehouse unreachable)", &ans);
-        let id = ans.body["run_id"].as_str().context("run_id")?.to_string();
-        let r = api.wait(&id, Duration::from_secs(300)).await?;
+        let what = "warehouse unreachable";
+        let (id, r) = run_kept(api, &mut grep, what, &people, RunRequest::normal()).await?;
         check_eq!(
             r.status(),
             "failed",
             "a run whose warehouse is unreachable\n{r}"
         );
-        records.push(("warehouse unreachable".into(), r));
+        records.push((what.into(), r));
         run_ids.push(id);
         stack::put_secret(moto, &warehouse_secret, &json!({"url": url})).await?;
     }

@@ -94,9 +94,9 @@ if [[ ${1:-} == --all ]]; then
   shopt -s nullglob
   for f in "$LOCAL_DIR"/lambda-*.pid; do stop "$f" "lambda watch"; done
   for f in "$LOCAL_DIR"/emulator-*.pid; do stop "$f" intercom-emulator; done
-  for f in "$LOCAL_DIR"/moto-*.pid; do stop "$f" moto_server; done
+  for f in "$LOCAL_DIR"/moto-*.pid; do stop "$f" moto_server.py; done
 else
   stop "$LOCAL_DIR/lambda-$LOCAL_LAMBDA_PORT.pid" "lambda watch"
   stop "$LOCAL_DIR/emulator-$LOCAL_INTERCOM_PORT.pid" intercom-emulator
-  stop "$LOCAL_DIR/moto-$LOCAL_AWS_PORT.pid" moto_server
+  stop "$LOCAL_DIR/moto-$LOCAL_AWS_PORT.pid" moto_server.py
 fi

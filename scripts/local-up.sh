@@ -84,12 +84,13 @@ start() {
 if port_open "$LOCAL_AWS_PORT"; then
   say "moto: already listening on $AWS_URL"
 else
-  if ! command -v moto_server >/dev/null 2>&1; then
-    say "installing moto[server] (pip)"
-    python3 -m pip install --quiet 'moto[server]'
+  if ! python3 -c 'import moto.server' >/dev/null 2>&1; then
+    say "installing the Python tools (scripts/install-deps.sh)"
+    "$REPO/scripts/install-deps.sh"
   fi
+  # moto with DynamoDB's per-item atomic conditional writes (see the script).
   say "starting moto on $AWS_URL"
-  start "moto-$LOCAL_AWS_PORT" "$LOCAL_DIR/moto-$LOCAL_AWS_PORT.log" moto_server -H "$HOST" -p "$LOCAL_AWS_PORT"
+  start "moto-$LOCAL_AWS_PORT" "$LOCAL_DIR/moto-$LOCAL_AWS_PORT.log" python3 "$REPO/scripts/moto_server.py" -H "$HOST" -p "$LOCAL_AWS_PORT"
   wait_port "$LOCAL_AWS_PORT" 60 moto "$LOCAL_DIR/moto-$LOCAL_AWS_PORT.pid" "$LOCAL_DIR/moto-$LOCAL_AWS_PORT.log"
 fi
 

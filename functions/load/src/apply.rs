@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use backflow_aws::StateItem;
+use backflow_aws::{RunTag, StateItem};
 use backflow_core::batch::{BatchItem, LoadSpec};
 use backflow_core::config::{Behavior, DeleteMode, Object};
 use backflow_core::plan::{Action, RecordStatus};
@@ -26,9 +26,9 @@ pub enum ItemResult {
 
 /// The outcome an earlier delivery of this run already recorded for `item`, if it
 /// did: then the item is skipped (at-least-once delivery must not write twice).
-pub fn already_done(run_id: &str, item: &BatchItem, known: Option<&StateItem>) -> Option<Outcome> {
+pub fn already_done(run: RunTag, item: &BatchItem, known: Option<&StateItem>) -> Option<Outcome> {
     let s = known?;
-    if s.run_id != run_id {
+    if s.run != run {
         return None;
     }
     let done = match item.action {
@@ -223,7 +223,7 @@ pub async fn apply(
         intercom_id: written.intercom_id.clone(),
         fingerprint: item.fingerprint,
         status: status_of(written.outcome),
-        run_id: run_id.to_string(),
+        run: RunTag::of(run_id),
         outcome: written.outcome,
         company_id: item
             .company_id
@@ -259,7 +259,7 @@ mod tests {
             intercom_id: Some("ic".into()),
             fingerprint: fp.map(Fingerprint),
             status,
-            run_id: run.into(),
+            run: RunTag::of(run),
             outcome,
             company_id: None,
         }
@@ -305,7 +305,11 @@ mod tests {
             (item(Action::Create, Some(1)), None, None),
         ];
         for (i, (item, known, want)) in cases.into_iter().enumerate() {
-            assert_eq!(already_done("r1", &item, known.as_ref()), want, "case {i}");
+            assert_eq!(
+                already_done(RunTag::of("r1"), &item, known.as_ref()),
+                want,
+                "case {i}"
+            );
         }
     }
 }

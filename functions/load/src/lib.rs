@@ -13,13 +13,15 @@
 //! the budget's DynamoDB writes are added to the run's usage. If DynamoDB cannot
 //! serve the budget, the invocation paces from the rate-limit headers alone.
 //!
-//! At-least-once delivery: a retried or duplicated invocation re-reads the state of
-//! its keys and skips every row this run already wrote (counting the outcome it
-//! recorded); the run's counters take a batch once (a conditional marker).
+//! At-least-once delivery: the first delivery of a batch claims it (a conditional
+//! marker) and trusts the state extract put in the batch; a retried or duplicated
+//! delivery finds the claim, re-reads the state of its keys and skips every row this
+//! run already wrote (counting the outcome it recorded); the run's counters take a
+//! batch once (another conditional marker).
 
 pub mod apply;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -27,7 +29,7 @@ use anyhow::Context;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use backflow_aws::{Aws, Batches, RunStore, Secrets, Settings, StateItem, StateStore};
+use backflow_aws::{Aws, Batches, RunStore, RunTag, Secrets, Settings, StateItem, StateStore};
 use backflow_core::batch::{Batch, LoadRequest};
 use backflow_core::run::{final_status, Counts, RowReport, RunStatus, Usage};
 use backflow_intercom::Client;
@@ -155,10 +157,21 @@ impl Load {
         let client =
             backflow_aws::share_budget(client, &self.aws.dynamodb, &self.settings.runs_table);
 
-        let keys: Vec<String> = batch.items.iter().map(|i| i.key.clone()).collect();
-        let known = self.state.get_many(&spec.sync, &keys).await?;
-        // Strongly consistent BatchGetItem: each item (< 4 KB) is billed 1 RRU.
-        usage.dynamodb_read_units += keys.len() as f64;
+        // The batch carries the state extract read. Only when an earlier delivery
+        // of this batch began can a key have newer state: then (and only then) read
+        // the keys back, strongly consistent (1 RRU each, as BatchGetItem bills
+        // items under 4 KB), rather than paying that read on every batch.
+        let first = self.runs.claim_delivery(&batch.run_id, batch.seq).await?;
+        usage.dynamodb_write_units += 1.0;
+        let known = if first {
+            HashMap::new()
+        } else {
+            let keys: Vec<String> = batch.items.iter().map(|i| i.key.clone()).collect();
+            tracing::info!(run_id = %batch.run_id, seq = batch.seq, "load: batch delivered again; reading its state back");
+            usage.dynamodb_read_units += keys.len() as f64;
+            self.state.get_many(&spec.sync, &keys).await?
+        };
+        let this_run = RunTag::of(&batch.run_id);
 
         let mut counts = Counts::default();
         let mut reports: Vec<RowReport> = Vec::new();
@@ -167,7 +180,7 @@ impl Load {
             if skip.contains(&item.key) {
                 continue; // a duplicate key: extract reported both rows invalid
             }
-            if let Some(outcome) = already_done(&batch.run_id, item, known.get(&item.key)) {
+            if let Some(outcome) = already_done(this_run, item, known.get(&item.key)) {
                 counts.bump(outcome);
                 continue;
             }

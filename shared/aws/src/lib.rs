@@ -46,4 +46,4 @@ pub use error::Error;
 pub use invoke::Invoker;
 pub use runs::RunStore;
 pub use secrets::Secrets;
-pub use state::{ReadStats, StateItem, StatePages, StateStore, WriteStats};
+pub use state::{ReadStats, RunTag, StateItem, StatePages, StateStore, WriteStats};

@@ -8,22 +8,27 @@
 //! | `pk` | S | `SYNC#<sync>` |
 //! | `sk` | S | `KEY#<key>` |
 //! | `iid` | S | Intercom's id of the record (absent for events, or not known yet) |
-//! | `fp` | S | 32-hex fingerprint Intercom confirmed; **absent** when the last write was refused, so the row is retried even if unchanged |
-//! | `st` | S | `active` \| `archived` \| `deleted` \| `sent` |
-//! | `run` | S | run id of the last write |
-//! | `out` | S | its outcome (`created`, `updated`, `rejected`, ...) |
+//! | `fp` | B | the 16-byte fingerprint Intercom confirmed; **absent** when the last write was refused, so the row is retried even if unchanged (32 hex digits as S in items written before binary) |
+//! | `st` | S | `archived` \| `deleted` \| `sent`; **absent** for `active`, the common case |
+//! | `r` | B | the last write: its outcome (1 byte, [`OUTCOME_CODES`]) then the first 4 bytes of SHA-256 of its run id ([`RunTag`]) |
 //! | `co` | S | contacts: the `company_id` the record is attached to (absent if none) |
 //!
-//! Attribute names are short on purpose: a run reads its sync's whole partition with
-//! one paginated, eventually consistent Query ([`StateStore::scan_sync`]), billed per
-//! 4 KB of the *sum* of item sizes, so ~100 B per item instead of one BatchGetItem
-//! unit per row (`aws-serverless.md` §2.4, design A′). `load` reads the few keys of its
-//! batch with strongly consistent BatchGetItem ([`StateStore::get_many`]) and writes
-//! only after Intercom confirmed ([`StateStore::put_many`]).
+//! Items are small on purpose (~85 B for a user keyed by a short id, against 145 B
+//! with hex fingerprints, full run ids and spelled-out outcomes): every run reads its
+//! sync's whole partition with one paginated, eventually consistent Query
+//! ([`StateStore::pages`]), billed per 4 KB of the *sum* of item sizes
+//! (`aws-serverless.md` §2.4, design A′), so the bytes of an item are paid on every
+//! run for every row. Writes (1 WRU per item up to 1 KB) are paid only for rows
+//! Intercom confirmed ([`StateStore::put_many`]). `load` reads its batch's keys back
+//! ([`StateStore::get_many`], strongly consistent) only when an earlier delivery of
+//! the same batch may have written some of them.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, ReturnConsumedCapacity, WriteRequest};
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, PutRequest, ReturnConsumedCapacity, WriteRequest,
+};
 use backflow_core::fingerprint::Fingerprint;
 use backflow_core::plan::{Prior, RecordStatus};
 use backflow_core::run::Outcome;
@@ -40,7 +45,7 @@ pub struct StateItem {
     pub fingerprint: Option<Fingerprint>,
     pub status: RecordStatus,
     /// The run that wrote this item.
-    pub run_id: String,
+    pub run: RunTag,
     /// What that write did.
     pub outcome: Outcome,
     /// Contacts: the `company_id` the record is attached to.
@@ -58,6 +63,32 @@ impl StateItem {
         }
     }
 }
+
+/// Which run wrote a state item: enough of its run id to tell "this run" from
+/// "an earlier run" when a batch is delivered again (4 bytes instead of 25).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RunTag(pub [u8; 4]);
+
+impl RunTag {
+    pub fn of(run_id: &str) -> RunTag {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(run_id.as_bytes());
+        RunTag([digest[0], digest[1], digest[2], digest[3]])
+    }
+}
+
+/// Outcomes as stored in `r`: the index is the code. Append only.
+pub const OUTCOME_CODES: [Outcome; 9] = [
+    Outcome::Created,
+    Outcome::Updated,
+    Outcome::Deleted,
+    Outcome::Archived,
+    Outcome::Sent,
+    Outcome::Unchanged,
+    Outcome::Invalid,
+    Outcome::Rejected,
+    Outcome::NotFound,
+];
 
 /// What a read cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -183,6 +214,8 @@ impl StateStore {
             .query()
             .table_name(&self.table)
             .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            // Billed by the whole items' size whatever is projected; projecting
+            // keeps the answer (and moto's work) smaller.
             .projection_expression("#sk, #iid, #fp, #st, #co")
             .set_expression_attribute_names(Some(names(&["pk", "sk", "iid", "fp", "st", "co"])))
             .expression_attribute_values(":pk", s(pk(sync)))
@@ -233,8 +266,8 @@ impl StateStore {
             &self.dynamodb,
             &self.table,
             requests,
-            "#sk, #iid, #fp, #st, #run, #out, #co",
-            &names(&["sk", "iid", "fp", "st", "run", "out", "co"]),
+            "#sk, #iid, #fp, #st, #r, #co",
+            &names(&["sk", "iid", "fp", "st", "r", "co"]),
             true,
         )
         .await?;
@@ -334,15 +367,49 @@ fn encode_item(sync: &str, item: &StateItem) -> Item {
         out.insert("iid".into(), s(iid));
     }
     if let Some(fp) = item.fingerprint {
-        out.insert("fp".into(), s(fp.to_hex()));
+        out.insert("fp".into(), b(fp.0.to_be_bytes().to_vec()));
     }
-    out.insert("st".into(), s(status_str(&item.status)));
-    out.insert("run".into(), s(&item.run_id));
-    out.insert("out".into(), s(item.outcome.as_str()));
+    if item.status != RecordStatus::Active {
+        out.insert("st".into(), s(status_str(&item.status)));
+    }
+    let code = OUTCOME_CODES
+        .iter()
+        .position(|o| *o == item.outcome)
+        .expect("every outcome has a code") as u8;
+    let mut r = Vec::with_capacity(5);
+    r.push(code);
+    r.extend_from_slice(&item.run.0);
+    out.insert("r".into(), b(r));
     if let Some(co) = &item.company_id {
         out.insert("co".into(), s(co));
     }
     out
+}
+
+fn b(bytes: Vec<u8>) -> AttributeValue {
+    AttributeValue::B(Blob::new(bytes))
+}
+
+fn get_b<'a>(item: &'a Item, name: &str) -> Option<&'a [u8]> {
+    item.get(name)
+        .and_then(|v| v.as_b().ok())
+        .map(|blob| blob.as_ref())
+}
+
+fn decode_fingerprint(item: &Item) -> Result<Option<Fingerprint>, String> {
+    if let Some(bytes) = get_b(item, "fp") {
+        let raw: [u8; 16] = bytes
+            .try_into()
+            .map_err(|_| format!("bad fingerprint: {} bytes", bytes.len()))?;
+        return Ok(Some(Fingerprint(u128::from_be_bytes(raw))));
+    }
+    // Items written before fingerprints were binary.
+    match get_s(item, "fp") {
+        None => Ok(None),
+        Some(hex) => Fingerprint::from_hex(hex)
+            .map(Some)
+            .ok_or_else(|| format!("bad fingerprint `{hex}`")),
+    }
 }
 
 fn decode_prior(sync: &str, item: &Item) -> Result<(String, Prior), Error> {
@@ -352,16 +419,13 @@ fn decode_prior(sync: &str, item: &Item) -> Result<(String, Prior), Error> {
         .strip_prefix(KEY_PREFIX)
         .ok_or_else(|| Error::corrupt(what(), "sort key does not start with KEY#"))?
         .to_string();
-    let fingerprint = match get_s(item, "fp") {
-        None => None,
-        Some(hex) => Some(
-            Fingerprint::from_hex(hex)
-                .ok_or_else(|| Error::corrupt(what(), format!("bad fingerprint `{hex}`")))?,
-        ),
+    let fingerprint = decode_fingerprint(item).map_err(|e| Error::corrupt(what(), e))?;
+    let status = match get_s(item, "st") {
+        None => RecordStatus::Active,
+        Some(st) => {
+            parse_status(st).ok_or_else(|| Error::corrupt(what(), format!("bad status `{st}`")))?
+        }
     };
-    let st = get_s(item, "st").unwrap_or_default();
-    let status =
-        parse_status(st).ok_or_else(|| Error::corrupt(what(), format!("bad status `{st}`")))?;
     let prior = Prior {
         intercom_id: get_s(item, "iid").map(str::to_string),
         fingerprint,
@@ -373,19 +437,35 @@ fn decode_prior(sync: &str, item: &Item) -> Result<(String, Prior), Error> {
 
 fn decode_item(sync: &str, item: &Item) -> Result<StateItem, Error> {
     let (key, prior) = decode_prior(sync, item)?;
-    let out = get_s(item, "out").unwrap_or_default();
-    let outcome = parse_outcome(out).ok_or_else(|| {
-        Error::corrupt(
-            format!("state item `KEY#{key}` of sync `{sync}`"),
-            format!("bad outcome `{out}`"),
-        )
-    })?;
+    let what = || format!("state item `KEY#{key}` of sync `{sync}`");
+    let (outcome, run) = match get_b(item, "r") {
+        Some(&[code, a, b, c, d]) => {
+            let outcome = OUTCOME_CODES
+                .get(code as usize)
+                .copied()
+                .ok_or_else(|| Error::corrupt(what(), format!("bad outcome code {code}")))?;
+            (outcome, RunTag([a, b, c, d]))
+        }
+        Some(other) => {
+            return Err(Error::corrupt(
+                what(),
+                format!("bad `r`: {} bytes, want 5", other.len()),
+            ))
+        }
+        // Items written before `r`: the run id and outcome spelled out.
+        None => {
+            let out = get_s(item, "out").unwrap_or_default();
+            let outcome = parse_outcome(out)
+                .ok_or_else(|| Error::corrupt(what(), format!("bad outcome `{out}`")))?;
+            (outcome, RunTag::of(get_s(item, "run").unwrap_or_default()))
+        }
+    };
     Ok(StateItem {
         key,
         intercom_id: prior.intercom_id,
         fingerprint: prior.fingerprint,
         status: prior.status,
-        run_id: get_s(item, "run").unwrap_or_default().to_string(),
+        run,
         outcome,
         company_id: prior.company_id,
     })
@@ -395,50 +475,103 @@ fn decode_item(sync: &str, item: &Item) -> Result<StateItem, Error> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn items_round_trip() {
-        let item = StateItem {
+    fn item() -> StateItem {
+        StateItem {
             key: "u-1".into(),
             intercom_id: Some("6650a".into()),
             fingerprint: Some(Fingerprint(0xabc)),
             status: RecordStatus::Active,
-            run_id: "r1".into(),
+            run: RunTag::of("r1"),
             outcome: Outcome::NotFound,
             company_id: Some("acme".into()),
-        };
+        }
+    }
+
+    #[test]
+    fn items_round_trip() {
+        let item = item();
         let encoded = encode_item("users", &item);
         assert_eq!(get_s(&encoded, "co"), Some("acme"));
         assert_eq!(get_s(&encoded, "pk"), Some("SYNC#users"));
         assert_eq!(get_s(&encoded, "sk"), Some("KEY#u-1"));
-        assert_eq!(get_s(&encoded, "out"), Some("not_found"));
+        assert_eq!(get_b(&encoded, "fp").map(<[u8]>::len), Some(16));
+        assert!(!encoded.contains_key("st"), "active is the default");
         assert_eq!(decode_item("users", &encoded).unwrap(), item);
 
         let refused = StateItem {
             fingerprint: None,
             intercom_id: None,
-            ..item
+            status: RecordStatus::Sent,
+            outcome: Outcome::Rejected,
+            ..item.clone()
         };
         let encoded = encode_item("users", &refused);
         assert!(!encoded.contains_key("fp") && !encoded.contains_key("iid"));
+        assert_eq!(get_s(&encoded, "st"), Some("sent"));
         assert_eq!(decode_item("users", &encoded).unwrap(), refused);
+
+        for outcome in OUTCOME_CODES {
+            let one = StateItem {
+                outcome,
+                ..item.clone()
+            };
+            let back = decode_item("users", &encode_item("users", &one)).unwrap();
+            assert_eq!(back.outcome, outcome);
+        }
+    }
+
+    /// What a run reads of every item on every run: the bytes DynamoDB bills
+    /// (attribute names + values).
+    #[test]
+    fn a_typical_user_item_is_small() {
+        let typical = StateItem {
+            key: "u-0000001".into(),
+            intercom_id: Some("6650a1b2c3d4e5f601234567".into()),
+            company_id: None,
+            ..item()
+        };
+        let size: usize = encode_item("users", &typical)
+            .iter()
+            .map(|(name, value)| {
+                name.len()
+                    + match value {
+                        AttributeValue::S(s) => s.len(),
+                        AttributeValue::B(b) => b.as_ref().len(),
+                        other => panic!("unexpected {other:?}"),
+                    }
+            })
+            .sum();
+        assert!(size <= 80, "{size} B");
+    }
+
+    /// Items written before fingerprints were binary and `r` existed still read.
+    #[test]
+    fn items_of_the_earlier_layout_still_read() {
+        let mut old = ddb::key("SYNC#users", "KEY#u-1");
+        old.insert("iid".into(), s("6650a"));
+        old.insert("fp".into(), s(Fingerprint(0xabc).to_hex()));
+        old.insert("st".into(), s("active"));
+        old.insert("run".into(), s("r1"));
+        old.insert("out".into(), s("not_found"));
+        old.insert("co".into(), s("acme"));
+        assert_eq!(decode_item("users", &old).unwrap(), item());
     }
 
     #[test]
     fn corrupt_items_are_named() {
-        let mut item = encode_item(
-            "users",
-            &StateItem {
-                key: "k".into(),
-                intercom_id: None,
-                fingerprint: None,
-                status: RecordStatus::Sent,
-                run_id: "r".into(),
-                outcome: Outcome::Sent,
-                company_id: None,
-            },
-        );
-        item.insert("st".into(), s("gone"));
-        let err = decode_item("users", &item).unwrap_err().to_string();
-        assert!(err.contains("KEY#k") && err.contains("gone"), "{err}");
+        let mut encoded = encode_item("users", &item());
+        encoded.insert("st".into(), s("gone"));
+        let err = decode_item("users", &encoded).unwrap_err().to_string();
+        assert!(err.contains("KEY#u-1") && err.contains("gone"), "{err}");
+
+        let mut encoded = encode_item("users", &item());
+        encoded.insert("r".into(), b(vec![200, 0, 0, 0, 0]));
+        let err = decode_item("users", &encoded).unwrap_err().to_string();
+        assert!(err.contains("KEY#u-1") && err.contains("200"), "{err}");
+
+        let mut encoded = encode_item("users", &item());
+        encoded.insert("fp".into(), b(vec![1, 2, 3]));
+        let err = decode_item("users", &encoded).unwrap_err().to_string();
+        assert!(err.contains("KEY#u-1") && err.contains("3 bytes"), "{err}");
     }
 }

@@ -324,8 +324,10 @@ async fn ratelimit() -> Result<String> {
     let table = users_table(&sc, "users", "rl", users).await?;
     let sync = users_sync(&sc, "users", &dest, &table)?;
     let before = ic.stats().await?;
+    let cpu_before = load_cpu(&sc.stack.state_table);
     let one = run_watched(&sc.api, &ic, &sync, Duration::from_secs(900), "1 sync").await?;
     let stats = ic.stats().await?.since(&before);
+    let loaders = load_footprint(&sc.stack.state_table, &cpu_before, &stats);
     ensure_landed(&sc.api, &one, users, "the one-sync run").await?;
     let live = ic.live_contacts().await?.len() as u64;
     if live != users {
@@ -360,7 +362,7 @@ async fn ratelimit() -> Result<String> {
 
     let result = json!({
         "users": users,
-        "one": {"run": one.json(), "verdict": single, "by_route": stats.by_route},
+        "one": {"run": one.json(), "verdict": single, "by_route": stats.by_route, "loaders": loaders},
         "two": {"runs": [ma.json(), mb.json()], "verdict": two, "by_route": stats2.by_route},
         "sqlite": match &sc.stack.warehouse {
             Warehouse::Sqlite { path } => Some(path.display().to_string()),
@@ -370,6 +372,28 @@ async fn ratelimit() -> Result<String> {
     });
     save_result("ratelimit", &result)?;
     Ok(ratelimit_section(&result))
+}
+
+/// What the `load` processes used over a run: CPU seconds (user + system, all
+/// of them), per Intercom request, the share of a vCPU Intercom's full rate
+/// (10,000 calls/min) would keep busy, and the largest peak resident set.
+fn load_footprint(state_table: &str, cpu_before: &BTreeMap<String, f64>, stats: &Stats) -> Value {
+    let procs: Vec<FunctionProcess> = function_processes(state_table)
+        .into_iter()
+        .filter(|p| p.comm == "load")
+        .collect();
+    let cpu: f64 = procs
+        .iter()
+        .map(|p| p.cpu_secs() - cpu_before.get(&p.pid).copied().unwrap_or(0.0))
+        .sum();
+    let per_request = cpu / stats.requests.max(1) as f64;
+    json!({
+        "processes": procs.len(),
+        "cpu_s": cpu,
+        "cpu_ms_per_request": per_request * 1000.0,
+        "vcpu_at_full_rate": per_request * INTERCOM_CALLS_PER_S,
+        "peak_rss_mib": procs.iter().map(FunctionProcess::peak_rss_mib).fold(0.0, f64::max),
+    })
 }
 
 /// Wall time against the windows the calls need, and the 429 share.
@@ -436,12 +460,22 @@ fn ratelimit_section(r: &Value) -> String {
          {}\n{}\n\n\
          Routes (one sync): `{}`  \n\
          Routes (two syncs): `{}`  \n\
-         Run usage (one sync): `{}`\n\n{}\n",
+         Run usage (one sync): `{}`\n\n\
+         **What a loader needs** (sizes the template's `LoadMemorySize`): over the one-sync run the {} `load` \
+         process(es) used {:.2} CPU-seconds for {} Intercom requests — {:.3} ms per request, so Intercom's full rate \
+         (10,000 calls/min, 166.7/s) keeps {:.3} vCPU busy, against the ~0.14 vCPU Lambda gives 256 MB \
+         (1,769 MB = 1 vCPU); peak resident set {:.1} MiB (CPU: this machine's, below).\n\n{}\n",
         row("one sync", one),
         row("two syncs at once (combined)", two),
         r["one"]["by_route"],
         r["two"]["by_route"],
         r["one"]["run"]["usage"],
+        r["one"]["loaders"]["processes"],
+        r["one"]["loaders"]["cpu_s"].as_f64().unwrap_or(f64::NAN),
+        one["requests"],
+        r["one"]["loaders"]["cpu_ms_per_request"].as_f64().unwrap_or(f64::NAN),
+        r["one"]["loaders"]["vcpu_at_full_rate"].as_f64().unwrap_or(f64::NAN),
+        r["one"]["loaders"]["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
         provenance(),
     )
 }
@@ -672,39 +706,18 @@ const WATCH_DEFAULT_MEMORY_MB: f64 = 4096.0;
 /// no process of that function is found (`"<function>_source"` says which).
 fn local_memory_mb(state_table: &str) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
-    let table_var = format!("BACKFLOW_STATE_TABLE={state_table}");
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for entry in dir.flatten() {
-            let pid = entry.file_name().to_string_lossy().to_string();
-            if !pid.bytes().all(|b| b.is_ascii_digit()) {
-                continue;
-            }
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            let comm = comm.trim();
-            if !["extract", "load"].contains(&comm) {
-                continue;
-            }
-            let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
-                continue;
-            };
-            let vars: Vec<&str> = env
-                .split(|b| *b == 0)
-                .filter_map(|kv| std::str::from_utf8(kv).ok())
-                .collect();
-            if !vars.contains(&table_var.as_str()) {
-                continue;
-            }
-            let mb = vars
-                .iter()
-                .find_map(|kv| kv.strip_prefix("AWS_LAMBDA_FUNCTION_MEMORY_SIZE="))
-                .and_then(|v| v.parse::<f64>().ok());
-            if let Some(mb) = mb {
-                out.insert(comm.to_string(), json!(mb));
-                out.insert(
-                    format!("{comm}_source"),
-                    json!(format!("/proc/{pid}/environ")),
-                );
-            }
+    for p in function_processes(state_table) {
+        let mb = p
+            .vars
+            .iter()
+            .find_map(|kv| kv.strip_prefix("AWS_LAMBDA_FUNCTION_MEMORY_SIZE="))
+            .and_then(|v| v.parse::<f64>().ok());
+        if let Some(mb) = mb {
+            out.insert(p.comm.clone(), json!(mb));
+            out.insert(
+                format!("{}_source", p.comm),
+                json!(format!("/proc/{}/environ", p.pid)),
+            );
         }
     }
     for f in ["extract", "load"] {
@@ -717,6 +730,81 @@ fn local_memory_mb(state_table: &str) -> BTreeMap<String, Value> {
         }
     }
     out
+}
+
+/// A running `extract` or `load` process of one stack.
+struct FunctionProcess {
+    pid: String,
+    comm: String,
+    vars: Vec<String>,
+}
+
+impl FunctionProcess {
+    /// CPU time (user + system) so far, in seconds.
+    fn cpu_secs(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+        // Fields after the `(comm)`: state is field 3, utime 14 and stime 15.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (ticks(11) + ticks(12)) / CLOCK_TICKS_PER_S
+    }
+
+    /// Peak resident set (`VmHWM`), in MiB.
+    fn peak_rss_mib(&self) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+}
+
+/// `sysconf(_SC_CLK_TCK)` on Linux.
+const CLOCK_TICKS_PER_S: f64 = 100.0;
+
+/// The `extract` and `load` processes `cargo lambda watch` runs for the stack
+/// whose state table is `state_table` (found by that in their environment).
+fn function_processes(state_table: &str) -> Vec<FunctionProcess> {
+    let table_var = format!("BACKFLOW_STATE_TABLE={state_table}");
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_string_lossy().to_string();
+            if !pid.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+            let comm = comm.trim().to_string();
+            if !["extract", "load"].contains(&comm.as_str()) {
+                return None;
+            }
+            let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+            let vars: Vec<String> = env
+                .split(|b| *b == 0)
+                .filter_map(|kv| std::str::from_utf8(kv).ok().map(str::to_string))
+                .collect();
+            vars.contains(&table_var)
+                .then_some(FunctionProcess { pid, comm, vars })
+        })
+        .collect()
+}
+
+/// CPU seconds of each `load` process of the stack, by pid.
+fn load_cpu(state_table: &str) -> BTreeMap<String, f64> {
+    function_processes(state_table)
+        .into_iter()
+        .filter(|p| p.comm == "load")
+        .map(|p| (p.pid.clone(), p.cpu_secs()))
+        .collect()
 }
 
 /// The average size, by DynamoDB's rules (attribute names + values), of a few
@@ -760,7 +848,11 @@ fn value_bytes(v: &Value) -> usize {
         return 0;
     };
     match ty.as_str() {
-        "S" | "B" => inner.as_str().map_or(0, str::len),
+        "S" => inner.as_str().map_or(0, str::len),
+        // Base64 on the wire; DynamoDB counts the raw bytes.
+        "B" => inner.as_str().map_or(0, |b| {
+            b.len() / 4 * 3 - b.bytes().rev().take_while(|c| *c == b'=').count()
+        }),
         "N" => inner.as_str().map_or(1, |n| n.len().div_ceil(2) + 1),
         "BOOL" | "NULL" => 1,
         "SS" | "NS" | "BS" => inner.as_array().map_or(0, |a| {
@@ -960,8 +1052,8 @@ fn cost_cell(c: &Cost) -> String {
     )
 }
 
-/// What the metered usage leaves out or gets wrong, per key, by DynamoDB's
-/// billing rules (see [`plausibility`]).
+/// What the metered usage gets wrong, per key, by DynamoDB's billing rules
+/// (see [`plausibility`]).
 #[derive(Debug, Clone, Copy)]
 struct Corrections {
     /// Extract's Query over the sync's partition, eventually consistent: the
@@ -969,19 +1061,16 @@ struct Corrections {
     query_rru_per_key: f64,
     /// What the usage metered for that Query, per key (the no-change run).
     metered_query_rru_per_key: f64,
-    /// Load's strongly consistent BatchGetItem bills each item rounded up to
-    /// 4 KB: 1 RRU per key; what the usage metered per key sent to load.
-    metered_load_rru_per_key: f64,
 }
 
 impl Corrections {
     /// `u` with the read units DynamoDB would bill for a run that read
-    /// `queried` keys of state and sent `loaded` keys to load.
-    fn apply(&self, u: &Usage, queried: f64, loaded: f64) -> Usage {
+    /// `queried` keys of state. (`load` meters its own reads as billed: none on
+    /// a batch's first delivery, 1 RRU per key on a redelivery.)
+    fn apply(&self, u: &Usage, queried: f64) -> Usage {
         let query = (self.query_rru_per_key - self.metered_query_rru_per_key).max(0.0) * queried;
-        let load = (1.0 - self.metered_load_rru_per_key).max(0.0) * loaded;
         Usage {
-            dynamodb_read_units: u.dynamodb_read_units + query + load,
+            dynamodb_read_units: u.dynamodb_read_units + query,
             ..*u
         }
     }
@@ -1036,20 +1125,19 @@ async fn cost() -> Result<String> {
     let fix = Corrections {
         query_rru_per_key: item_bytes / 4096.0 * 0.5,
         metered_query_rru_per_key: none.dynamodb_read_units / rows,
-        metered_load_rru_per_key: init.dynamodb_read_units / rows,
     };
     let priced = |u: &Usage| run_cost(u, unmetered(u, &wh));
 
     // (a) initial sync of 1M contacts, scaled from the measured initial run.
     let a_usage = scale(&fixed_init, &init, rows, million);
-    let a_fixed = fix.apply(&a_usage, 0.0, million);
+    let a_fixed = fix.apply(&a_usage, 0.0);
     // (b) incremental run over 1M rows with 1 % changed.
     let b_usage = scale(&fixed_none, &change, rows, million);
-    let b_fixed = fix.apply(&b_usage, million, million / 100.0);
+    let b_fixed = fix.apply(&b_usage, million);
     // (c) the no-change run, measured (100k) and scaled (1M).
-    let c_fixed = fix.apply(&none, rows, 0.0);
+    let c_fixed = fix.apply(&none, rows);
     let c1m_usage = scale(&fixed_none, &none, rows, million);
-    let c1m_fixed = fix.apply(&c1m_usage, million, 0.0);
+    let c1m_fixed = fix.apply(&c1m_usage, million);
 
     // (a′)/(b′): the loaders billed for Intercom's pace — calls at 10,000/min,
     // the template's 4 reserved loaders × 0.5 GB held the whole time (an upper
@@ -1126,8 +1214,8 @@ async fn cost() -> Result<String> {
         None => String::new(),
     };
 
-    let measured_row = |label: &str, metered: &Usage, u: &Usage, queried: f64, loaded: f64| {
-        let corrected = fix.apply(u, queried, loaded);
+    let measured_row = |label: &str, metered: &Usage, u: &Usage, queried: f64| {
+        let corrected = fix.apply(u, queried);
         format!(
             "| {label} | {} | {} | {:.1} GB-s, {:.0} RRU: {} |",
             usage_cell(metered),
@@ -1161,8 +1249,7 @@ async fn cost() -> Result<String> {
         "c_lower_1m": no_walk.as_ref().map(|(_, _, c2)| priced(c2).times(RUNS_PER_MONTH).total()),
         "c_runs_100k": month_100k, "c_runs_1m": month_1m, "c_tick": tick, "c_secrets": secrets,
         "corrections": {"query_rru_per_key": fix.query_rru_per_key,
-                        "metered_query_rru_per_key": fix.metered_query_rru_per_key,
-                        "metered_load_rru_per_key": fix.metered_load_rru_per_key},
+                        "metered_query_rru_per_key": fix.metered_query_rru_per_key},
     });
     save_result("cost", &result)?;
     Ok(format!(
@@ -1192,11 +1279,11 @@ async fn cost() -> Result<String> {
         if wh == "sqlite" { "" } else { " plus the warehouse URL in extract" },
         e_local * 1024.0,
         l_local * 1024.0,
-        measured_row("one-row model, initial (fixed part)", &fixed_init_m, &fixed_init, 0.0, 1.0),
-        measured_row("one-row model, unchanged (fixed part)", &fixed_none_m, &fixed_none, 1.0, 0.0),
-        measured_row(&format!("initial sync ({rows:.0} new users)"), &init_m, &init, 0.0, rows),
-        measured_row(&format!("1 % changed ({changed:.0} rows)"), &change_m, &change, rows, changed),
-        measured_row("no change", &none_m, &none, rows, 0.0),
+        measured_row("one-row model, initial (fixed part)", &fixed_init_m, &fixed_init, 0.0),
+        measured_row("one-row model, unchanged (fixed part)", &fixed_none_m, &fixed_none, 1.0),
+        measured_row(&format!("initial sync ({rows:.0} new users)"), &init_m, &init, 0.0),
+        measured_row(&format!("1 % changed ({changed:.0} rows)"), &change_m, &change, rows),
+        measured_row("no change", &none_m, &none, rows),
         scaled_row("(a) initial sync of 1,000,000 contacts", &a_usage, &a_fixed, "—"),
         a_paced.lambda_gb_seconds,
         dollars(priced(&a_paced).total()),
@@ -1282,10 +1369,11 @@ fn plausibility(
             fix.query_rru_per_key * rows,
         ),
         format!(
-            "- **DynamoDB reads, load**: the initial run metered {:.0} RRU for {rows:.0} keys sent to load \
-             ({:.2} RRU/key); load's BatchGetItem is strongly consistent and DynamoDB rounds each item up to \
-             4 KB: 1 RRU per key. Corrected to that.",
-            init.dynamodb_read_units, fix.metered_load_rru_per_key,
+            "- **DynamoDB reads and writes, load**: the initial run metered {:.0} RRU for {rows:.0} keys sent to \
+             load: a batch's first delivery reads no state (the batch carries what extract read) and claims the \
+             delivery with one conditional write (1 WRU per batch); only a redelivery reads its keys back, \
+             strongly consistent, metered at 1 RRU per key as DynamoDB bills items under 4 KB.",
+            init.dynamodb_read_units,
         ),
         format!(
             "- **DynamoDB writes**: initial {:.0} WRU for {rows:.0} new keys, 1 % run {:.0} WRU for {changed:.0} \

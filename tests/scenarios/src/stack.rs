@@ -276,8 +276,10 @@ impl Moto {
     pub async fn start() -> anyhow::Result<Moto> {
         let port = free_port()?;
         let log = temp_root()?.join("moto.log");
-        let mut cmd = Command::new("moto_server");
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        // moto with DynamoDB's per-item atomic conditional writes (see the script).
+        let mut cmd = Command::new("python3");
+        cmd.arg(repo_root().join("scripts/moto_server.py"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()]);
         let pgid = spawn_group(cmd, &log)?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
@@ -660,10 +662,11 @@ fn append_log(log: &Path, line: &str) {
     }
 }
 
-/// The Python (boto3, which comes with moto) behind [`put_secret`] and
-/// [`aws_contents`]: `put-secret NAME JSON`, or `dump BUCKET TABLE…` printing
-/// `{"s3":[{"key","body"}],"dynamodb":{"<table>":[<item>…]}}` (bodies as text,
-/// gunzipped when compressed; items in DynamoDB's JSON).
+/// The Python (boto3, which comes with moto) behind [`put_secret`],
+/// [`aws_contents`] and [`dynamodb_call`]: `put-secret NAME JSON`, `dump BUCKET
+/// TABLE…` printing `{"s3":[{"key","body"}],"dynamodb":{"<table>":[<item>…]}}`
+/// (bodies as text, gunzipped when compressed; items in DynamoDB's JSON), or
+/// `ddb METHOD JSON` calling the DynamoDB client's METHOD with JSON's keywords.
 const AWS_PY: &str = r#"
 import gzip, json, sys, boto3
 kw = {"endpoint_url": sys.argv[1], "region_name": "us-east-1"}
@@ -693,6 +696,11 @@ elif cmd == "dump":
             items.extend(page.get("Items", []))
         tables[table] = items
     print(json.dumps({"s3": objects, "dynamodb": tables}, default=str))
+elif cmd == "ddb":
+    ddb = boto3.client("dynamodb", **kw)
+    out = getattr(ddb, sys.argv[3])(**json.loads(sys.argv[4]))
+    out.pop("ResponseMetadata", None)
+    print(json.dumps(out, default=str))
 "#;
 
 async fn aws_py(moto: &Moto, args: Vec<String>) -> anyhow::Result<Value> {
@@ -728,6 +736,12 @@ pub async fn put_secret(moto: &Moto, name: &str, value: &Value) -> anyhow::Resul
     )
     .await
     .map(|_| ())
+}
+
+/// Calls DynamoDB on moto as boto3 would (`method` as `update_item`, `args` its
+/// keywords): tests that simulate what a crash leaves behind edit items directly.
+pub async fn dynamodb_call(moto: &Moto, method: &str, args: &Value) -> anyhow::Result<Value> {
+    aws_py(moto, vec!["ddb".into(), method.into(), args.to_string()]).await
 }
 
 /// Every object of the stack's bucket (key and body) and every item of its two

@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use backflow_scenarios::api::Answer;
 use backflow_scenarios::config::{destination_with_secret, TOKEN};
-use backflow_scenarios::stack::{self, poll};
+use backflow_scenarios::stack::{self, aws_contents, dynamodb_call, poll};
 use backflow_scenarios::warehouse::{s, ts, Warehouse};
 use backflow_scenarios::{
-    check, check_eq, Api, Col, Intercom, Kind, RunRecord, RunRequest, Scenario, Setup, Val,
+    check, check_eq, Api, Col, Intercom, Kind, Profile, RunRecord, RunRequest, Scenario, Setup, Val,
 };
 use intercom_emulator::Options;
 use serde_json::{json, Value};
@@ -1117,6 +1117,203 @@ async fn secrets_never_leak(sc: Scenario) -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------
+// A batch delivered again
+
+/// Lambda may deliver a `load` invocation again (a retry after a crash, or a
+/// duplicate). The first delivery of a batch trusts the state extract put in
+/// it; a later one must re-read its keys' state and skip what this run already
+/// wrote. The test rebuilds what a crash leaves behind — the run still
+/// loading, and some rows Intercom confirmed whose state was never written —
+/// and delivers the batch again by hand.
+async fn a_batch_delivered_again_sends_only_what_is_missing(sc: Scenario) -> Result<()> {
+    let (dest, ic) = sc.emulator(Profile::Plain).await?;
+    let rows: Vec<Vec<Val>> = (1..=20)
+        .map(|n| {
+            vec![
+                s(format!("r-{n:02}")),
+                s(format!("again{n}@example.com")),
+                s(format!("Again {n}")),
+                s("team"),
+            ]
+        })
+        .collect();
+    let table = sc
+        .table(
+            "users",
+            &[
+                ("id", Col::Text),
+                ("email", Col::Text),
+                ("full_name", Col::Text),
+                ("plan", Col::Text),
+            ],
+            &rows,
+        )
+        .await?;
+    let sync = sc.add_sync(
+        "users",
+        &format!("select id, email, full_name, plan from {table}"),
+        user_spec(
+            &dest,
+            json!({"email": "email", "name": "full_name", "custom_attributes.plan": "plan"}),
+            10,
+        ),
+    )?;
+    let r = sc.api.run_to_end(&sync, RunRequest::normal()).await?;
+    check_eq!(r.status(), "succeeded", "first run: {}", r.0);
+    check_eq!(r.count("created"), 20, "first run: {}", r.0);
+    let run_id = r.id().to_string();
+
+    // What the batch holds, as extract wrote it.
+    let moto = backflow_scenarios::moto().await?;
+    let batch_key = format!("runs/{run_id}/batch-000000.json");
+    let contents = aws_contents(moto, sc.stack).await?;
+    let batch: Value = contents["s3"]
+        .as_array()
+        .and_then(|objects| objects.iter().find(|o| o["key"] == batch_key.as_str()))
+        .and_then(|o| serde_json::from_str(o["body"].as_str()?).ok())
+        .with_context(|| format!("no batch object {batch_key}"))?;
+    let keys: Vec<String> = batch["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["key"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    check_eq!(keys.len(), 10, "batch 0 holds 10 rows: {batch_key}");
+
+    // The crash: the delivery died after Intercom confirmed every row but before
+    // the state of 3 of them was written and before the batch was counted. So:
+    // the run is loading again, batch 0's counts and marker are gone, and so is
+    // the state of 3 rows.
+    let pk = |k: &str| json!({"S": k});
+    let run_key = json!({"pk": pk(&format!("RUN#{run_id}")), "sk": pk("RUN")});
+    let set_status = |status: &'static str, uncount: bool| {
+        let (table, key) = (sc.stack.runs_table.clone(), run_key.clone());
+        async move {
+            let expression = if uncount {
+                "SET #s = :s REMOVE finished_at ADD c_created :minus, b_done :minus_one"
+            } else {
+                "SET #s = :s"
+            };
+            let mut values = json!({":s": {"S": status}});
+            if uncount {
+                values[":minus"] = json!({"N": "-10"});
+                values[":minus_one"] = json!({"N": "-1"});
+            }
+            dynamodb_call(
+                moto,
+                "update_item",
+                &json!({
+                    "TableName": table, "Key": key, "UpdateExpression": expression,
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": values,
+                }),
+            )
+            .await
+        }
+    };
+    set_status("loading", true).await?;
+    dynamodb_call(
+        moto,
+        "delete_item",
+        &json!({
+            "TableName": sc.stack.runs_table,
+            "Key": {"pk": pk(&format!("RUN#{run_id}")), "sk": pk("BATCH#000000")},
+        }),
+    )
+    .await?;
+    let forgotten = &keys[..3];
+    for key in forgotten {
+        dynamodb_call(
+            moto,
+            "delete_item",
+            &json!({
+                "TableName": sc.stack.state_table,
+                "Key": {"pk": pk(&format!("SYNC#{sync}")), "sk": pk(&format!("KEY#{key}"))},
+            }),
+        )
+        .await?;
+    }
+
+    let deliver = || async {
+        let url = format!(
+            "{}/2015-03-31/functions/load/invocations",
+            sc.stack.watch_url
+        );
+        let answer = reqwest::Client::new()
+            .post(&url)
+            .json(&json!({"run_id": run_id, "seq": 0, "key": batch_key}))
+            .send()
+            .await?;
+        let status = answer.status();
+        let text = answer.text().await?;
+        check!(status.is_success(), "load answered {status}: {text}");
+        anyhow::Ok(())
+    };
+    let before = ic.stats().await?;
+    deliver().await?;
+    let after = ic.stats().await?;
+    // Only the 3 rows without state go out again (a user is created first: 409,
+    // then found and updated); the 7 others are skipped.
+    let sent = after.route("POST /contacts") - before.route("POST /contacts");
+    check_eq!(sent, 3, "rows re-sent by the second delivery: {after:?}");
+    every_user_exactly_once(&ic, &rows).await?;
+    let state = aws_contents(moto, sc.stack).await?;
+    let restored = state["dynamodb"][sc.stack.state_table.as_str()]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|i| {
+                    forgotten
+                        .iter()
+                        .any(|k| i["sk"]["S"] == format!("KEY#{k}").as_str())
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    check_eq!(restored, 3, "the re-sent rows' state is written again");
+    let r = sc.api.wait(&run_id, Duration::from_secs(120)).await?;
+    check_eq!(
+        r.status(),
+        "succeeded",
+        "the redelivered batch ends the run: {}",
+        r.0
+    );
+    check_eq!(
+        r.count("created") + r.count("updated"),
+        20,
+        "every row counted once (the re-sent ones as updated): {}",
+        r.0
+    );
+    check!(r.count("created") >= 17, "{}", r.0);
+
+    // Delivered once more while the run is loading: every row has this run's
+    // state, so nothing is written (only the attribute list is read), and the
+    // batch is not counted again.
+    set_status("loading", false).await?;
+    let before = ic.stats().await?;
+    deliver().await?;
+    let after = ic.stats().await?;
+    check_eq!(
+        after.writes(),
+        before.writes(),
+        "a batch whose rows all have this run's state writes nothing: {after:?}"
+    );
+    check_eq!(
+        after.requests - before.requests,
+        after.route("GET /data_attributes") - before.route("GET /data_attributes"),
+        "nothing but the attribute list is read: {after:?}"
+    );
+    set_status("succeeded", false).await?;
+    let again = sc.api.wait(&run_id, Duration::from_secs(30)).await?;
+    check_eq!(again.0["counts"], r.0["counts"], "counted once");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
 // One test per (warehouse, scenario)
 
 /// The stack each scenario needs.
@@ -1155,6 +1352,7 @@ reliability! {
         destination_down_fails_cleanly,
         refused_token_names_the_region,
         secrets_never_leak,
+        a_batch_delivered_again_sends_only_what_is_missing,
     ],
     postgres: Postgres [
         secrets_never_leak,

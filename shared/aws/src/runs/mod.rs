@@ -474,19 +474,18 @@ impl RunStore {
         let mut item = ddb::key(sync_pk(sync), format!("SCHED#{minute}"));
         item.insert("claimed_at".into(), n(now));
         item.insert("expires_at".into(), n(now + SCHEDULE_TTL_SECS));
-        let result = self
-            .dynamodb
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(self.err("PutItem", e)),
-        }
+        self.put_if_absent(item).await
+    }
+
+    /// Claims the first delivery of batch `seq` of the run (`DELIVERY#<seq>`, 1 WRU):
+    /// `false` when an earlier delivery of the batch began (Lambda retried it, or
+    /// delivered it twice), which may have written state for some of its keys.
+    pub async fn claim_delivery(&self, run_id: &str, seq: u32) -> Result<bool, Error> {
+        let now = now_secs();
+        let mut item = ddb::key(run_pk(run_id), format!("DELIVERY#{seq:06}"));
+        item.insert("at".into(), n(now));
+        item.insert("expires_at".into(), n(now + RUN_TTL_SECS));
+        self.put_if_absent(item).await
     }
 
     // ---- plumbing ----
@@ -505,6 +504,23 @@ impl RunStore {
         Error::Run {
             run_id: run_id.to_string(),
             message: "no such run".into(),
+        }
+    }
+
+    /// Puts `item` unless its key exists; `false` when it did.
+    async fn put_if_absent(&self, item: Item) -> Result<bool, Error> {
+        let result = self
+            .dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(self.err("PutItem", e)),
         }
     }
 

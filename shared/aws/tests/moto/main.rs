@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use backflow_aws::{
-    load_config, sqlite_path, Aws, Batches, Error, Invoker, RunStore, Secrets, StateItem,
+    load_config, sqlite_path, Aws, Batches, Error, Invoker, RunStore, RunTag, Secrets, StateItem,
     StateStore,
 };
 use backflow_core::batch::{Batch, BatchItem, DestinationSpec, LoadSpec};
@@ -55,6 +55,9 @@ fn moto_commands() -> Vec<Vec<String>> {
     if let Ok(custom) = std::env::var("BACKFLOW_MOTO_SERVER") {
         commands.push(custom.split_whitespace().map(String::from).collect());
     }
+    // moto with DynamoDB's per-item atomic conditional writes (see the script).
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/moto_server.py");
+    commands.push(vec!["python3".into(), script.into()]);
     commands.push(vec!["moto_server".into()]);
     commands.push(vec!["python3".into(), "-m".into(), "moto.server".into()]);
     commands

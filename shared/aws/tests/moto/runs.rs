@@ -349,3 +349,25 @@ async fn schedules_are_claimed_once_per_minute() {
         .await
         .unwrap());
 }
+
+#[tokio::test]
+async fn a_batch_delivery_is_claimed_once() {
+    let Some(f) = fixture().await else { return };
+    let runs = f.runs();
+    assert!(
+        runs.claim_delivery("run-1", 0).await.unwrap(),
+        "first delivery"
+    );
+    assert!(
+        !runs.claim_delivery("run-1", 0).await.unwrap(),
+        "a second delivery of batch 0 must re-read its state"
+    );
+    assert!(
+        runs.claim_delivery("run-1", 1).await.unwrap(),
+        "another batch"
+    );
+    assert!(
+        runs.claim_delivery("run-2", 0).await.unwrap(),
+        "another run"
+    );
+}

@@ -19,7 +19,7 @@ async fn state_round_trip_across_batch_limits() {
             } else {
                 RecordStatus::Active
             },
-            run_id: "run-1".into(),
+            run: RunTag::of("run-1"),
             company_id: (i % 2 == 0).then(|| format!("co-{i}")),
             outcome: if i % 5 == 0 {
                 Outcome::Rejected
@@ -59,7 +59,7 @@ async fn state_round_trip_across_batch_limits() {
     let mut refused = items[1].clone();
     refused.fingerprint = None;
     refused.outcome = Outcome::Rejected;
-    refused.run_id = "run-2".into();
+    refused.run = RunTag::of("run-2");
     state
         .put_many("users", &[items[1].clone(), refused.clone()])
         .await

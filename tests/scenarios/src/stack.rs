@@ -278,8 +278,12 @@ impl Moto {
         let log = temp_root()?.join("moto.log");
         // moto with DynamoDB's per-item atomic conditional writes (see the script).
         let mut cmd = Command::new("python3");
-        cmd.arg(repo_root().join("scripts/moto_server.py"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        cmd.arg(repo_root().join("scripts/moto_server.py")).args([
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ]);
         let pgid = spawn_group(cmd, &log)?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();

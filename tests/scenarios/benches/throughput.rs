@@ -1283,7 +1283,9 @@ async fn cost() -> Result<String> {
          | run | usage (run record) | AWS cost, as metered | corrected: GB-s at the template's memory, RRU as DynamoDB bills, and AWS cost |\n|---|---|---|---|\n\
          {}\n{}\n{}\n{}\n{}\n\n\
          **Scaled to 1,000,000 rows** — not run through moto: the one-row model's run (the fixed part) + \
-         (measured {rows:.0}-row run − fixed) / {rows:.0} × 1,000,000, field by field, then corrected:\n\n\
+         (measured {rows:.0}-row run − fixed) / {rows:.0} × 1,000,000, field by field, then corrected. (b) and \
+         (b′) keep the extract's time as measured through moto, whose Query is most of it; (b″) and (b‴) are the \
+         estimates for AWS, with that time replaced as described:\n\n\
          | scenario | usage (scaled, corrected) | AWS cost (corrected) | as metered | target |\n|---|---|---|---|---|\n\
          {}\n\
          | (a′) the same with the loaders billed at Intercom's pace: {calls_per_user:.2} calls per new user ÷ 166.7/s = {a_secs:.0} s × {LOADERS} loaders × {LOAD_GB} GB | {:.0} GB-s | **{}** | — | — |\n\

@@ -108,7 +108,7 @@ fn is_contact(object: Object) -> bool {
 pub async fn apply(
     client: &Client,
     spec: &LoadSpec,
-    run_id: &str,
+    run: RunTag,
     item: &BatchItem,
     blocked: &HashMap<String, String>,
 ) -> ItemResult {
@@ -223,7 +223,7 @@ pub async fn apply(
         intercom_id: written.intercom_id.clone(),
         fingerprint: item.fingerprint,
         status: status_of(written.outcome),
-        run: RunTag::of(run_id),
+        run,
         outcome: written.outcome,
         company_id: item
             .company_id

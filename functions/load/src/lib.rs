@@ -209,7 +209,7 @@ impl Load {
                     }
                     (
                         index,
-                        Some(apply::apply(client, spec, &batch.run_id, item, blocked).await),
+                        Some(apply::apply(client, spec, this_run, item, blocked).await),
                     )
                 }
             })

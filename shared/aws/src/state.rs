@@ -266,8 +266,9 @@ impl StateStore {
             &self.dynamodb,
             &self.table,
             requests,
-            "#sk, #iid, #fp, #st, #r, #co",
-            &names(&["sk", "iid", "fp", "st", "r", "co"]),
+            // `run` and `out`: what items of the earlier layout hold instead of `r`.
+            "#sk, #iid, #fp, #st, #r, #run, #out, #co",
+            &names(&["sk", "iid", "fp", "st", "r", "run", "out", "co"]),
             true,
         )
         .await?;

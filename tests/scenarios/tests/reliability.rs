@@ -79,6 +79,35 @@ fn user_spec(dest: &str, fields: Value, batch_size: u64) -> Value {
     })
 }
 
+/// The users table of these scenarios, the shape [`every_user_exactly_once`] reads.
+const USER_COLS: [(&str, Col); 4] = [
+    ("id", Col::Text),
+    ("email", Col::Text),
+    ("full_name", Col::Text),
+    ("plan", Col::Text),
+];
+
+/// How a users sync maps [`USER_COLS`] (the key is `id` → `external_id`).
+fn user_fields() -> Value {
+    json!({"email": "email", "name": "full_name", "custom_attributes.plan": "plan"})
+}
+
+/// A `users` table holding `rows` ([`USER_COLS`]) and a `users` sync of it to
+/// `dest` in batches of `batch_size`; returns the sync's name.
+async fn add_users_sync(
+    sc: &Scenario,
+    dest: &str,
+    rows: &[Vec<Val>],
+    batch_size: u64,
+) -> Result<String> {
+    let table = sc.table("users", &USER_COLS, rows).await?;
+    sc.add_sync(
+        "users",
+        &format!("select id, email, full_name, plan from {table}"),
+        user_spec(dest, user_fields(), batch_size),
+    )
+}
+
 /// Options of an emulator that accepts only `tokens`.
 fn accepting(tokens: &[&str]) -> Options {
     Options {
@@ -244,12 +273,6 @@ async fn crash_mid_run_recovers(sc: Scenario) -> Result<()> {
         .await?;
 
     const N: usize = 600;
-    let user_cols = [
-        ("id", Col::Text),
-        ("email", Col::Text),
-        ("full_name", Col::Text),
-        ("plan", Col::Text),
-    ];
     let users: Vec<Vec<Val>> = (1..=N)
         .map(|n| {
             vec![
@@ -260,16 +283,7 @@ async fn crash_mid_run_recovers(sc: Scenario) -> Result<()> {
             ]
         })
         .collect();
-    let table = sc.table("users", &user_cols, &users).await?;
-    let users_sync = sc.add_sync(
-        "users",
-        &format!("select id, email, full_name, plan from {table}"),
-        user_spec(
-            &dest,
-            json!({"email": "email", "name": "full_name", "custom_attributes.plan": "plan"}),
-            100,
-        ),
-    )?;
+    let users_sync = add_users_sync(&sc, &dest, &users, 100).await?;
 
     // --- Crash 1: during extract. A slow Intercom keeps `extract` busy for a
     // few seconds (it checks the token and reads the attributes' types first).
@@ -524,27 +538,7 @@ async fn destination_down_fails_cleanly(sc: Scenario) -> Result<()> {
             ]
         })
         .collect();
-    let table = sc
-        .table(
-            "users",
-            &[
-                ("id", Col::Text),
-                ("email", Col::Text),
-                ("full_name", Col::Text),
-                ("plan", Col::Text),
-            ],
-            &rows,
-        )
-        .await?;
-    let sync = sc.add_sync(
-        "users",
-        &format!("select id, email, full_name, plan from {table}"),
-        user_spec(
-            &dest,
-            json!({"email": "email", "name": "full_name", "custom_attributes.plan": "plan"}),
-            50,
-        ),
-    )?;
+    let sync = add_users_sync(&sc, &dest, &rows, 50).await?;
     // Down from the start: the run fails (no spinning) with a clear error.
     let started = Instant::now();
     let r = sc
@@ -847,12 +841,6 @@ async fn secrets_never_leak(sc: Scenario) -> Result<()> {
         )?;
     }
 
-    let cols = [
-        ("id", Col::Text),
-        ("email", Col::Text),
-        ("full_name", Col::Text),
-        ("plan", Col::Text),
-    ];
     let mut rows: Vec<Vec<Val>> = (1..=40)
         .map(|n| {
             vec![
@@ -869,8 +857,8 @@ async fn secrets_never_leak(sc: Scenario) -> Result<()> {
         s("Bad Email"),
         s("pro"),
     ]);
-    let table = sc.table("people", &cols, &rows).await?;
-    let fields = json!({"email": "email", "name": "full_name", "custom_attributes.plan": "plan"});
+    let table = sc.table("people", &USER_COLS, &rows).await?;
+    let fields = user_fields();
     let select = format!("select id, email, full_name, plan from {table}");
     let people = sc.add_sync("people", &select, user_spec(&good, fields.clone(), 10))?;
     let slow_sync = sc.add_sync("people_slow", &select, user_spec(&slow, fields.clone(), 10))?;
@@ -1137,27 +1125,7 @@ async fn a_batch_delivered_again_sends_only_what_is_missing(sc: Scenario) -> Res
             ]
         })
         .collect();
-    let table = sc
-        .table(
-            "users",
-            &[
-                ("id", Col::Text),
-                ("email", Col::Text),
-                ("full_name", Col::Text),
-                ("plan", Col::Text),
-            ],
-            &rows,
-        )
-        .await?;
-    let sync = sc.add_sync(
-        "users",
-        &format!("select id, email, full_name, plan from {table}"),
-        user_spec(
-            &dest,
-            json!({"email": "email", "name": "full_name", "custom_attributes.plan": "plan"}),
-            10,
-        ),
-    )?;
+    let sync = add_users_sync(&sc, &dest, &rows, 10).await?;
     let r = sc.api.run_to_end(&sync, RunRequest::normal()).await?;
     check_eq!(r.status(), "succeeded", "first run: {}", r.0);
     check_eq!(r.count("created"), 20, "first run: {}", r.0);

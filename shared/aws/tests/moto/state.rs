@@ -80,3 +80,49 @@ async fn state_round_trip_across_batch_limits() {
         .unwrap();
     assert_eq!(left, 3);
 }
+
+/// A state item of the earlier layout (hex fingerprint, spelled-out status, run
+/// id and outcome) still reads, also through `load`'s BatchGetItem projection.
+#[tokio::test]
+async fn items_of_the_earlier_layout_read_back() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let Some(f) = fixture().await else { return };
+    let s = |v: &str| AttributeValue::S(v.to_string());
+    f.aws
+        .dynamodb
+        .put_item()
+        .table_name(&f.state_table)
+        .item("pk", s("SYNC#users"))
+        .item("sk", s("KEY#old-1"))
+        .item("iid", s("6650a"))
+        .item("fp", s(&Fingerprint(0xabc).to_hex()))
+        .item("st", s("active"))
+        .item("run", s("run-1"))
+        .item("out", s("updated"))
+        .send()
+        .await
+        .unwrap();
+    let state = f.state();
+    let found = state
+        .get_many("users", &["old-1".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(
+        found["old-1"],
+        StateItem {
+            key: "old-1".into(),
+            intercom_id: Some("6650a".into()),
+            fingerprint: Some(Fingerprint(0xabc)),
+            status: RecordStatus::Active,
+            run: RunTag::of("run-1"),
+            outcome: Outcome::Updated,
+            company_id: None,
+        }
+    );
+    let mut seen = Vec::new();
+    state
+        .scan_sync("users", |k, p| seen.push((k, p)))
+        .await
+        .unwrap();
+    assert_eq!(seen, vec![("old-1".to_string(), found["old-1"].prior())]);
+}

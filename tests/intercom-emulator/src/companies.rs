@@ -182,6 +182,7 @@ impl Store {
                     last_request_at: None,
                     custom_attributes: Map::new(),
                     contacts: Default::default(),
+                    tags: Vec::new(),
                 };
                 self.companies.insert(id.clone(), company);
                 self.company_order.insert(seq, id.clone());
@@ -212,6 +213,7 @@ impl Store {
                 c.companies.retain(|cid| cid != id);
             }
         }
+        self.forget_company_tags(&company);
         self.deleted_companies.push((company, now));
         Ok(())
     }
@@ -233,7 +235,7 @@ pub async fn create_or_update(State(app): State<Arc<App>>, body: Bytes) -> ApiRe
     let now = app.clock.now();
     let mut store = app.store();
     let id = store.upsert_company(company_id, input, &app.opts, now)?;
-    Ok(render::ok(&render::company(&store.companies[&id])))
+    Ok(render::ok(&render::company(&store, &store.companies[&id])))
 }
 
 /// `PUT /companies/{id}`
@@ -250,14 +252,14 @@ pub async fn update(State(app): State<Arc<App>>, Path(id): Path<String>, body: B
         None => Vec::new(),
     };
     store.apply_company(&id, input, writes, now);
-    Ok(render::ok(&render::company(&store.companies[&id])))
+    Ok(render::ok(&render::company(&store, &store.companies[&id])))
 }
 
 /// `GET /companies/{id}`
 pub async fn get(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult {
     let store = app.store();
     let c = store.companies.get(&id).ok_or(ApiError::CompanyNotFound)?;
-    Ok(render::ok(&render::company(c)))
+    Ok(render::ok(&render::company(&store, c)))
 }
 
 /// `DELETE /companies/{id}`
@@ -290,6 +292,9 @@ fn page_list(store: &Store, q: &HashMap<String, String>, hide_empty: bool) -> Ap
         }
     };
     let mut companies = store.visible_companies(hide_empty);
+    if let Some(tag_id) = q.get("tag_id") {
+        companies.retain(|c| c.tags.contains(tag_id));
+    }
     companies.sort_by_key(|c| (c.last_request_at.unwrap_or(0), c.seq));
     if descending {
         companies.reverse();
@@ -301,7 +306,7 @@ fn page_list(store: &Store, q: &HashMap<String, String>, hide_empty: bool) -> Ap
         .iter()
         .skip(start)
         .take(per_page)
-        .map(|c| render::company(c))
+        .map(|c| render::company(store, c))
         .collect();
     let total_pages = total.min(LIST_CEILING).div_ceil(per_page);
     let next = if page < total_pages {
@@ -329,7 +334,7 @@ pub async fn retrieve(
             .get(company_id)
             .and_then(|id| store.companies.get(id))
             .ok_or(ApiError::CompanyNotFound)?;
-        return Ok(render::ok(&render::company(c)));
+        return Ok(render::ok(&render::company(&store, c)));
     }
     if let Some(name) = q.get("name") {
         let c = store
@@ -338,10 +343,10 @@ pub async fn retrieve(
             .filter_map(|id| store.companies.get(id))
             .find(|c| c.name.as_deref() == Some(name.as_str()))
             .ok_or(ApiError::CompanyNotFound)?;
-        return Ok(render::ok(&render::company(c)));
+        return Ok(render::ok(&render::company(&store, c)));
     }
-    if q.contains_key("tag_id") || q.contains_key("segment_id") {
-        // The emulator has no tags or segments: nothing matches.
+    if q.contains_key("segment_id") {
+        // The emulator has no segments: nothing matches.
         return Ok(render::ok(&json!({
             "type": "list", "data": [], "total_count": 0,
             "pages": {"type": "pages", "next": null, "page": 1, "per_page": 15, "total_pages": 0},
@@ -406,7 +411,7 @@ pub async fn scroll(
     let data: Vec<_> = page_ids
         .iter()
         .filter_map(|id| store.companies.get(id))
-        .map(render::company)
+        .map(|c| render::company(&store, c))
         .collect();
     Ok(render::ok(&json!({
         "type": "list", "data": data, "pages": null, "total_count": null, "scroll_param": param,
@@ -483,7 +488,10 @@ pub async fn attach(
         .get_mut(&company_id)
         .ok_or(ApiError::CompanyNotFound)?;
     company.contacts.insert(contact_id);
-    Ok(render::ok(&render::company(company)))
+    Ok(render::ok(&render::company(
+        &store,
+        &store.companies[&company_id],
+    )))
 }
 
 /// `DELETE /contacts/{id}/companies/{company_id}`: a company that is not
@@ -508,7 +516,10 @@ pub async fn detach(
         return Err(ApiError::CompanyNotFound);
     }
     company.contacts.remove(&contact_id);
-    Ok(render::ok(&render::company(company)))
+    Ok(render::ok(&render::company(
+        &store,
+        &store.companies[&company_id],
+    )))
 }
 
 /// `GET /contacts/{id}/companies[?page=&per_page=]`: attachment order,

@@ -1,4 +1,4 @@
-//! Companies and their attachments to contacts.
+//! Companies (their attachments to contacts are in `membership`).
 //!
 //! - `POST /companies` upserts on `company_id`; an unknown body field is
 //!   `400 bad_request` "bad 'x' parameter" (on `PUT` too, where `company_id`
@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap};
 use serde_json::{json, Map, Value};
 
 use crate::attributes::{apply_values, check_values};
@@ -56,7 +55,6 @@ pub const SCROLL_PAGE: usize = 50;
 pub const SCROLL_TTL: i64 = 60;
 /// Page-number company lists never reach past this many companies.
 pub const LIST_CEILING: usize = 10_000;
-const COMPANY_LIMIT_PER_CONTACT: usize = 1000;
 
 /// The writable fields of a company body.
 #[derive(Debug, Default)]
@@ -451,121 +449,5 @@ pub async fn contacts(
         "data": data,
         "total_count": total,
         "pages": {"type": "pages", "page": page, "per_page": per_page, "total_pages": total.div_ceil(per_page)},
-    })))
-}
-
-/// `POST /contacts/{id}/companies` `{id: <Intercom company id>}`
-pub async fn attach(
-    State(app): State<Arc<App>>,
-    version: ApiVersion,
-    Path(contact_id): Path<String>,
-    body: Bytes,
-) -> ApiResult {
-    let obj = input::parse_object(&body)?;
-    let company_id = match obj.get("id") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => return Err(ApiError::ParameterNotFound("company not specified".into())),
-    };
-    let mut store = app.store();
-    if !store.contacts.contains_key(&contact_id) {
-        return Err(store.missing_contact(&contact_id, version));
-    }
-    if !store.companies.contains_key(&company_id) {
-        return Err(ApiError::CompanyNotFound);
-    }
-    let contact = store
-        .contacts
-        .get_mut(&contact_id)
-        .ok_or(ApiError::UserNotFound)?;
-    if !contact.companies.contains(&company_id) {
-        if contact.companies.len() >= COMPANY_LIMIT_PER_CONTACT {
-            return Err(ApiError::ContactCompanyLimit);
-        }
-        contact.companies.push(company_id.clone());
-    }
-    let company = store
-        .companies
-        .get_mut(&company_id)
-        .ok_or(ApiError::CompanyNotFound)?;
-    company.contacts.insert(contact_id);
-    Ok(render::ok(&render::company(
-        &store,
-        &store.companies[&company_id],
-    )))
-}
-
-/// `DELETE /contacts/{id}/companies/{company_id}`: a company that is not
-/// attached answers `404 company_not_found`.
-pub async fn detach(
-    State(app): State<Arc<App>>,
-    version: ApiVersion,
-    Path((contact_id, company_id)): Path<(String, String)>,
-) -> ApiResult {
-    let mut store = app.store();
-    let Some(contact) = store.contacts.get_mut(&contact_id) else {
-        return Err(store.missing_contact(&contact_id, version));
-    };
-    let before = contact.companies.len();
-    contact.companies.retain(|c| c != &company_id);
-    let was_attached = contact.companies.len() != before;
-    let company = store
-        .companies
-        .get_mut(&company_id)
-        .ok_or(ApiError::CompanyNotFound)?;
-    if !was_attached {
-        return Err(ApiError::CompanyNotFound);
-    }
-    company.contacts.remove(&contact_id);
-    Ok(render::ok(&render::company(
-        &store,
-        &store.companies[&company_id],
-    )))
-}
-
-/// `GET /contacts/{id}/companies[?page=&per_page=]`: attachment order,
-/// `per_page` ≤ 150 (default 50); `pages.next` links the next page, else null.
-pub async fn of_contact(
-    State(app): State<Arc<App>>,
-    version: ApiVersion,
-    Path(id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> ApiResult {
-    let per_page = paging::per_page_param(q.get("per_page"), paging::DEFAULT_PER_PAGE)?;
-    let page = q
-        .get("page")
-        .and_then(|p| p.parse::<usize>().ok())
-        .unwrap_or(1)
-        .max(1);
-    let store = app.store();
-    let Some(contact) = store.contacts.get(&id) else {
-        return Err(store.missing_contact(&id, version));
-    };
-    let all = render::contact_companies(&store, contact);
-    let total = all.len();
-    let total_pages = total.div_ceil(per_page);
-    let data: Vec<_> = all
-        .into_iter()
-        .skip((page - 1).saturating_mul(per_page))
-        .take(per_page)
-        .collect();
-    let next = (page < total_pages).then(|| {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
-        format!(
-            "http://{host}/contacts/{id}/companies?page={}&per_page={per_page}",
-            page + 1
-        )
-    });
-    // The `contact_attached_companies` schema (and python-intercom) read
-    // `companies`; the operation's own example uses `data`: both are sent.
-    Ok(render::ok(&json!({
-        "type": "list",
-        "companies": data,
-        "data": data,
-        "pages": {"type": "pages", "next": next, "page": page, "per_page": per_page, "total_pages": total_pages},
-        "total_count": total,
     })))
 }

@@ -25,7 +25,8 @@
 //! | `contacts` | contact writes: create, update, delete, archive, merge; identity rules |
 //! | `contact_reads` | get, find by external id, list, search, `GET /me` |
 //! | [`search`] | the search query language, pure: parse, limits, matching |
-//! | `companies` | companies, attachments, page lists and scroll |
+//! | `companies` | companies, page lists and scroll |
+//! | `membership` | contacts attached to companies: attach, detach, list |
 //! | `tags`, `tag_bulk` | tags, tagging contacts one by one; `POST /tags` (create, rename, bulk tag and untag) |
 //! | `subscriptions` | declared subscription types and contacts' opt-in / opt-out |
 //! | [`custom_object_types`], `custom_objects` | declared custom object types (pure parsing); their instances |
@@ -61,6 +62,7 @@ mod events;
 pub mod faults;
 mod gate;
 mod input;
+mod membership;
 mod paging;
 pub mod ratelimit;
 mod render;
@@ -180,11 +182,11 @@ pub fn app(opts: Options) -> Router {
         .route("/contacts/{id}/unarchive", post(contacts::unarchive))
         .route(
             "/contacts/{id}/companies",
-            post(companies::attach).get(companies::of_contact),
+            post(membership::attach).get(membership::of_contact),
         )
         .route(
             "/contacts/{id}/companies/{company_id}",
-            delete(companies::detach),
+            delete(membership::detach),
         )
         .route(
             "/contacts/{id}/tags",

@@ -157,16 +157,21 @@ def strict(model: Any, raw: Any, what: str, ignore: tuple[str, ...] = ()) -> Any
                 f"{problem}\nraw: {str(raw)[:800]}", pytrace=False)
 
 
-@pytest.fixture
-def sdk(reset_emulator):
+def sdk_client(emulator):
+    """The SDK pointed at `emulator`, every response recorded (`client.recorder`)."""
     rec = Recorder()
     http = httpx.Client(timeout=15.0, event_hooks={"response": [rec]})
-    client = Intercom(token=reset_emulator.token, base_url=reset_emulator.base_url,
+    client = Intercom(token=emulator.token, base_url=emulator.base_url,
                       headers={"Intercom-Version": VERSION}, httpx_client=http)
     client.recorder = rec  # type: ignore[attr-defined]
     yield client
     assert all(r.request.headers.get("Intercom-Version") == VERSION for r in rec.calls)
     http.close()
+
+
+@pytest.fixture
+def sdk(reset_emulator):
+    yield from sdk_client(reset_emulator)
 
 
 def _attr(sdk, name: str, model: str, data_type: str) -> DataAttribute:
@@ -409,13 +414,7 @@ def declared_emulator(start_emulator):
 @pytest.fixture
 def declared_sdk(declared_emulator):
     declared_emulator.reset()
-    rec = Recorder()
-    http = httpx.Client(timeout=15.0, event_hooks={"response": [rec]})
-    client = Intercom(token=declared_emulator.token, base_url=declared_emulator.base_url,
-                      headers={"Intercom-Version": VERSION}, httpx_client=http)
-    client.recorder = rec  # type: ignore[attr-defined]
-    yield client
-    http.close()
+    yield from sdk_client(declared_emulator)
 
 
 def test_tags(sdk):

@@ -271,15 +271,7 @@ pub async fn delete(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiR
 
 fn page_list(store: &Store, q: &HashMap<String, String>, hide_empty: bool) -> ApiResult {
     let per_page = paging::per_page_param(q.get("per_page"), 15)?;
-    let page = match q.get("page") {
-        None => 1,
-        Some(p) => p
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|p| *p >= 1)
-            .ok_or_else(|| ApiError::invalid("page must be a positive integer"))?,
-    };
+    let page = paging::page_param(q.get("page"))?;
     let descending = match q.get("order").map(String::as_str) {
         None | Some("desc") => true,
         Some("asc") => false,

@@ -104,6 +104,13 @@ impl Store {
         }
     }
 
+    /// The live contact `id` (active or archived), or the error for it.
+    pub fn live_contact(&self, id: &str, version: ApiVersion) -> ApiResult<&Contact> {
+        self.contacts
+            .get(id)
+            .ok_or_else(|| self.missing_contact(id, version))
+    }
+
     /// Follow merge chains (at most 3 hops, as Intercom does).
     fn canonical(&self, id: &str) -> String {
         let mut id = id.to_string();

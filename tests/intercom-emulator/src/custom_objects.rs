@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use serde_json::{json, Map, Value};
 
 use crate::attributes::{apply_values, check_value};
@@ -319,15 +319,7 @@ pub async fn find_or_list(
         all.clear();
     }
     let per_page = paging::per_page_param(q.get("per_page"), paging::DEFAULT_PER_PAGE)?;
-    let page = match q.get("page") {
-        None => 1,
-        Some(p) => p
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|p| *p >= 1)
-            .ok_or_else(|| ApiError::invalid("page must be a positive integer"))?,
-    };
+    let page = paging::page_param(q.get("page"))?;
     let total = all.len();
     let total_pages = total.div_ceil(per_page);
     let data: Vec<Value> = all
@@ -336,16 +328,8 @@ pub async fn find_or_list(
         .take(per_page)
         .map(|i| render_instance(&type_name, i))
         .collect();
-    let next = (page < total_pages).then(|| {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
-        format!(
-            "http://{host}/custom_object_instances/{type_name}?page={}&per_page={per_page}",
-            page + 1
-        )
-    });
+    let path = format!("/custom_object_instances/{type_name}");
+    let next = (page < total_pages).then(|| paging::page_url(&headers, &path, page + 1, per_page));
     Ok(render::ok(&json!({
         "type": "list",
         "pages": {"type": "pages", "page": page, "per_page": per_page, "total_pages": total_pages, "next": next},

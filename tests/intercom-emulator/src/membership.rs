@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use serde_json::{json, Value};
 
 use crate::errors::{ApiError, ApiResult};
@@ -38,9 +38,7 @@ pub async fn attach(
         _ => return Err(ApiError::ParameterNotFound("company not specified".into())),
     };
     let mut store = app.store();
-    if !store.contacts.contains_key(&contact_id) {
-        return Err(store.missing_contact(&contact_id, version));
-    }
+    store.live_contact(&contact_id, version)?;
     if !store.companies.contains_key(&company_id) {
         return Err(ApiError::CompanyNotFound);
     }
@@ -109,9 +107,7 @@ pub async fn of_contact(
         .unwrap_or(1)
         .max(1);
     let store = app.store();
-    let Some(contact) = store.contacts.get(&id) else {
-        return Err(store.missing_contact(&id, version));
-    };
+    let contact = store.live_contact(&id, version)?;
     let all = render::contact_companies(&store, contact);
     let total = all.len();
     let total_pages = total.div_ceil(per_page);
@@ -120,16 +116,8 @@ pub async fn of_contact(
         .skip((page - 1).saturating_mul(per_page))
         .take(per_page)
         .collect();
-    let next = (page < total_pages).then(|| {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
-        format!(
-            "http://{host}/contacts/{id}/companies?page={}&per_page={per_page}",
-            page + 1
-        )
-    });
+    let path = format!("/contacts/{id}/companies");
+    let next = (page < total_pages).then(|| paging::page_url(&headers, &path, page + 1, per_page));
     // The `contact_attached_companies` schema (and python-intercom) read
     // `companies`; the operation's own example uses `data`: both are sent.
     Ok(render::ok(&json!({

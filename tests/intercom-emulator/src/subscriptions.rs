@@ -31,7 +31,7 @@ use crate::errors::{ApiError, ApiResult};
 use crate::input::{self, ApiVersion};
 use crate::render;
 use crate::state::{App, Store};
-use crate::tags::id_field;
+use crate::tags::required_id;
 
 /// The first subscription type id (numeric strings, a range of their own).
 pub const FIRST_SUBSCRIPTION_TYPE_ID: u64 = 37_846;
@@ -160,9 +160,7 @@ pub async fn of_contact(
     Path(contact_id): Path<String>,
 ) -> ApiResult {
     let store = app.store();
-    let Some(contact) = store.contacts.get(&contact_id) else {
-        return Err(store.missing_contact(&contact_id, version));
-    };
+    let contact = store.live_contact(&contact_id, version)?;
     let types = contact
         .subscriptions
         .iter()
@@ -179,8 +177,7 @@ pub async fn attach(
     body: Bytes,
 ) -> ApiResult {
     let obj = input::parse_object(&body)?;
-    let type_id = id_field(&obj, "id")?
-        .ok_or_else(|| ApiError::ParameterMissing("id is a required parameter".into()))?;
+    let type_id = required_id(&obj, "id")?;
     let consent = match obj.get("consent_type") {
         None | Some(Value::Null) => {
             return Err(ApiError::ParameterMissing(
@@ -192,9 +189,7 @@ pub async fn attach(
         Some(_) => return Err(ApiError::invalid("consent_type must be opt_in or opt_out")),
     };
     let mut store = app.store();
-    if !store.contacts.contains_key(&contact_id) {
-        return Err(store.missing_contact(&contact_id, version));
-    }
+    store.live_contact(&contact_id, version)?;
     let kind = store
         .subscription_type(&type_id)
         .cloned()

@@ -244,6 +244,12 @@ pub fn id_field(obj: &Map<String, Value>, key: &str) -> ApiResult<Option<String>
     }
 }
 
+/// A required id field (string or number): `400 parameter_missing` without it.
+pub fn required_id(obj: &Map<String, Value>, key: &str) -> ApiResult<String> {
+    id_field(obj, key)?
+        .ok_or_else(|| ApiError::ParameterMissing(format!("{key} is a required parameter")))
+}
+
 /// `GET /tags`
 pub async fn list(State(app): State<Arc<App>>) -> ApiResult {
     let store = app.store();
@@ -271,9 +277,7 @@ pub async fn of_contact(
     Path(contact_id): Path<String>,
 ) -> ApiResult {
     let store = app.store();
-    let Some(contact) = store.contacts.get(&contact_id) else {
-        return Err(store.missing_contact(&contact_id, version));
-    };
+    let contact = store.live_contact(&contact_id, version)?;
     let data: Vec<Value> = contact
         .tags
         .iter()
@@ -290,13 +294,10 @@ pub async fn tag_contact(
     body: Bytes,
 ) -> ApiResult {
     let obj = input::parse_object(&body)?;
-    let tag_id = id_field(&obj, "id")?
-        .ok_or_else(|| ApiError::ParameterMissing("id is a required parameter".into()))?;
+    let tag_id = required_id(&obj, "id")?;
     let now = app.clock.now();
     let mut store = app.store();
-    if !store.contacts.contains_key(&contact_id) {
-        return Err(store.missing_contact(&contact_id, version));
-    }
+    store.live_contact(&contact_id, version)?;
     if store.tag(&tag_id).is_none() {
         return Err(ApiError::ResourceNotFound);
     }
@@ -312,9 +313,7 @@ pub async fn untag_contact(
     Path((contact_id, tag_id)): Path<(String, String)>,
 ) -> ApiResult {
     let mut store = app.store();
-    if !store.contacts.contains_key(&contact_id) {
-        return Err(store.missing_contact(&contact_id, version));
-    }
+    store.live_contact(&contact_id, version)?;
     let applied_tag = store
         .untag_contact(&contact_id, &tag_id)
         .ok_or(ApiError::ResourceNotFound)?;

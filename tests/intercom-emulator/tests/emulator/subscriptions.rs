@@ -189,3 +189,35 @@ async fn unknown_types_and_contacts_are_404() {
         assert_eq!(a.expect_error(404, "not_found"), "Resource Not Found");
     }
 }
+
+#[tokio::test]
+async fn merging_a_lead_keeps_the_users_preferences_and_adds_the_leads() {
+    let env = env().await;
+    let (news, updates) = type_ids(&env).await;
+    let lead = env
+        .contact(json!({"role": "lead", "email": "same@x.com"}))
+        .await;
+    let user = env
+        .contact(json!({"external_id": "u1", "email": "same@x.com"}))
+        .await;
+    for (who, id, consent) in [
+        (&lead, &news, "opt_out"),
+        (&lead, &updates, "opt_in"),
+        (&user, &updates, "opt_in"),
+    ] {
+        env.post(
+            &format!("/contacts/{who}/subscriptions"),
+            json!({"id": id, "consent_type": consent}),
+        )
+        .await
+        .id();
+    }
+    env.post("/contacts/merge", json!({"from": lead, "into": user}))
+        .await
+        .id();
+    let listed = env
+        .get(&format!("/contacts/{user}/subscriptions"))
+        .await
+        .body;
+    assert_eq!(ids(&listed["data"]), vec![updates, news]);
+}

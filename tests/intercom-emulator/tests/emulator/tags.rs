@@ -390,3 +390,59 @@ async fn one_bulk_request_is_one_call_and_at_most_the_cap() {
         .await
         .id();
 }
+
+#[tokio::test]
+async fn merging_a_lead_moves_its_tags_to_the_user() {
+    let env = Env::new().await;
+    let lead = env
+        .contact(json!({"role": "lead", "email": "same@x.com"}))
+        .await;
+    let user = env
+        .contact(json!({"external_id": "u1", "email": "same@x.com"}))
+        .await;
+    let (a, b) = (
+        env.post("/tags", json!({"name": "A"})).await.id(),
+        env.post("/tags", json!({"name": "B"})).await.id(),
+    );
+    env.post(&format!("/contacts/{lead}/tags"), json!({"id": a}))
+        .await
+        .id();
+    env.post(&format!("/contacts/{lead}/tags"), json!({"id": b}))
+        .await
+        .id();
+    env.post(&format!("/contacts/{user}/tags"), json!({"id": b}))
+        .await
+        .id();
+    env.post("/contacts/merge", json!({"from": lead, "into": user}))
+        .await
+        .id();
+    let mut on_user = ids(&env.get(&format!("/contacts/{user}/tags")).await.body["data"]);
+    on_user.sort();
+    let mut want = vec![a, b];
+    want.sort();
+    assert_eq!(on_user, want);
+    for tag in env.dump().await["tags"].as_array().unwrap() {
+        assert_eq!(tag["contact_ids"], json!([user]), "{tag}");
+    }
+}
+
+#[tokio::test]
+async fn deleted_contacts_and_companies_leave_their_tags() {
+    let env = Env::new().await;
+    let co = companies(&env, 1).await;
+    let contact = env.contact(json!({"email": "a@x.com"})).await;
+    let tag = env
+        .post("/tags", json!({"name": "T", "companies": [{"id": co[0]}]}))
+        .await
+        .id();
+    env.post(&format!("/contacts/{contact}/tags"), json!({"id": tag}))
+        .await
+        .id();
+    env.delete(&format!("/contacts/{contact}")).await.id();
+    env.delete(&format!("/companies/{}", co[0])).await;
+    let dump = env.dump().await;
+    assert_eq!(dump["tags"][0]["contact_ids"], json!([]));
+    assert_eq!(dump["tags"][0]["company_ids"], json!([]));
+    let listed = env.get(&format!("/companies?tag_id={tag}")).await.body;
+    assert_eq!(listed["total_count"], 0);
+}

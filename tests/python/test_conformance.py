@@ -31,6 +31,25 @@ KNOWN SPEC GAPS: the ONLY exceptions made. Each is a gap of the spec itself, not
      `companies`, but the operation's own example (2.11, 2.14 and 2.16 alike) carries it in `data`.
      Neither key is `required`, so the schema accepts both; the script reads whichever is present.
      (python-intercom reads only `companies`: see test_sdk.py and EMULATOR_GAPS.md.)
+  8. Custom object `custom_attributes` (custom_object_instance and
+     create_or_update_custom_object_instance_request) are typed `additionalProperties: {type: string}`,
+     but custom object attributes are also numbers, booleans and dates, and the operations' own
+     examples send and return `total_amount: 99.99`. Widened like gap 3.
+  9. POST /tags: the request body is a `oneOf` whose first member (`create_or_update_tag_request`:
+     only `name` required, any other key allowed) also matches every tag-companies, untag-companies
+     and tag-users body, so those are "valid under more than one schema" and no such body can pass.
+     Each is validated against the member it is meant to be instead (`tag_body`).
+ 10. 400 is undocumented for POST /contacts/{id}/subscriptions (a consent_type that is not the
+     type's own, a missing id or consent_type) and for POST /custom_object_instances/{type} (a value
+     of the wrong type, an attribute the type does not have, no external_id); 2.14 lists only
+     200/401/404 there. The emulator's 400s are its documented choices (README); the body must
+     still be an `error` envelope.
+ 11. GET /custom_object_instances/{type} without `external_id`: 2.14 makes `external_id` required
+     and answers one instance; 2.16 lists the type's instances when it is left out
+     (`listCustomObjectInstances`). The list is checked against 2.16 only.
+ 12. The `contact` schema (2.14 and 2.16) has no `opted_in_subscription_types` /
+     `opted_out_subscription_types`, though every contact example carries both list stubs; the
+     schema allows extra keys, so they pass unchecked, and the script checks them by hand.
 For every undocumented status allowed above the body is still validated against `error`.
 """
 
@@ -57,6 +76,8 @@ KNOWN_SPEC_GAPS = GapRules(
         ("*", "*", 429): "gap 2: 429 rate_limit_exceeded is undocumented on these operations",
         ("GET", "/contacts/{contact_id}", 404): "gap 5: 404 described in ShowContact's text, not in its responses",
         ("POST", "/events", 404): "gap 6: 404 for an unknown user described in createDataEvent's text only",
+        ("POST", "/contacts/{contact_id}/subscriptions", 400): "gap 10: no 400 documented",
+        ("POST", "/custom_object_instances/{custom_object_type_identifier}", 400): "gap 10: no 400 documented",
     },
     alternate_schema={
         ("GET", "/companies"): (
@@ -76,6 +97,10 @@ SPEC_PATCHES = [  # gap 3
                 SCALAR, "gap 3: company custom_attributes typed string-only"),
     SchemaPatch("/components/schemas/create_data_event_request/properties/metadata/additionalProperties",
                 SCALAR, "gap 3: event metadata typed string-only"),
+    SchemaPatch("/components/schemas/custom_object_instance/properties/custom_attributes/additionalProperties",
+                SCALAR, "gap 8: custom object attributes typed string-only"),
+    SchemaPatch("/components/schemas/create_or_update_custom_object_instance_request/properties/custom_attributes/"
+                "additionalProperties", SCALAR, "gap 8: custom object attributes typed string-only"),
 ]
 
 # Every operation the emulator serves (2.14 path templates); the last test checks each was replayed.
@@ -107,6 +132,22 @@ REQUIRED_OPERATIONS = [
     "GET /data_attributes",
     "POST /data_attributes",
     "PUT /data_attributes/{data_attribute_id}",
+    "GET /tags",
+    "POST /tags",
+    "GET /tags/{tag_id}",
+    "DELETE /tags/{tag_id}",
+    "GET /contacts/{contact_id}/tags",
+    "POST /contacts/{contact_id}/tags",
+    "DELETE /contacts/{contact_id}/tags/{tag_id}",
+    "GET /subscription_types",
+    "GET /contacts/{contact_id}/subscriptions",
+    "POST /contacts/{contact_id}/subscriptions",
+    "DELETE /contacts/{contact_id}/subscriptions/{subscription_id}",
+    "POST /custom_object_instances/{custom_object_type_identifier}",
+    "GET /custom_object_instances/{custom_object_type_identifier}",
+    "DELETE /custom_object_instances/{custom_object_type_identifier}",
+    "GET /custom_object_instances/{custom_object_type_identifier}/{custom_object_instance_id}",
+    "DELETE /custom_object_instances/{custom_object_type_identifier}/{custom_object_instance_id}",
 ]
 
 _SPECS: dict[str, OpenAPISpec] = {}
@@ -222,6 +263,28 @@ class CheckedApi:
 @pytest.fixture
 def capi(reset_emulator):
     api = CheckedApi(reset_emulator)
+    yield api
+    api.close()
+
+
+# What a workspace admin declares in Intercom's settings; the API cannot create these.
+DECLARED_ARGS = (
+    "--subscription-type", "Newsletters",               # opt_out, Intercom's default kind
+    "--subscription-type", "Product updates:opt_in",
+    "--custom-object-type", "Order:order_number=string,total_amount=float,placed_at=date,paid=boolean,items=integer",
+)
+
+
+@pytest.fixture(scope="module")
+def declared_emulator(start_emulator):
+    """An emulator with subscription types and a custom object type (see DECLARED_ARGS)."""
+    return start_emulator(*DECLARED_ARGS)
+
+
+@pytest.fixture
+def dcapi(declared_emulator):
+    declared_emulator.reset()
+    api = CheckedApi(declared_emulator)
     yield api
     api.close()
 
@@ -570,6 +633,211 @@ def test_data_attributes(capi):
     nf = capi.put("/data_attributes/999999999", {"archived": False}, expect=404)
     capi.check("field_not_found" in error_codes(nf), "PUT /data_attributes/999999999", f"{error_codes(nf)}")
     capi.assert_clean()
+
+
+# ---------------------------------------------------------------------------------------------
+# Tags
+# ---------------------------------------------------------------------------------------------
+
+
+def tag_body(capi: CheckedApi, body: dict, member: str, expect: int = 200) -> httpx.Response:
+    """POST /tags with `body` validated against the one `oneOf` member it is meant to be (gap 9)."""
+    errs = spec("2.14").schema_errors(body, spec("2.14").schema(member), write=True)
+    assert not errs, f"test bug: POST /tags body is not a valid {member}: {errs}"
+    return capi.post("/tags", body, expect=expect, validate_request=False)
+
+
+def names_of(company: dict) -> list[str]:
+    return [t.get("name") for t in (company.get("tags") or {}).get("tags") or []]
+
+
+def test_tags(capi):
+    vip = need(capi.post("/tags", {"name": "VIP"}))
+    capi.check(vip.get("type") == "tag" and vip.get("name") == "VIP", "POST /tags", f"body {vip!r}")
+    again = need(capi.post("/tags", {"name": "vip"}))
+    capi.check(again.get("id") == vip["id"], "POST /tags (same name, other case)",
+               f"names are case insensitive: {again!r} vs {vip!r}")
+    churn = need(capi.post("/tags", {"name": "Churn risk"}))
+    renamed = need(capi.post("/tags", {"id": churn["id"], "name": "Churn watch"}))
+    capi.check(renamed.get("id") == churn["id"] and renamed.get("name") == "Churn watch",
+               "POST /tags {id, name}", f"body {renamed!r}")
+    dup = capi.post("/tags", {"id": churn["id"], "name": "VIP"}, expect=400)
+    capi.check(error_codes(dup) == ["parameter_invalid"], "POST /tags rename onto a taken name", f"{error_codes(dup)}")
+    bad = capi.post("/tags", {"test": "invalid"}, expect=400, validate_request=False)  # the spec's example
+    capi.check(error_codes(bad) == ["parameter_invalid"], "POST /tags {test: invalid}", f"{error_codes(bad)}")
+    listed = need(capi.get("/tags"))
+    capi.check([t.get("name") for t in listed.get("data", [])] == ["VIP", "Churn watch"], "GET /tags",
+               f"data {listed.get('data')!r}")
+    found = need(capi.get(f"/tags/{vip['id']}"))
+    capi.check(found == {"type": "tag", "id": vip["id"], "name": "VIP"}, "GET /tags/{id}", f"body {found!r}")
+
+    contact = need(capi.post("/contacts", {"email": "tagged@example.com"}))
+    cid = contact["id"]
+    applied = need(capi.post(f"/contacts/{cid}/tags", {"id": vip["id"]}))
+    capi.check(applied.get("id") == vip["id"] and isinstance(applied.get("applied_at"), int)
+               and (applied.get("applied_by") or {}).get("type") == "admin",
+               "POST /contacts/{id}/tags", f"body {applied!r}")
+    of_contact = need(capi.get(f"/contacts/{cid}/tags"))
+    capi.check([t.get("id") for t in of_contact.get("data", [])] == [vip["id"]], "GET /contacts/{id}/tags",
+               f"body {of_contact!r}")
+    shown = need(capi.get(f"/contacts/{cid}"))
+    stub = shown.get("tags") or {}
+    capi.check(stub.get("total_count") == 1 and [t.get("id") for t in stub.get("data", [])] == [vip["id"]],
+               "GET /contacts/{id} tags stub", f"tags {stub!r}")
+    removed = need(capi.delete(f"/contacts/{cid}/tags/{vip['id']}"))
+    capi.check(removed.get("id") == vip["id"], "DELETE /contacts/{id}/tags/{tag_id}", f"body {removed!r}")
+    again = capi.delete(f"/contacts/{cid}/tags/{vip['id']}", expect=404)
+    capi.check(error_codes(again) == ["not_found"], "DELETE a tag that is not applied", f"{error_codes(again)}")
+
+    gone = capi.delete(f"/tags/{churn['id']}")  # 200 with no body, as documented
+    capi.check(gone.status_code == 200 and not gone.content, "DELETE /tags/{id}", f"{gone.status_code} {gone.text!r}")
+    capi.get(f"/tags/{churn['id']}", expect=404)
+    capi.assert_clean()
+
+
+def test_tags_in_bulk(capi):
+    user = need(capi.post("/contacts", {"email": "bulk-user@example.com"}))
+    lead = need(capi.post("/contacts", {"role": "lead", "email": "bulk-lead@example.com"}))
+    companies = []
+    for i in range(3):
+        co = need(capi.post("/companies", {"company_id": f"bulk-{i}", "name": f"Bulk {i}"}))
+        need(capi.post(f"/contacts/{user['id']}/companies", {"id": co["id"]}))  # listed companies need users
+        companies.append(co)
+
+    tagged = need(tag_body(capi, {"name": "Enterprise", "companies": [
+        {"id": companies[0]["id"]}, {"company_id": "bulk-1"}, {"company_id": "bulk-2"}]}, "tag_company_request"))
+    for co in companies:
+        got = need(capi.get(f"/companies/{co['id']}"))
+        capi.check(names_of(got) == ["Enterprise"], "GET /companies/{id} after bulk tagging", f"tags {got.get('tags')!r}")
+    by_tag = need(capi.get("/companies", params={"tag_id": tagged["id"]}))
+    capi.check(sorted(c.get("company_id") for c in by_tag.get("data", [])) == ["bulk-0", "bulk-1", "bulk-2"],
+               "GET /companies?tag_id=", f"data {[c.get('company_id') for c in by_tag.get('data', [])]}")
+
+    untagged = need(tag_body(capi, {"name": "Enterprise", "companies": [
+        {"id": companies[0]["id"], "untag": True}, {"company_id": "bulk-1", "untag": True}]}, "untag_company_request"))
+    capi.check(untagged.get("id") == tagged["id"], "POST /tags (untag companies)", f"body {untagged!r}")
+    left = [names_of(need(capi.get(f"/companies/{co['id']}"))) for co in companies]
+    capi.check(left == [[], [], ["Enterprise"]], "untag companies", f"tags per company {left}")
+
+    users = need(tag_body(capi, {"name": "Beta", "users": [{"id": user["id"]}, {"id": lead["id"]}]},
+                          "tag_multiple_users_request"))
+    for c in (user, lead):
+        of = need(capi.get(f"/contacts/{c['id']}/tags"))
+        capi.check([t.get("id") for t in of.get("data", [])] == [users["id"]], "POST /tags (users)",
+                   f"{c['role']} tags {of!r}")
+    hits = need(capi.post("/contacts/search", {"query": {"field": "tag_id", "operator": "=", "value": users["id"]}}))
+    capi.check(hits.get("total_count") == 2, "POST /contacts/search tag_id =", f"total_count {hits.get('total_count')!r}")
+
+    missing = tag_body(capi, {"name": "Enterprise", "companies": [{"company_id": "no-such"}]},
+                       "tag_company_request", expect=404)
+    capi.check(error_codes(missing) == ["company_not_found"], "POST /tags unknown company", f"{error_codes(missing)}")
+    nobody = tag_body(capi, {"name": "Beta", "users": [{"id": "5f4d3c1c7b1b4d7da97e6096"}]},
+                      "tag_multiple_users_request", expect=404)
+    capi.check(error_codes(nobody) == ["not_found"], "POST /tags unknown user", f"{error_codes(nobody)}")
+    capi.check(bool(need(capi.get("/tags")).get("data")), "GET /tags", "tags listed")
+    capi.assert_clean()
+
+
+def test_contact_in_several_companies(capi):
+    contact = need(capi.post("/contacts", {"email": "member@example.com"}))
+    ids = [need(capi.post("/companies", {"company_id": f"m-{i}"}))["id"] for i in range(3)]
+    for co in ids:
+        need(capi.post(f"/contacts/{contact['id']}/companies", {"id": co}))
+    listed = need(capi.get(f"/contacts/{contact['id']}/companies"))
+    capi.check([c.get("id") for c in listed.get("companies", [])] == ids and listed.get("total_count") == 3,
+               "GET /contacts/{id}/companies (three)", f"body {str(listed)[:300]}")
+    need(capi.delete(f"/contacts/{contact['id']}/companies/{ids[1]}"))
+    listed = need(capi.get(f"/contacts/{contact['id']}/companies"))
+    capi.check([c.get("id") for c in listed.get("companies", [])] == [ids[0], ids[2]],
+               "DELETE one of three companies", f"left {[c.get('id') for c in listed.get('companies', [])]}")
+    again = capi.delete(f"/contacts/{contact['id']}/companies/{ids[1]}", expect=404)
+    capi.check(error_codes(again) == ["company_not_found"], "detach twice", f"{error_codes(again)}")
+    capi.assert_clean()
+
+
+# ---------------------------------------------------------------------------------------------
+# Subscription types
+# ---------------------------------------------------------------------------------------------
+
+
+def test_subscriptions(dcapi):
+    types = need(dcapi.get("/subscription_types")).get("data", [])
+    by_name = {(t.get("default_translation") or {}).get("name"): t for t in types}
+    dcapi.check(set(by_name) == {"Newsletters", "Product updates"}, "GET /subscription_types", f"types {types!r}")
+    news, updates = by_name.get("Newsletters", {}), by_name.get("Product updates", {})
+    dcapi.check(news.get("consent_type") == "opt_out" and updates.get("consent_type") == "opt_in"
+                and news.get("state") == "live", "GET /subscription_types", f"{news!r} {updates!r}")
+
+    contact = need(dcapi.post("/contacts", {"email": "subscriber@example.com"}))
+    path = f"/contacts/{contact['id']}/subscriptions"
+    out = need(dcapi.post(path, {"id": news["id"], "consent_type": "opt_out"}))
+    dcapi.check(out.get("id") == news["id"], f"POST {path} opt_out", f"body {out!r}")
+    opted_in = need(dcapi.post(path, {"id": updates["id"], "consent_type": "opt_in"}))
+    dcapi.check(opted_in.get("consent_type") == "opt_in", f"POST {path} opt_in", f"body {opted_in!r}")
+    listed = need(dcapi.get(path))
+    dcapi.check([t.get("id") for t in listed.get("data", [])] == [news["id"], updates["id"]], f"GET {path}",
+                f"body {listed!r}")
+    shown = need(dcapi.get(f"/contacts/{contact['id']}"))  # gap 12: checked by hand
+    stubs = {k: [t.get("id") for t in (shown.get(k) or {}).get("data", [])]
+             for k in ("opted_out_subscription_types", "opted_in_subscription_types")}
+    dcapi.check(stubs == {"opted_out_subscription_types": [news["id"]], "opted_in_subscription_types": [updates["id"]]},
+                "GET /contacts/{id} subscription stubs", f"{stubs}")
+    detached = need(dcapi.delete(f"{path}/{news['id']}"))
+    dcapi.check(detached.get("id") == news["id"], f"DELETE {path}/{{id}}", f"body {detached!r}")
+
+    mismatch = dcapi.post(path, {"id": news["id"], "consent_type": "opt_in"}, expect=400)  # gap 10
+    dcapi.check(error_codes(mismatch) == ["parameter_invalid"], "consent_type not the type's own",
+                f"{error_codes(mismatch)}")
+    unknown = dcapi.post(path, {"id": "invalid_id", "consent_type": "opt_in"}, expect=404)  # the spec's example
+    dcapi.check(error_codes(unknown) == ["not_found"], "unknown subscription type", f"{error_codes(unknown)}")
+    nobody = dcapi.get("/contacts/5f4d3c1c7b1b4d7da97e6096/subscriptions", expect=404)
+    dcapi.check(error_codes(nobody) == ["not_found"], "subscriptions of an unknown contact", f"{error_codes(nobody)}")
+    dcapi.assert_clean()
+
+
+# ---------------------------------------------------------------------------------------------
+# Custom object instances
+# ---------------------------------------------------------------------------------------------
+
+ORDERS = "/custom_object_instances/Order"
+
+
+def test_custom_objects(dcapi):
+    created = need(dcapi.post(ORDERS, {  # the operation's own example, plus typed attributes (gap 8)
+        "external_id": "123", "external_created_at": 1392036272, "external_updated_at": 1392036272,
+        "custom_attributes": {"order_number": "ORDER-12345", "total_amount": 99.99, "paid": False, "items": 2},
+    }))
+    dcapi.check(created.get("type") == "Order" and created.get("external_id") == "123", f"POST {ORDERS}",
+                f"body {created!r}")
+    updated = need(dcapi.post(ORDERS, {"external_id": "123", "custom_attributes": {"paid": True}}))
+    dcapi.check(updated.get("id") == created.get("id") and updated.get("custom_attributes", {}).get("paid") is True
+                and updated.get("custom_attributes", {}).get("total_amount") == 99.99,
+                f"POST {ORDERS} (update)", f"upsert by external_id keeps the id and merges: {updated!r}")
+    by_ext = need(dcapi.get(ORDERS, params={"external_id": "123"}))
+    dcapi.check(by_ext.get("id") == created["id"], f"GET {ORDERS}?external_id=", f"body {by_ext!r}")
+    by_id = need(dcapi.get(f"{ORDERS}/{created['id']}"))
+    dcapi.check(by_id.get("id") == created["id"], f"GET {ORDERS}/{{id}}", f"body {by_id!r}")
+    need(dcapi.post(ORDERS, {"external_id": "124"}))
+    listed = need(dcapi.get(ORDERS, params={"per_page": 1}, version="2.16"))  # gap 11
+    dcapi.check(listed.get("total_count") == 2 and len(listed.get("data", [])) == 1
+                and bool((listed.get("pages") or {}).get("next")), f"[2.16] GET {ORDERS}", f"body {listed!r}")
+
+    deleted = need(dcapi.delete(ORDERS, params={"external_id": "124"}))
+    dcapi.check(deleted.get("deleted") is True and deleted.get("object") == "Order", f"DELETE {ORDERS}?external_id=",
+                f"body {deleted!r}")
+    deleted = need(dcapi.delete(f"{ORDERS}/{created['id']}"))
+    dcapi.check(deleted == {"id": created["id"], "object": "Order", "deleted": True}, f"DELETE {ORDERS}/{{id}}",
+                f"body {deleted!r}")
+    gone = dcapi.get(ORDERS, params={"external_id": "123"}, expect=404)
+    dcapi.check(error_codes(gone) == ["not_found"], "GET a deleted instance", f"{error_codes(gone)}")
+
+    no_type = dcapi.post("/custom_object_instances/Invoice", {"external_id": "1"}, expect=404)
+    msg = ((body(no_type) or {}).get("errors") or [{}])[0].get("message")
+    dcapi.check(msg == "Custom object type `Invoice` not found", "POST to an undeclared type (TypeNotFound)", f"{msg!r}")
+    wrong = dcapi.post(ORDERS, {"external_id": "125", "custom_attributes": {"total_amount": "lots"}}, expect=400)
+    msg = ((body(wrong) or {}).get("errors") or [{}])[0].get("message") or ""
+    dcapi.check("total_amount" in msg, "a value of the wrong type (gap 10)", f"{error_codes(wrong)} {msg!r}")
+    dcapi.assert_clean()
 
 
 # ---------------------------------------------------------------------------------------------

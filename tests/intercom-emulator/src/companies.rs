@@ -1,4 +1,4 @@
-//! Companies and their attachments to contacts.
+//! Companies (their attachments to contacts are in `membership`).
 //!
 //! - `POST /companies` upserts on `company_id`; an unknown body field is
 //!   `400 bad_request` "bad 'x' parameter" (on `PUT` too, where `company_id`
@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap};
 use serde_json::{json, Map, Value};
 
 use crate::attributes::{apply_values, check_values};
@@ -56,7 +55,6 @@ pub const SCROLL_PAGE: usize = 50;
 pub const SCROLL_TTL: i64 = 60;
 /// Page-number company lists never reach past this many companies.
 pub const LIST_CEILING: usize = 10_000;
-const COMPANY_LIMIT_PER_CONTACT: usize = 1000;
 
 /// The writable fields of a company body.
 #[derive(Debug, Default)]
@@ -182,6 +180,7 @@ impl Store {
                     last_request_at: None,
                     custom_attributes: Map::new(),
                     contacts: Default::default(),
+                    tags: Vec::new(),
                 };
                 self.companies.insert(id.clone(), company);
                 self.company_order.insert(seq, id.clone());
@@ -212,6 +211,7 @@ impl Store {
                 c.companies.retain(|cid| cid != id);
             }
         }
+        self.forget_company_tags(&company);
         self.deleted_companies.push((company, now));
         Ok(())
     }
@@ -233,7 +233,7 @@ pub async fn create_or_update(State(app): State<Arc<App>>, body: Bytes) -> ApiRe
     let now = app.clock.now();
     let mut store = app.store();
     let id = store.upsert_company(company_id, input, &app.opts, now)?;
-    Ok(render::ok(&render::company(&store.companies[&id])))
+    Ok(render::ok(&render::company(&store, &store.companies[&id])))
 }
 
 /// `PUT /companies/{id}`
@@ -250,14 +250,14 @@ pub async fn update(State(app): State<Arc<App>>, Path(id): Path<String>, body: B
         None => Vec::new(),
     };
     store.apply_company(&id, input, writes, now);
-    Ok(render::ok(&render::company(&store.companies[&id])))
+    Ok(render::ok(&render::company(&store, &store.companies[&id])))
 }
 
 /// `GET /companies/{id}`
 pub async fn get(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult {
     let store = app.store();
     let c = store.companies.get(&id).ok_or(ApiError::CompanyNotFound)?;
-    Ok(render::ok(&render::company(c)))
+    Ok(render::ok(&render::company(&store, c)))
 }
 
 /// `DELETE /companies/{id}`
@@ -271,15 +271,7 @@ pub async fn delete(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiR
 
 fn page_list(store: &Store, q: &HashMap<String, String>, hide_empty: bool) -> ApiResult {
     let per_page = paging::per_page_param(q.get("per_page"), 15)?;
-    let page = match q.get("page") {
-        None => 1,
-        Some(p) => p
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|p| *p >= 1)
-            .ok_or_else(|| ApiError::invalid("page must be a positive integer"))?,
-    };
+    let page = paging::page_param(q.get("page"))?;
     let descending = match q.get("order").map(String::as_str) {
         None | Some("desc") => true,
         Some("asc") => false,
@@ -290,6 +282,9 @@ fn page_list(store: &Store, q: &HashMap<String, String>, hide_empty: bool) -> Ap
         }
     };
     let mut companies = store.visible_companies(hide_empty);
+    if let Some(tag_id) = q.get("tag_id") {
+        companies.retain(|c| c.tags.contains(tag_id));
+    }
     companies.sort_by_key(|c| (c.last_request_at.unwrap_or(0), c.seq));
     if descending {
         companies.reverse();
@@ -301,7 +296,7 @@ fn page_list(store: &Store, q: &HashMap<String, String>, hide_empty: bool) -> Ap
         .iter()
         .skip(start)
         .take(per_page)
-        .map(|c| render::company(c))
+        .map(|c| render::company(store, c))
         .collect();
     let total_pages = total.min(LIST_CEILING).div_ceil(per_page);
     let next = if page < total_pages {
@@ -329,7 +324,7 @@ pub async fn retrieve(
             .get(company_id)
             .and_then(|id| store.companies.get(id))
             .ok_or(ApiError::CompanyNotFound)?;
-        return Ok(render::ok(&render::company(c)));
+        return Ok(render::ok(&render::company(&store, c)));
     }
     if let Some(name) = q.get("name") {
         let c = store
@@ -338,10 +333,10 @@ pub async fn retrieve(
             .filter_map(|id| store.companies.get(id))
             .find(|c| c.name.as_deref() == Some(name.as_str()))
             .ok_or(ApiError::CompanyNotFound)?;
-        return Ok(render::ok(&render::company(c)));
+        return Ok(render::ok(&render::company(&store, c)));
     }
-    if q.contains_key("tag_id") || q.contains_key("segment_id") {
-        // The emulator has no tags or segments: nothing matches.
+    if q.contains_key("segment_id") {
+        // The emulator has no segments: nothing matches.
         return Ok(render::ok(&json!({
             "type": "list", "data": [], "total_count": 0,
             "pages": {"type": "pages", "next": null, "page": 1, "per_page": 15, "total_pages": 0},
@@ -406,7 +401,7 @@ pub async fn scroll(
     let data: Vec<_> = page_ids
         .iter()
         .filter_map(|id| store.companies.get(id))
-        .map(render::company)
+        .map(|c| render::company(&store, c))
         .collect();
     Ok(render::ok(&json!({
         "type": "list", "data": data, "pages": null, "total_count": null, "scroll_param": param,
@@ -446,115 +441,5 @@ pub async fn contacts(
         "data": data,
         "total_count": total,
         "pages": {"type": "pages", "page": page, "per_page": per_page, "total_pages": total.div_ceil(per_page)},
-    })))
-}
-
-/// `POST /contacts/{id}/companies` `{id: <Intercom company id>}`
-pub async fn attach(
-    State(app): State<Arc<App>>,
-    version: ApiVersion,
-    Path(contact_id): Path<String>,
-    body: Bytes,
-) -> ApiResult {
-    let obj = input::parse_object(&body)?;
-    let company_id = match obj.get("id") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => return Err(ApiError::ParameterNotFound("company not specified".into())),
-    };
-    let mut store = app.store();
-    if !store.contacts.contains_key(&contact_id) {
-        return Err(store.missing_contact(&contact_id, version));
-    }
-    if !store.companies.contains_key(&company_id) {
-        return Err(ApiError::CompanyNotFound);
-    }
-    let contact = store
-        .contacts
-        .get_mut(&contact_id)
-        .ok_or(ApiError::UserNotFound)?;
-    if !contact.companies.contains(&company_id) {
-        if contact.companies.len() >= COMPANY_LIMIT_PER_CONTACT {
-            return Err(ApiError::ContactCompanyLimit);
-        }
-        contact.companies.push(company_id.clone());
-    }
-    let company = store
-        .companies
-        .get_mut(&company_id)
-        .ok_or(ApiError::CompanyNotFound)?;
-    company.contacts.insert(contact_id);
-    Ok(render::ok(&render::company(company)))
-}
-
-/// `DELETE /contacts/{id}/companies/{company_id}`: a company that is not
-/// attached answers `404 company_not_found`.
-pub async fn detach(
-    State(app): State<Arc<App>>,
-    version: ApiVersion,
-    Path((contact_id, company_id)): Path<(String, String)>,
-) -> ApiResult {
-    let mut store = app.store();
-    let Some(contact) = store.contacts.get_mut(&contact_id) else {
-        return Err(store.missing_contact(&contact_id, version));
-    };
-    let before = contact.companies.len();
-    contact.companies.retain(|c| c != &company_id);
-    let was_attached = contact.companies.len() != before;
-    let company = store
-        .companies
-        .get_mut(&company_id)
-        .ok_or(ApiError::CompanyNotFound)?;
-    if !was_attached {
-        return Err(ApiError::CompanyNotFound);
-    }
-    company.contacts.remove(&contact_id);
-    Ok(render::ok(&render::company(company)))
-}
-
-/// `GET /contacts/{id}/companies[?page=&per_page=]`: attachment order,
-/// `per_page` ≤ 150 (default 50); `pages.next` links the next page, else null.
-pub async fn of_contact(
-    State(app): State<Arc<App>>,
-    version: ApiVersion,
-    Path(id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> ApiResult {
-    let per_page = paging::per_page_param(q.get("per_page"), paging::DEFAULT_PER_PAGE)?;
-    let page = q
-        .get("page")
-        .and_then(|p| p.parse::<usize>().ok())
-        .unwrap_or(1)
-        .max(1);
-    let store = app.store();
-    let Some(contact) = store.contacts.get(&id) else {
-        return Err(store.missing_contact(&id, version));
-    };
-    let all = render::contact_companies(&store, contact);
-    let total = all.len();
-    let total_pages = total.div_ceil(per_page);
-    let data: Vec<_> = all
-        .into_iter()
-        .skip((page - 1).saturating_mul(per_page))
-        .take(per_page)
-        .collect();
-    let next = (page < total_pages).then(|| {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
-        format!(
-            "http://{host}/contacts/{id}/companies?page={}&per_page={per_page}",
-            page + 1
-        )
-    });
-    // The `contact_attached_companies` schema (and python-intercom) read
-    // `companies`; the operation's own example uses `data`: both are sent.
-    Ok(render::ok(&json!({
-        "type": "list",
-        "companies": data,
-        "data": data,
-        "pages": {"type": "pages", "next": next, "page": page, "per_page": per_page, "total_pages": total_pages},
-        "total_count": total,
     })))
 }

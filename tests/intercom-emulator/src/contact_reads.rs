@@ -159,6 +159,7 @@ pub fn field_value(c: &Contact, field: &str) -> Scalar {
         "last_seen_at" => int(c.last_seen_at),
         "unsubscribed_from_emails" => Scalar::Bool(c.unsubscribed_from_emails),
         "marked_email_as_spam" | "has_hard_bounced" => Scalar::Bool(false),
+        "tag_id" => Scalar::Set(c.tags.iter().map(|t| t.id.clone()).collect()),
         _ => Scalar::Null,
     }
 }

@@ -104,6 +104,13 @@ impl Store {
         }
     }
 
+    /// The live contact `id` (active or archived), or the error for it.
+    pub fn live_contact(&self, id: &str, version: ApiVersion) -> ApiResult<&Contact> {
+        self.contacts
+            .get(id)
+            .ok_or_else(|| self.missing_contact(id, version))
+    }
+
     /// Follow merge chains (at most 3 hops, as Intercom does).
     fn canonical(&self, id: &str) -> String {
         let mut id = id.to_string();
@@ -208,6 +215,8 @@ impl Store {
             updated_at: now,
             archived: false,
             companies: Vec::new(),
+            tags: Vec::new(),
+            subscriptions: Vec::new(),
         };
         self.index_contact(&contact);
         self.contact_order.insert(seq, id.clone());
@@ -341,8 +350,9 @@ impl Store {
     }
 
     /// `POST /contacts/merge`: the lead `from` goes into the user `into`. The
-    /// user keeps its own values and gains what it lacks; companies and events
-    /// move over; the lead is gone (404, or 410 under 2.16).
+    /// user keeps its own values and gains what it lacks (subscription
+    /// preferences included); companies, tags and events move over; the lead is
+    /// gone (404, or 410 under 2.16).
     pub fn merge(
         &mut self,
         from: &str,
@@ -403,10 +413,18 @@ impl Store {
                     .or_insert_with(|| into.to_string());
             }
         }
+        for s in &lead.subscriptions {
+            if !user.subscriptions.iter().any(|mine| mine.id == s.id) {
+                user.subscriptions.push(s.clone());
+            }
+        }
         for company_id in moved_companies {
             if let Some(company) = self.companies.get_mut(&company_id) {
                 company.contacts.insert(into.to_string());
             }
+        }
+        for applied in &lead.tags {
+            self.tag_contact(into, &applied.id, applied.applied_at);
         }
         self.move_events(from, into);
         self.removed.insert(

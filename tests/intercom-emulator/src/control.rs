@@ -4,8 +4,8 @@
 //! | endpoint | what it does |
 //! |---|---|
 //! | `GET /_emulator/stats` | `{"requests":N,"by_status":{…},"by_route":{"POST /contacts":…}}` |
-//! | `POST /_emulator/reset` | drop all data, stats, the rate-limit window and the clock offset |
-//! | `GET /_emulator/dump` | everything, including archived, deleted and merged contacts |
+//! | `POST /_emulator/reset` | drop all data, stats, the rate-limit window and the clock offset (declared subscription and custom object types stay) |
+//! | `GET /_emulator/dump` | everything, including archived, deleted and merged contacts, deleted companies and custom object instances |
 //! | `GET /_emulator/clock` | `{"now":…,"offset_secs":…}` |
 //! | `POST /_emulator/clock/advance` `{"secs":N}` | move emulated time forward |
 //! | `GET /_emulator/faults` | `{"fault_rate":F,"latency_ms":N}` now in force |
@@ -21,7 +21,7 @@ use crate::errors::{ApiError, ApiResult};
 use crate::input;
 use crate::render;
 use crate::state::{App, Contact, Removal, Store};
-use crate::{attributes, events};
+use crate::{attributes, custom_objects, events, subscriptions, tags};
 
 /// `GET /_emulator/stats`
 pub async fn stats(State(app): State<Arc<App>>) -> ApiResult {
@@ -30,7 +30,7 @@ pub async fn stats(State(app): State<Arc<App>>) -> ApiResult {
 
 /// `POST /_emulator/reset`
 pub async fn reset(State(app): State<Arc<App>>) -> ApiResult {
-    *app.store() = Store::default();
+    *app.store() = Store::new(&app.opts);
     app.stats.reset();
     app.limiter.reset();
     app.clock.reset();
@@ -95,8 +95,16 @@ pub async fn set_faults(State(app): State<Arc<App>>, body: Bytes) -> ApiResult {
     Ok(render::ok(&faults_body(&app)))
 }
 
-fn contact_entry(c: &Contact, removal: Option<&Removal>) -> Value {
+fn contact_entry(store: &Store, c: &Contact, removal: Option<&Removal>) -> Value {
     let mut v = serde_json::to_value(render::contact(c, false)).unwrap_or(Value::Null);
+    v["company_ids"] = json!(c.companies);
+    v["tag_names"] = json!(store.contact_tag_names(c));
+    v["subscriptions"] = c
+        .subscriptions
+        .iter()
+        .filter_map(|s| store.subscription_type(&s.id))
+        .map(|t| json!({"id": t.id, "name": t.name, "consent_type": t.consent.as_str()}))
+        .collect();
     v["archived"] = json!(c.archived);
     v["deleted"] = json!(matches!(removal, Some(Removal::Deleted { .. })));
     v["merged_into"] = match removal {
@@ -116,20 +124,28 @@ pub async fn dump(State(app): State<Arc<App>>) -> ApiResult {
     let mut contacts: Vec<(u64, Value)> = store
         .contacts
         .values()
-        .map(|c| (c.seq, contact_entry(c, None)))
+        .map(|c| (c.seq, contact_entry(&store, c, None)))
         .chain(
             store
                 .removed
                 .values()
-                .map(|(c, r)| (c.seq, contact_entry(c, Some(r)))),
+                .map(|(c, r)| (c.seq, contact_entry(&store, c, Some(r)))),
         )
         .collect();
     contacts.sort_by_key(|(seq, _)| *seq);
     let company_entry = |c: &crate::state::Company, deleted_at: Option<i64>| {
-        let mut v = serde_json::to_value(render::company(c)).unwrap_or(Value::Null);
+        let mut v = serde_json::to_value(render::company(&store, c)).unwrap_or(Value::Null);
         let mut ids: Vec<_> = c.contacts.iter().cloned().collect();
         ids.sort();
         v["contact_ids"] = json!(ids);
+        let mut tag_names: Vec<&str> = c
+            .tags
+            .iter()
+            .filter_map(|id| store.tag(id))
+            .map(|t| t.name.as_str())
+            .collect();
+        tag_names.sort_unstable();
+        v["tag_names"] = json!(tag_names);
         v["deleted"] = json!(deleted_at.is_some());
         v["deleted_at"] = json!(deleted_at);
         (c.seq, v)
@@ -146,11 +162,17 @@ pub async fn dump(State(app): State<Arc<App>>) -> ApiResult {
         )
         .collect();
     companies.sort_by_key(|(seq, _)| *seq);
+    let (custom_object_types, custom_object_instances) =
+        custom_objects::dump(&store.custom_objects);
     Ok(render::ok(&json!({
         "contacts": contacts.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
         "companies": companies.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
         "events": events::dump(&store),
         "data_attributes": attributes::dump(&store),
+        "tags": tags::dump(&store),
+        "subscription_types": subscriptions::dump(&store),
+        "custom_object_types": custom_object_types,
+        "custom_object_instances": custom_object_instances,
         "clock": clock_body(&app),
     })))
 }

@@ -71,6 +71,16 @@ pub enum ApiError {
     /// 404 `not_found`: no such route (or method) in the emulated API.
     #[error("Resource Not Found")]
     RouteNotFound,
+    /// 404 `not_found` "Resource Not Found": no such tag or subscription type
+    /// (or it is not applied to the contact).
+    #[error("Resource Not Found")]
+    ResourceNotFound,
+    /// 404 `not_found`: no custom object type with this identifier.
+    #[error("Custom object type `{0}` not found")]
+    CustomObjectTypeNotFound(String),
+    /// 404 `not_found`: no such custom object instance.
+    #[error("Custom object instance not found")]
+    CustomObjectNotFound,
     /// 409 `conflict`: a user with that email or external_id exists.
     #[error("A contact matching those details already exists with id={0}")]
     Conflict(String),
@@ -111,9 +121,14 @@ impl ApiError {
             | RoleConversion(_)
             | PermanentlyDeleted(_) => StatusCode::BAD_REQUEST,
             ConversationModelGone => StatusCode::UNPROCESSABLE_ENTITY,
-            UserNotFound | CompanyNotFound | FieldNotFound | ScrollNotFound | RouteNotFound => {
-                StatusCode::NOT_FOUND
-            }
+            UserNotFound
+            | CompanyNotFound
+            | FieldNotFound
+            | ScrollNotFound
+            | RouteNotFound
+            | ResourceNotFound
+            | CustomObjectTypeNotFound(_)
+            | CustomObjectNotFound => StatusCode::NOT_FOUND,
             Conflict(_) | ConflictArchived(_) => StatusCode::CONFLICT,
             ContactMerged(_) => StatusCode::GONE,
             ServerError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -137,7 +152,12 @@ impl ApiError {
             ScrollExists => "scroll_exists",
             RoleConversion(_) => "role_conversion_not_allowed",
             PermanentlyDeleted(_) => "contact_deleted",
-            UserNotFound | ScrollNotFound | RouteNotFound => "not_found",
+            UserNotFound
+            | ScrollNotFound
+            | RouteNotFound
+            | ResourceNotFound
+            | CustomObjectTypeNotFound(_)
+            | CustomObjectNotFound => "not_found",
             CompanyNotFound => "company_not_found",
             FieldNotFound => "field_not_found",
             Conflict(_) | ConflictArchived(_) => "conflict",

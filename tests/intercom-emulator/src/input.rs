@@ -67,6 +67,12 @@ pub fn object(obj: &Map<String, Value>, key: &str) -> ApiResult<Option<Map<Strin
     }
 }
 
+/// The numeric key of an id Intercom writes as a number in a string (tags,
+/// custom object instances). Only the canonical spelling counts: "007" is not 7.
+pub fn numeric_id(id: &str) -> Option<u64> {
+    id.parse::<u64>().ok().filter(|n| n.to_string() == id)
+}
+
 /// The API version a request asks for (`Intercom-Version`, else the app
 /// default). Only the 2.16 changes matter to the emulator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +145,15 @@ mod tests {
         assert!(string(&obj, "n").is_err());
         assert_eq!(integer(&obj, "n").unwrap(), Some(Some(3)));
         assert!(integer(&obj, "f").is_err());
+    }
+
+    #[test]
+    fn numeric_ids_only_match_their_canonical_spelling() {
+        assert_eq!(numeric_id("7522907"), Some(7_522_907));
+        assert_eq!(numeric_id("07522907"), None);
+        assert_eq!(numeric_id("+7522907"), None);
+        assert_eq!(numeric_id("abc"), None);
+        assert_eq!(numeric_id(""), None);
     }
 
     #[test]

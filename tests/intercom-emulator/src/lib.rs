@@ -1,5 +1,6 @@
 //! A faithful in-memory emulator of the Intercom REST API (contacts, companies,
-//! data events, data attributes), for backflow's tests, benchmarks and demos.
+//! data events, data attributes, tags, subscription types and custom object
+//! instances), for backflow's tests, benchmarks and demos.
 //!
 //! It copies Intercom *including its unkind parts*: `409` on duplicate users
 //! with the id only inside the message, leads that drop `external_id`, users
@@ -24,7 +25,11 @@
 //! | `contacts` | contact writes: create, update, delete, archive, merge; identity rules |
 //! | `contact_reads` | get, find by external id, list, search, `GET /me` |
 //! | [`search`] | the search query language, pure: parse, limits, matching |
-//! | `companies` | companies, attachments, page lists and scroll |
+//! | `companies` | companies, page lists and scroll |
+//! | `membership` | contacts attached to companies: attach, detach, list |
+//! | `tags`, `tag_bulk` | tags, tagging contacts one by one; `POST /tags` (create, rename, bulk tag and untag) |
+//! | `subscriptions` | declared subscription types and contacts' opt-in / opt-out |
+//! | [`custom_object_types`], `custom_objects` | declared custom object types (pure parsing); their instances |
 //! | `events` | data events: de-duplication, ordered metadata, lists and summaries |
 //! | `attributes` | data attributes and the checks on every custom attribute value |
 //! | `render` | response shapes of contacts and companies |
@@ -50,11 +55,14 @@ mod companies;
 mod contact_reads;
 mod contacts;
 mod control;
+pub mod custom_object_types;
+mod custom_objects;
 pub mod errors;
 mod events;
 pub mod faults;
 mod gate;
 mod input;
+mod membership;
 mod paging;
 pub mod ratelimit;
 mod render;
@@ -62,6 +70,14 @@ pub mod search;
 mod server;
 pub mod state;
 pub mod stats;
+mod subscriptions;
+mod tag_bulk;
+mod tags;
+
+pub use custom_object_types::{
+    parse_spec as parse_custom_object_type, AttrType, CustomObjectTypeSpec,
+};
+pub use subscriptions::{parse_spec as parse_subscription_type, Consent, SubscriptionTypeSpec};
 
 /// What to do with a write to a custom attribute that does not exist (or is archived).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -110,6 +126,14 @@ pub struct Options {
     pub scroll_hides_empty_companies: bool,
     /// API version used when a request sends no `Intercom-Version`. Default "2.14".
     pub default_version: String,
+    /// Subscription types contacts can be opted in or out of, as an admin
+    /// declares them in Intercom's settings. Default none.
+    pub subscription_types: Vec<SubscriptionTypeSpec>,
+    /// Custom object types instances can be written for. Default none.
+    pub custom_object_types: Vec<CustomObjectTypeSpec>,
+    /// Most companies or users one `POST /tags` may name (Intercom recommends
+    /// no more than 50 at a time); 0 = no cap. Default 50.
+    pub bulk_tag_limit: usize,
 }
 
 impl Default for Options {
@@ -128,6 +152,9 @@ impl Default for Options {
             replace_custom_attributes: false,
             scroll_hides_empty_companies: true,
             default_version: "2.14".to_string(),
+            subscription_types: Vec::new(),
+            custom_object_types: Vec::new(),
+            bulk_tag_limit: 50,
         }
     }
 }
@@ -155,11 +182,24 @@ pub fn app(opts: Options) -> Router {
         .route("/contacts/{id}/unarchive", post(contacts::unarchive))
         .route(
             "/contacts/{id}/companies",
-            post(companies::attach).get(companies::of_contact),
+            post(membership::attach).get(membership::of_contact),
         )
         .route(
             "/contacts/{id}/companies/{company_id}",
-            delete(companies::detach),
+            delete(membership::detach),
+        )
+        .route(
+            "/contacts/{id}/tags",
+            post(tags::tag_contact).get(tags::of_contact),
+        )
+        .route("/contacts/{id}/tags/{tag_id}", delete(tags::untag_contact))
+        .route(
+            "/contacts/{id}/subscriptions",
+            post(subscriptions::attach).get(subscriptions::of_contact),
+        )
+        .route(
+            "/contacts/{id}/subscriptions/{subscription_id}",
+            delete(subscriptions::detach),
         )
         .route(
             "/companies",
@@ -180,6 +220,19 @@ pub fn app(opts: Options) -> Router {
             get(attributes::list).post(attributes::create),
         )
         .route("/data_attributes/{id}", put(attributes::update))
+        .route("/tags", get(tags::list).post(tag_bulk::create))
+        .route("/tags/{id}", get(tags::find).delete(tags::delete))
+        .route("/subscription_types", get(subscriptions::list))
+        .route(
+            "/custom_object_instances/{type}",
+            post(custom_objects::upsert)
+                .get(custom_objects::find_or_list)
+                .delete(custom_objects::delete_by_external_id),
+        )
+        .route(
+            "/custom_object_instances/{type}/{id}",
+            get(custom_objects::get).delete(custom_objects::delete),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), gate::gate))
         .method_not_allowed_fallback(gate::unknown_method)
         .fallback(gate::unknown_route);

@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
-use intercom_emulator::{Emulator, Options, UnknownAttributes};
+use intercom_emulator::{
+    parse_custom_object_type, parse_subscription_type, CustomObjectTypeSpec, Emulator, Options,
+    SubscriptionTypeSpec, UnknownAttributes,
+};
 
 /// An in-memory Intercom REST API emulator (not part of Intercom: `/_emulator/*`
 /// exposes stats, reset, dump and the test clock).
@@ -56,6 +59,17 @@ struct Args {
     /// API version for requests without an Intercom-Version header.
     #[arg(long, default_value = "2.14")]
     default_version: String,
+    /// Declares a subscription type (repeatable): NAME (consent type opt_out,
+    /// Intercom's default) or NAME:opt_in.
+    #[arg(long = "subscription-type", value_name = "NAME", value_parser = parse_subscription_type)]
+    subscription_types: Vec<SubscriptionTypeSpec>,
+    /// Declares a custom object type (repeatable): NAME:attr=type,… with types
+    /// string, integer, float, boolean, date.
+    #[arg(long = "custom-object-type", value_name = "NAME:attr=type,…", value_parser = parse_custom_object_type)]
+    custom_object_types: Vec<CustomObjectTypeSpec>,
+    /// Most companies or users one POST /tags may name (0 = no cap).
+    #[arg(long, default_value_t = 50)]
+    bulk_tag_limit: usize,
 }
 
 fn parse_fraction(s: &str) -> Result<f64, String> {
@@ -68,6 +82,26 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
 }
 
 impl Args {
+    /// Declarations that clash with each other (clap checks each one alone).
+    fn conflicts(&self) -> Option<String> {
+        let subs = &self.subscription_types;
+        if let Some(dup) = subs.iter().enumerate().find_map(|(i, s)| {
+            subs[..i]
+                .iter()
+                .any(|o| o.name.eq_ignore_ascii_case(&s.name))
+                .then_some(&s.name)
+        }) {
+            return Some(format!("subscription type '{dup}' is declared twice"));
+        }
+        let types = &self.custom_object_types;
+        types.iter().enumerate().find_map(|(i, t)| {
+            types[..i]
+                .iter()
+                .any(|o| o.name == t.name)
+                .then(|| format!("custom object type '{}' is declared twice", t.name))
+        })
+    }
+
     fn options(self) -> Options {
         Options {
             tokens: self.tokens,
@@ -87,6 +121,9 @@ impl Args {
             replace_custom_attributes: self.replace_custom_attributes,
             scroll_hides_empty_companies: !self.scroll_includes_empty_companies,
             default_version: self.default_version,
+            subscription_types: self.subscription_types,
+            custom_object_types: self.custom_object_types,
+            bulk_tag_limit: self.bulk_tag_limit,
         }
     }
 }
@@ -124,10 +161,19 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
+    if let Some(problem) = args.conflicts() {
+        eprintln!("error: {problem}");
+        return ExitCode::from(2);
+    }
     let bind = args.bind;
     let opts = args.options();
+    let declared: Vec<&str> = opts
+        .custom_object_types
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
     let summary = format!(
-        "rate_limit={} search_lag={}s latency={}ms fault_rate={} seed={:?} tokens={}",
+        "rate_limit={} search_lag={}s latency={}ms fault_rate={} seed={:?} tokens={} subscription_types={} custom_object_types={:?}",
         opts.rate_limit,
         opts.search_lag_secs,
         opts.latency_ms,
@@ -138,6 +184,8 @@ async fn main() -> ExitCode {
         } else {
             opts.tokens.len().to_string()
         },
+        opts.subscription_types.len(),
+        declared,
     );
     let emulator = match Emulator::start(opts, bind).await {
         Ok(e) => e,
@@ -154,4 +202,51 @@ async fn main() -> ExitCode {
     tracing::info!("shutting down");
     emulator.shutdown().await;
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("intercom-emulator").chain(extra.iter().copied()))
+    }
+
+    #[test]
+    fn declared_types_and_their_conflicts() {
+        let ok = args(&[
+            "--subscription-type",
+            "Newsletters",
+            "--subscription-type",
+            "Product updates:opt_in",
+            "--custom-object-type",
+            "Order:amount=float,status=string",
+            "--custom-object-type",
+            "Device",
+            "--bulk-tag-limit",
+            "0",
+        ])
+        .unwrap();
+        assert!(ok.conflicts().is_none());
+        let opts = ok.options();
+        assert_eq!(opts.subscription_types.len(), 2);
+        assert_eq!(opts.custom_object_types[0].attributes.len(), 2);
+        assert_eq!(opts.bulk_tag_limit, 0);
+        assert_eq!(args(&[]).unwrap().options().bulk_tag_limit, 50);
+        assert!(args(&["--custom-object-type", "Order:amount=money"]).is_err());
+        let twice = args(&[
+            "--subscription-type",
+            "News",
+            "--subscription-type",
+            "news:opt_in",
+        ]);
+        assert!(twice.unwrap().conflicts().is_some());
+        let twice = args(&[
+            "--custom-object-type",
+            "Order",
+            "--custom-object-type",
+            "Order:a=string",
+        ]);
+        assert!(twice.unwrap().conflicts().is_some());
+    }
 }

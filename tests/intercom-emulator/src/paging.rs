@@ -4,6 +4,8 @@
 //! and are only good for walking forward; the emulator does not bind a cursor
 //! to its query, so reuse one only with the query that produced it.
 
+use axum::http::{header, HeaderMap};
+
 use crate::errors::{ApiError, ApiResult};
 
 /// Largest `per_page` of any list or search.
@@ -31,6 +33,29 @@ pub fn per_page_param(value: Option<&String>, default: usize) -> ApiResult<usize
             Err(_) => Err(ApiError::invalid("per_page must be an integer")),
         },
     }
+}
+
+/// Parse a query-string `page` (1 when absent; a number from 1 up).
+pub fn page_param(value: Option<&String>) -> ApiResult<usize> {
+    match value {
+        None => Ok(1),
+        Some(p) => p
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|p| *p >= 1)
+            .ok_or_else(|| ApiError::invalid("page must be a positive integer")),
+    }
+}
+
+/// The absolute URL of page `page` of `path`, on the host the request came
+/// to (page-number lists link their next page this way).
+pub fn page_url(headers: &HeaderMap, path: &str, page: usize, per_page: usize) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}{path}?page={page}&per_page={per_page}")
 }
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -113,5 +138,13 @@ mod tests {
         assert!(per_page(Some(151), 50).is_err());
         assert!(per_page(Some(0), 50).is_err());
         assert!(per_page_param(Some(&"x".to_string()), 50).is_err());
+    }
+
+    #[test]
+    fn page_numbers_start_at_one() {
+        assert_eq!(page_param(None).unwrap(), 1);
+        assert_eq!(page_param(Some(&" 3 ".to_string())).unwrap(), 3);
+        assert!(page_param(Some(&"0".to_string())).is_err());
+        assert!(page_param(Some(&"x".to_string())).is_err());
     }
 }

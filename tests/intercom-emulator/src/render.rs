@@ -1,6 +1,11 @@
 //! Response shapes of contacts and companies, field for field as in the 2.14
 //! OpenAPI examples (`owner_id` becomes a string under 2.16). Views borrow from
 //! the store and are serialized while the lock is held, so nothing is cloned.
+//!
+//! A contact's `tags`, `companies` and `opted_in/out_subscription_types` are
+//! list stubs of `{type, id, url}` references, at most 10 each (`has_more`
+//! and `total_count` tell the rest); a company's `tags` is a `tag.list` of
+//! `{type, id, name}`.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -8,6 +13,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::state::{Company, Contact, Store, WORKSPACE_ID};
+use crate::subscriptions::Consent;
 
 /// Serialize now (typically under the store lock) into a JSON response.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
@@ -81,12 +87,49 @@ fn empty_stub<'a>(url: UrlPath<'a>) -> Stub<'a, ()> {
     }
 }
 
+/// A reference in a list stub: `{type, id, url}` (the spec's `addressable_list`).
 #[derive(Serialize)]
-struct CompanyRef<'a> {
-    id: &'a str,
+struct Ref<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
+    id: &'a str,
     url: UrlPath<'a>,
+}
+
+/// Most references a contact's list stub shows.
+const STUB_ITEMS: usize = 10;
+
+/// A list stub of `refs` (all of them; at most [`STUB_ITEMS`] are shown).
+fn stub<'a, I>(refs: I, url: UrlPath<'a>) -> Stub<'a, Ref<'a>>
+where
+    I: ExactSizeIterator<Item = Ref<'a>>,
+{
+    let total_count = refs.len();
+    let data: Vec<Ref<'a>> = refs.take(STUB_ITEMS).collect();
+    Stub {
+        kind: "list",
+        has_more: total_count > data.len(),
+        total_count,
+        data,
+        url,
+    }
+}
+
+fn subscription_stub<'a>(c: &'a Contact, consent: Consent) -> Stub<'a, Ref<'a>> {
+    let refs: Vec<Ref<'a>> = c
+        .subscriptions
+        .iter()
+        .filter(|s| s.consent == consent)
+        .map(|s| Ref {
+            kind: "subscription",
+            id: &s.id,
+            url: UrlPath("/subscription_types/", &s.id, ""),
+        })
+        .collect();
+    stub(
+        refs.into_iter(),
+        UrlPath("/contacts/", &c.id, "/subscriptions"),
+    )
 }
 
 #[derive(Serialize)]
@@ -146,11 +189,11 @@ pub struct ContactView<'a> {
     ios_sdk_version: Null,
     ios_last_seen_at: Null,
     custom_attributes: &'a Map<String, Value>,
-    tags: Stub<'a, ()>,
+    tags: Stub<'a, Ref<'a>>,
     notes: Stub<'a, ()>,
-    companies: Stub<'a, CompanyRef<'a>>,
-    opted_out_subscription_types: Stub<'a, ()>,
-    opted_in_subscription_types: Stub<'a, ()>,
+    companies: Stub<'a, Ref<'a>>,
+    opted_out_subscription_types: Stub<'a, Ref<'a>>,
+    opted_in_subscription_types: Stub<'a, Ref<'a>>,
     utm_campaign: Null,
     utm_content: Null,
     utm_medium: Null,
@@ -171,16 +214,16 @@ pub fn email_domain(email: &str) -> Option<String> {
 /// View of `c`; `owner_as_string` for 2.16.
 pub fn contact(c: &Contact, owner_as_string: bool) -> ContactView<'_> {
     let id = c.id.as_str();
-    let companies: Vec<CompanyRef<'_>> = c
-        .companies
-        .iter()
-        .take(10)
-        .map(|cid| CompanyRef {
-            id: cid,
-            kind: "company",
-            url: UrlPath("/companies/", cid, ""),
-        })
-        .collect();
+    let companies = c.companies.iter().map(|cid| Ref {
+        kind: "company",
+        id: cid,
+        url: UrlPath("/companies/", cid, ""),
+    });
+    let tags = c.tags.iter().map(|t| Ref {
+        kind: "tag",
+        id: &t.id,
+        url: UrlPath("/tags/", &t.id, ""),
+    });
     ContactView {
         kind: "contact",
         id,
@@ -243,17 +286,11 @@ pub fn contact(c: &Contact, owner_as_string: bool) -> ContactView<'_> {
         ios_sdk_version: None,
         ios_last_seen_at: None,
         custom_attributes: &c.custom_attributes,
-        tags: empty_stub(UrlPath("/contacts/", id, "/tags")),
+        tags: stub(tags, UrlPath("/contacts/", id, "/tags")),
         notes: empty_stub(UrlPath("/contacts/", id, "/notes")),
-        companies: Stub {
-            kind: "list",
-            has_more: c.companies.len() > companies.len(),
-            total_count: c.companies.len(),
-            data: companies,
-            url: UrlPath("/contacts/", id, "/companies"),
-        },
-        opted_out_subscription_types: empty_stub(UrlPath("/contacts/", id, "/subscriptions")),
-        opted_in_subscription_types: empty_stub(UrlPath("/contacts/", id, "/subscriptions")),
+        companies: stub(companies, UrlPath("/contacts/", id, "/companies")),
+        opted_out_subscription_types: subscription_stub(c, Consent::OptOut),
+        opted_in_subscription_types: subscription_stub(c, Consent::OptIn),
         utm_campaign: None,
         utm_content: None,
         utm_medium: None,
@@ -273,10 +310,18 @@ struct PlanView<'a> {
 }
 
 #[derive(Serialize)]
-struct TagList {
+struct TagBasic<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
-    tags: [(); 0],
+    id: &'a str,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct TagList<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    tags: Vec<TagBasic<'a>>,
 }
 
 #[derive(Serialize)]
@@ -312,14 +357,14 @@ pub struct CompanyView<'a> {
     website: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     industry: Option<&'a str>,
-    tags: TagList,
+    tags: TagList<'a>,
     segments: SegmentList,
     plan: Value,
     custom_attributes: &'a Map<String, Value>,
 }
 
-/// View of `c`.
-pub fn company(c: &Company) -> CompanyView<'_> {
+/// View of `c` (its tags' names come from `store`).
+pub fn company<'a>(store: &'a Store, c: &'a Company) -> CompanyView<'a> {
     let plan = match &c.plan {
         Some(p) => serde_json::to_value(PlanView {
             kind: "plan",
@@ -347,7 +392,16 @@ pub fn company(c: &Company) -> CompanyView<'_> {
         industry: c.industry.as_deref(),
         tags: TagList {
             kind: "tag.list",
-            tags: [],
+            tags: c
+                .tags
+                .iter()
+                .filter_map(|id| store.tag(id))
+                .map(|t| TagBasic {
+                    kind: "tag",
+                    id: &t.id,
+                    name: &t.name,
+                })
+                .collect(),
         },
         segments: SegmentList {
             kind: "segment.list",
@@ -378,6 +432,6 @@ pub fn contact_companies<'a>(store: &'a Store, c: &Contact) -> Vec<CompanyView<'
     c.companies
         .iter()
         .filter_map(|id| store.companies.get(id))
-        .map(company)
+        .map(|co| company(store, co))
         .collect()
 }

@@ -6,7 +6,7 @@
 //!   at most 15 items each;
 //! - operators by type: string `= != IN NIN ~ !~ ^ $`; integer (and float)
 //!   `= != IN NIN < > <= >=`; boolean `= != IN NIN`; date `= < >` only;
-//!   `tag_id` `= !=` only;
+//!   `tag_id` `= !=` only (`=` a tag the contact carries, `!=` one it does not);
 //! - `IN`/`NIN` need an array, the others a scalar (`null` matches a missing
 //!   value); a value of the wrong type fails the query;
 //! - dates match by calendar day (UTC): `=` the whole day, `>` from the next
@@ -30,7 +30,8 @@ pub enum FieldType {
     Float,
     Boolean,
     Date,
-    /// `tag_id` and `segment_id`: `=`/`!=` only (the emulator has no tags).
+    /// `tag_id` and `segment_id`: `=`/`!=` only, against the set of ids a
+    /// contact carries (the emulator has no segments: that set is empty).
     Tag,
 }
 
@@ -97,6 +98,9 @@ pub enum Scalar {
     Int(i64),
     Float(f64),
     Bool(bool),
+    /// A field holding several values (`tag_id`): `=` matches one of them,
+    /// `= null` an empty set.
+    Set(Vec<String>),
 }
 
 /// A parsed query.
@@ -271,6 +275,8 @@ pub fn matches(q: &Query, get: &dyn Fn(&str) -> Scalar) -> bool {
 
 fn equal(actual: &Scalar, wanted: &Scalar, ty: FieldType) -> bool {
     match (actual, wanted) {
+        (Scalar::Set(a), Scalar::Null) => a.is_empty(),
+        (Scalar::Set(a), Scalar::Str(w)) => a.contains(w),
         (Scalar::Null, Scalar::Null) => true,
         (Scalar::Null, _) | (_, Scalar::Null) => false,
         (Scalar::Int(a), Scalar::Int(w)) if ty == FieldType::Date => day_start(*a) == day_start(*w),
@@ -378,6 +384,20 @@ mod tests {
         assert!(p(filter("tag_id", "IN", json!(["1"]))).is_err());
         assert!(p(filter("nope", "=", json!("x"))).is_err());
         assert!(p(filter("name", "LIKE", json!("x"))).is_err());
+    }
+
+    #[test]
+    fn tag_id_matches_one_of_the_tags_a_contact_carries() {
+        let tagged = |q: Value| {
+            let q = p(q).unwrap();
+            let get = |_: &str| Scalar::Set(vec!["7".into(), "9".into()]);
+            let bare = |_: &str| Scalar::Set(vec![]);
+            (matches(&q, &get), matches(&q, &bare))
+        };
+        assert_eq!(tagged(filter("tag_id", "=", json!("9"))), (true, false));
+        assert_eq!(tagged(filter("tag_id", "=", json!("8"))), (false, false));
+        assert_eq!(tagged(filter("tag_id", "!=", json!("7"))), (false, true));
+        assert_eq!(tagged(filter("tag_id", "=", json!(null))), (false, true));
     }
 
     #[test]

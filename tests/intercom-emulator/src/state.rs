@@ -1,11 +1,14 @@
-//! The in-memory workspace: contacts, companies, events and data attributes,
-//! with the hash indexes that keep creates and updates O(1).
+//! The in-memory workspace: contacts, companies, events, data attributes, tags,
+//! subscription types and custom objects, with the hash indexes that keep
+//! creates and updates O(1).
 //!
 //! Everything lives in one [`Store`] behind one `std::sync::Mutex`, held only
 //! for the few microseconds a handler needs (parse before locking, answer after).
 //! The operations themselves are `impl Store` blocks in the modules that own
-//! them (`contacts`, `companies`, `events`, `attributes`); this module holds the
-//! data, the indexes and the clock.
+//! them (`contacts`, `companies`, `events`, `attributes`, `tags`,
+//! `subscriptions`, `custom_objects`); this module holds the contact and
+//! company records, the indexes and the clock. The records of tags,
+//! subscription types and custom objects are defined beside their operations.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -14,9 +17,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
+use crate::custom_objects::CustomObjects;
 use crate::faults::Faults;
 use crate::ratelimit::RateLimiter;
 use crate::stats::Stats;
+use crate::subscriptions::{Subscription, SubscriptionType};
+use crate::tags::{AppliedTag, Tag};
 use crate::Options;
 
 /// The one admin of the emulated workspace; the only valid `owner_id`.
@@ -49,7 +55,7 @@ impl App {
     /// Build the shared state for `opts`.
     pub fn new(opts: Options) -> App {
         App {
-            store: Mutex::new(Store::default()),
+            store: Mutex::new(Store::new(&opts)),
             clock: Clock::default(),
             limiter: RateLimiter::new(opts.rate_limit),
             faults: Faults::new(opts.fault_rate, opts.seed),
@@ -148,6 +154,11 @@ pub struct Contact {
     pub archived: bool,
     /// Intercom ids of attached companies, in attach order.
     pub companies: Vec<String>,
+    /// Applied tags, in the order they were applied.
+    pub tags: Vec<AppliedTag>,
+    /// Subscription types the contact has an explicit preference for, in the
+    /// order they were attached.
+    pub subscriptions: Vec<Subscription>,
 }
 
 /// Why a contact is gone.
@@ -185,6 +196,8 @@ pub struct Company {
     pub custom_attributes: Map<String, Value>,
     /// Attached contact ids.
     pub contacts: HashSet<String>,
+    /// Ids of applied tags, in the order they were applied.
+    pub tags: Vec<String>,
 }
 
 /// A stored data event.
@@ -287,9 +300,29 @@ pub struct Store {
     pub attributes: Vec<DataAttribute>,
     /// model -> exact name -> index into `attributes`.
     pub attribute_index: HashMap<Model, HashMap<String, usize>>,
+
+    /// Tags by numeric id (ids grow, so this is creation order too).
+    pub tags: BTreeMap<u64, Tag>,
+    /// Lower-cased tag name -> tag id (names are unique, case-insensitively).
+    pub tag_names: HashMap<String, u64>,
+    pub(crate) next_tag: u64,
+    /// The declared subscription types (`--subscription-type`), fixed at start.
+    pub subscription_types: Vec<SubscriptionType>,
+    /// The declared custom object types and their instances.
+    pub custom_objects: CustomObjects,
 }
 
 impl Store {
+    /// An empty workspace holding the subscription types and custom object
+    /// types `opts` declares (a workspace admin's settings, which a reset keeps).
+    pub fn new(opts: &Options) -> Store {
+        Store {
+            subscription_types: crate::subscriptions::declared(&opts.subscription_types),
+            custom_objects: CustomObjects::new(&opts.custom_object_types),
+            ..Store::default()
+        }
+    }
+
     /// Next creation sequence number (also feeds ids).
     pub fn next_seq(&mut self) -> u64 {
         self.next_seq += 1;
@@ -371,6 +404,7 @@ impl Store {
                 company.contacts.remove(&c.id);
             }
         }
+        self.forget_contact_tags(&c);
         Some(c)
     }
 

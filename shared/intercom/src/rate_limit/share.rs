@@ -313,3 +313,134 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The share against a [`MemoryBudget`] on paused time: every path of
+    //! [`BudgetShare::take`], with the waits taking no real time.
+
+    use super::*;
+    use crate::clock::TokioClock;
+    use crate::rate_limit::store::MemoryBudget;
+    use backflow_core::budget::START_MARGIN;
+
+    /// 3 s into the window that ends at [`RESET`].
+    const START_MS: i64 = 1_700_000_003_000;
+    const RESET: i64 = 1_700_000_010;
+
+    fn headers(limit: u32) -> RateHeaders {
+        RateHeaders {
+            limit: Some(limit),
+            remaining: Some(limit - 1),
+            reset: Some(RESET),
+            retry_after: None,
+        }
+    }
+
+    /// One caller with one call at a time, its round trip measured.
+    fn view(seen: RateHeaders, completed: u64) -> View {
+        View {
+            seen,
+            concurrency: 1,
+            calls_to_come: None,
+            completed,
+            rtt: Some(Duration::from_millis(10)),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_window_another_client_spent_is_waited_out() {
+        let clock = TokioClock::starting_at(START_MS);
+        let store = Arc::new(MemoryBudget::new());
+        let (share, other) = (
+            BudgetShare::new(store.clone()),
+            BudgetShare::new(store.clone()),
+        );
+        let known = || view(headers(10), 1);
+        // At 10 a window, blocks are of one call (a sixteenth of the limit).
+        assert_eq!(share.take(&clock, known).await, Taken::Spent);
+        for _ in 0..9 {
+            assert_eq!(other.take(&clock, known).await, Taken::Spent);
+        }
+        // `share` believes 1 of 10 is used; the store refuses it and it waits
+        // for the next window (its reset plus the start margin).
+        assert_eq!(share.take(&clock, known).await, Taken::Spent);
+        assert_eq!(store.windows(), vec![(RESET, 10), (RESET + 10, 1)]);
+        let next_start = RESET * 1000 + START_MARGIN.as_millis() as i64;
+        assert!(clock.unix_millis() >= next_start, "{}", clock.unix_millis());
+        assert_eq!((share.writes(), other.writes()), (3, 9));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_call_adopts_a_stored_limit_and_the_others_wait_for_its_answer() {
+        let clock = TokioClock::starting_at(START_MS);
+        let store = Arc::new(MemoryBudget::new());
+        let other = BudgetShare::new(store.clone());
+        assert_eq!(
+            other.take(&clock, || view(headers(10), 1)).await,
+            Taken::Spent
+        );
+        // No header seen yet: the limit is assumed (1,667) until the store,
+        // which holds 10 for this window, refuses and the share adopts it.
+        let share = BudgetShare::new(store.clone());
+        let unknown = |completed| view(RateHeaders::default(), completed);
+        assert_eq!(share.take(&clock, || unknown(0)).await, Taken::Spent);
+        assert_eq!((store.used(RESET), share.writes()), (2, 2));
+        // The first call is out: the next one waits for its answer...
+        assert_eq!(
+            share.take(&clock, || unknown(0)).await,
+            Taken::AwaitFirstAnswer
+        );
+        // ... which came without rate-limit headers: nothing to budget.
+        assert_eq!(share.take(&clock, || unknown(1)).await, Taken::Unbudgeted);
+        assert_eq!(share.writes(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unspent_calls_go_back_only_while_their_window_is_open() {
+        let clock = TokioClock::starting_at(START_MS);
+        let store = Arc::new(MemoryBudget::new());
+        let share = BudgetShare::new(store.clone());
+        let known = || view(headers(1667), 1);
+        // A block of a few rounds of the caller's concurrency: one spent, the rest held.
+        assert_eq!(share.take(&clock, known).await, Taken::Spent);
+        let block = backflow_core::budget::ROUNDS_AHEAD;
+        assert_eq!(store.used(RESET), block);
+        share.release(&clock, Some(Duration::from_millis(10))).await;
+        assert_eq!((store.used(RESET), share.writes()), (1, 2));
+
+        assert_eq!(share.take(&clock, known).await, Taken::Spent);
+        assert_eq!(store.used(RESET), 1 + block);
+        // Past the window's last usable moment the held calls are worth nothing.
+        tokio::time::sleep(Duration::from_millis(6950)).await;
+        share.release(&clock, Some(Duration::from_millis(10))).await;
+        assert_eq!((store.used(RESET), share.writes()), (1 + block, 3));
+    }
+
+    /// A store that is down.
+    struct Down;
+
+    impl CallBudget for Down {
+        fn take(&self, _: Ask) -> crate::BudgetFuture<'_, backflow_core::budget::Answer> {
+            Box::pin(async { Err(BudgetError("unreachable".into())) })
+        }
+        fn give_back(&self, _: Window, _: u32) -> crate::BudgetFuture<'_, ()> {
+            Box::pin(async { Err(BudgetError("unreachable".into())) })
+        }
+        fn describe(&self) -> String {
+            "down".into()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_store_that_fails_is_asked_once() {
+        let clock = TokioClock::starting_at(START_MS);
+        let share = BudgetShare::new(Arc::new(Down));
+        let known = || view(headers(10), 1);
+        assert_eq!(share.take(&clock, known).await, Taken::Unbudgeted);
+        assert!(!share.active());
+        assert_eq!(share.take(&clock, known).await, Taken::Unbudgeted);
+        share.release(&clock, None).await;
+        assert_eq!(share.writes(), 1);
+    }
+}

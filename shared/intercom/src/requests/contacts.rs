@@ -157,13 +157,7 @@ pub fn pick_search_match(body: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn map(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => panic!("not an object"),
-        }
-    }
+    use crate::requests::tests::map;
 
     #[test]
     fn create_contact_adds_role_and_key() {

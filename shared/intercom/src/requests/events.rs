@@ -18,14 +18,8 @@ pub fn send_event(body: &Map<String, Value>) -> Request {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::requests::tests::map;
     use serde_json::json;
-
-    fn map(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => panic!("not an object"),
-        }
-    }
 
     #[test]
     fn an_event_is_posted_as_mapped() {

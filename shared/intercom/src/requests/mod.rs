@@ -101,9 +101,17 @@ pub fn object_id(body: &Value) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Map};
+
+    /// A JSON object literal as a body map.
+    pub(in crate::requests) fn map(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("not an object"),
+        }
+    }
     #[test]
     fn encodes_path_segments() {
         assert_eq!(encode("abc-123_x.y~"), "abc-123_x.y~");

@@ -103,15 +103,11 @@ impl Client {
         body: &Map<String, Value>,
         role: Role,
     ) -> Result<WriteResult, RowError> {
-        check_contact_key(key_field)?;
-        if let Some(id) = known_id {
-            if let Some(id) = self.put_contact(id, body, role).await? {
-                return Ok(WriteResult::new(Outcome::Updated, Some(id)));
-            }
-            tracing::debug!(key_field = ?key_field, "remembered contact id is gone; looking it up");
-        }
-        if key_field == KeyField::Id {
-            return self.update_by_id(key, body, role).await;
+        if let Some(done) = self
+            .update_known(key_field, key, known_id, body, role)
+            .await?
+        {
+            return Ok(done);
         }
         if role == Role::User {
             // Create first: the 409 of an existing user is the lookup.
@@ -141,14 +137,11 @@ impl Client {
         body: &Map<String, Value>,
         role: Role,
     ) -> Result<WriteResult, RowError> {
-        check_contact_key(key_field)?;
-        if let Some(id) = known_id {
-            if let Some(id) = self.put_contact(id, body, role).await? {
-                return Ok(WriteResult::new(Outcome::Updated, Some(id)));
-            }
-        }
-        if key_field == KeyField::Id {
-            return self.update_by_id(key, body, role).await;
+        if let Some(done) = self
+            .update_known(key_field, key, known_id, body, role)
+            .await?
+        {
+            return Ok(done);
         }
         match self.lookup_contact(key_field, key, Some(role)).await? {
             Some(found) => match self.put_contact(&found.id, body, role).await? {
@@ -207,6 +200,35 @@ impl Client {
         }
     }
 
+    /// The steps every contact update starts with: the key must be one that
+    /// names a contact; then a `PUT` on the id backflow remembers for the key;
+    /// then, when the key *is* the Intercom id, a `PUT` on it (`NotFound` when
+    /// gone). `None`: the key must be looked up (nothing remembered, or the
+    /// remembered contact is gone — deleted, merged away).
+    async fn update_known(
+        &self,
+        key_field: KeyField,
+        key: &str,
+        known_id: Option<&str>,
+        body: &Map<String, Value>,
+        role: Role,
+    ) -> Result<Option<WriteResult>, RowError> {
+        check_contact_key(key_field)?;
+        if let Some(id) = known_id {
+            if let Some(id) = self.put_contact(id, body, role).await? {
+                return Ok(Some(WriteResult::new(Outcome::Updated, Some(id))));
+            }
+            tracing::debug!(key_field = ?key_field, "remembered contact id is gone; looking it up");
+        }
+        if key_field == KeyField::Id {
+            return Ok(Some(match self.put_contact(key, body, role).await? {
+                Some(id) => WriteResult::new(Outcome::Updated, Some(id)),
+                None => WriteResult::not_found(),
+            }));
+        }
+        Ok(None)
+    }
+
     /// `PUT /contacts/{id}`: `Some(id)` when updated, `None` when the id is gone.
     async fn put_contact(
         &self,
@@ -224,18 +246,6 @@ impl Client {
             return Ok(None);
         }
         Err(reject(&r))
-    }
-
-    async fn update_by_id(
-        &self,
-        id: &str,
-        body: &Map<String, Value>,
-        role: Role,
-    ) -> Result<WriteResult, RowError> {
-        Ok(match self.put_contact(id, body, role).await? {
-            Some(id) => WriteResult::new(Outcome::Updated, Some(id)),
-            None => WriteResult::not_found(),
-        })
     }
 
     /// Find a contact by `external_id` (users) or email. `role` narrows an email

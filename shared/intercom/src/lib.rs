@@ -73,7 +73,7 @@
 //! ```
 //!
 //! Where the state lives: per client (its clones share it), in memory —
-//! [`rate_limit::traffic::Traffic`] and the held calls of
+//! `rate_limit::traffic::Traffic` and the held calls of
 //! [`rate_limit::share`]; per app, across every invocation — the store's
 //! counter per window (`BUDGET#<app>` / `W#<reset>` in the runs table, see
 //! `backflow_aws::budget`). The functions give a client the DynamoDB store with

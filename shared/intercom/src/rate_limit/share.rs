@@ -5,7 +5,7 @@
 //! lookups).
 //!
 //! What to ask the store and what to do with its answer are the pure decisions
-//! of `backflow_core::budget`; [`BudgetShare`] holds the calls the client took
+//! of `backflow_core::budget`; `BudgetShare` holds the calls the client took
 //! and has not spent yet, asks the store, and sleeps.
 //!
 //! ```text

@@ -10,7 +10,7 @@
 //! | [`events`] | [`Client::send_event`] |
 //!
 //! A writer builds its calls with the pure functions of the same name in
-//! [`crate::requests`], sends them with [`Client::send`] (pacing, budget and
+//! [`crate::requests`], sends them with `Client::send` (pacing, budget and
 //! retries included), and answers a [`WriteResult`] (what to remember) or a
 //! [`RowError`]: the row's [`crate::Rejection`] or a failure that stops the
 //! batch. A new kind of object gets a file here and one in `requests/`.

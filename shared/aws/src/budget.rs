@@ -2,8 +2,9 @@
 //! 10-second rate-limit window, in the runs table (`BACKFLOW_RUNS_TABLE`), which
 //! every concurrent `load` (and `extract`) of every sync takes its calls from.
 //! The decisions (which window, how many calls, how long to wait) are
-//! `backflow_core::budget`; the client side is `backflow_intercom::budget`; this
-//! is only the store.
+//! `backflow_core::budget`; the client side (calls taken and not spent yet) is
+//! `backflow_intercom::rate_limit::share`; this is only the store. The "Rate
+//! limiting" map in `backflow_intercom`'s crate doc shows who calls whom.
 //!
 //! # Layout
 //!

@@ -6,14 +6,16 @@
 //!
 //! Intercom counts an app's calls in fixed 10-second windows, each ending at the
 //! `X-RateLimit-Reset` it reports (Unix seconds), with `X-RateLimit-Limit` calls
-//! per window (`intercom-api.md` §6: 10,000/min spread evenly, i.e. 1,667 per
-//! window by default). Every concurrent `load` invocation sending to one app
-//! shares that budget, so they share a counter per (app, window) in a store
-//! (DynamoDB in production): a client takes a *block* of calls with one
-//! conditional increment (`used + k <= limit`), spends them one per HTTP
-//! attempt, and takes the next block when they run out. The store never grants
-//! more than the limit, so the callers together never blow it; blocks shrink as
-//! the window fills, so its last calls are still used.
+//! per window: by default an app may make 10,000 calls a minute, spread evenly
+//! over the minute's six windows, 1,667 per window
+//! (<https://developers.intercom.com/docs/references/rest-api/errors/rate-limiting>).
+//! Every concurrent `load` invocation sending to one app shares that budget, so
+//! they share a counter per (app, window) in a store (DynamoDB in production):
+//! a client takes a *block* of calls with one conditional increment
+//! (`used + k <= limit`), spends them one per HTTP attempt, and takes the next
+//! block when they run out. The store never grants more than the limit, so the
+//! callers together never blow it; blocks shrink as the window fills, so its
+//! last calls are still used.
 //!
 //! # Decisions
 //!
@@ -51,7 +53,7 @@ use crate::retry::RateHeaders;
 pub const WINDOW_SECS: i64 = 10;
 
 /// Calls per window before any `X-RateLimit-Limit` was seen: Intercom's default
-/// 10,000 per minute spread over six 10-second windows (`intercom-api.md` §6).
+/// 10,000 per minute spread over six 10-second windows.
 pub const DEFAULT_LIMIT: u32 = 1667;
 
 /// A window is used only from this long after its start: the server's clock is

@@ -7,7 +7,7 @@
 //! (`GET /data_attributes?model=…`, not once per row), creates the missing ones
 //! when the sync allows it (`POST /data_attributes`), and reports the rest as
 //! [`AttributeProblem`]s so the caller can reject exactly the rows that write them.
-//! What Intercom has is cached per [`Client`].
+//! What Intercom has is cached per [`Client`] ([`crate::cache`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -16,7 +16,7 @@ use serde_json::Value;
 use backflow_core::batch::AttributeSpec;
 use backflow_core::value::DataType;
 
-use crate::client::{lock, Client};
+use crate::client::Client;
 use crate::error::Error;
 use crate::requests;
 
@@ -48,7 +48,7 @@ pub struct AttributeProblem {
 /// some versions name dates.
 pub fn compatible(existing: &str, wanted: DataType) -> bool {
     let existing = existing.to_ascii_lowercase();
-    existing == requests::data_type_name(wanted)
+    existing == requests::attributes::data_type_name(wanted)
         || (wanted == DataType::Integer && existing == "float")
         || (wanted == DataType::Date && existing == "datetime")
 }
@@ -75,15 +75,7 @@ impl Client {
         model: &str,
     ) -> Result<HashMap<String, DataType>, Error> {
         self.load_model(model).await?;
-        Ok(lock(self.inner_attributes())
-            .get(model)
-            .map(|m| {
-                m.iter()
-                    .filter(|(_, k)| k.custom)
-                    .filter_map(|(name, k)| Some((name.clone(), parse_data_type(&k.data_type)?)))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(self.cache().custom_types(model))
     }
 
     /// Make sure the attributes in `specs` exist with a compatible type, creating
@@ -101,99 +93,115 @@ impl Client {
                 continue;
             }
             self.load_model(&spec.model).await?;
-            let known = lock(self.inner_attributes())
-                .get(&spec.model)
-                .and_then(|m| m.get(&spec.name))
-                .cloned();
-            let problem = |code: &str, message: String| AttributeProblem {
-                name: spec.name.clone(),
-                model: spec.model.clone(),
-                code: code.to_string(),
-                message,
-            };
-            match known {
-                Some(k) if !k.custom => problems.push(problem(
-                    "attribute_not_custom",
-                    format!(
-                        "'{}' is a standard {} attribute, not a custom one",
-                        spec.name, spec.model
-                    ),
-                )),
-                Some(k) if !compatible(&k.data_type, spec.data_type) => problems.push(problem(
-                    "attribute_type_mismatch",
-                    type_mismatch(spec, &k.data_type),
-                )),
-                Some(_) => {}
-                None if !create => problems.push(problem(
+            let problem = match self.cache().attribute(&spec.model, &spec.name) {
+                Some(k) => unusable(spec, &k),
+                None if !create => Some(problem(
+                    spec,
                     "attribute_missing",
                     format!(
                         "custom attribute '{}' does not exist on {} in Intercom and the sync says create_attributes: false",
                         spec.name, spec.model
                     ),
                 )),
-                None => {
-                    let req = requests::create_data_attribute(&spec.name, &spec.model, spec.data_type);
-                    let r = self.send(&req).await?;
-                    if r.is_success() {
-                        tracing::info!(name = %spec.name, model = %spec.model, "created custom attribute");
-                        let data_type = r
-                            .body
-                            .get("data_type")
-                            .and_then(Value::as_str)
-                            .unwrap_or(requests::data_type_name(spec.data_type))
-                            .to_string();
-                        lock(self.inner_attributes())
-                            .entry(spec.model.clone())
-                            .or_default()
-                            .insert(spec.name.clone(), KnownAttribute { data_type, custom: true });
-                    } else {
-                        // Another invocation (a concurrent batch of the same
-                        // run, another sync) may have created it since the list
-                        // was read, and Intercom refuses a second create ("You
-                        // already have 'x' …"): read the list again before
-                        // rejecting every row that writes the attribute.
-                        let rejection = requests::rejection(r.status, &r.body);
-                        lock(self.inner_attributes()).remove(&spec.model);
-                        self.load_model(&spec.model).await?;
-                        let now = lock(self.inner_attributes())
-                            .get(&spec.model)
-                            .and_then(|m| m.get(&spec.name))
-                            .cloned();
-                        match now {
-                            Some(k) if k.custom && compatible(&k.data_type, spec.data_type) => {
-                                tracing::info!(name = %spec.name, model = %spec.model, "custom attribute created meanwhile by another invocation");
-                            }
-                            Some(k) if k.custom => problems.push(problem(
-                                "attribute_type_mismatch",
-                                type_mismatch(spec, &k.data_type),
-                            )),
-                            _ => problems.push(problem(&rejection.code, rejection.message)),
-                        }
-                    }
-                }
-            }
+                None => self.create_attribute(spec).await?,
+            };
+            problems.extend(problem);
         }
         Ok(problems)
     }
 
+    /// `POST /data_attributes` for `spec`; the problem when it cannot be used.
+    async fn create_attribute(
+        &self,
+        spec: &AttributeSpec,
+    ) -> Result<Option<AttributeProblem>, Error> {
+        let req =
+            requests::attributes::create_data_attribute(&spec.name, &spec.model, spec.data_type);
+        let r = self.send(&req).await?;
+        if r.is_success() {
+            tracing::info!(name = %spec.name, model = %spec.model, "created custom attribute");
+            let data_type = r
+                .body
+                .get("data_type")
+                .and_then(Value::as_str)
+                .unwrap_or(requests::attributes::data_type_name(spec.data_type))
+                .to_string();
+            let created = KnownAttribute {
+                data_type,
+                custom: true,
+            };
+            self.cache()
+                .add_attributes(&spec.model, [(spec.name.clone(), created)]);
+            return Ok(None);
+        }
+        // Another invocation (a concurrent batch of the same run, another sync)
+        // may have created it since the list was read, and Intercom refuses a
+        // second create ("You already have 'x' …"): read the list again before
+        // rejecting every row that writes the attribute.
+        let rejection = requests::rejection(r.status, &r.body);
+        self.cache().forget_model(&spec.model);
+        self.load_model(&spec.model).await?;
+        Ok(match self.cache().attribute(&spec.model, &spec.name) {
+            Some(k) if k.custom && compatible(&k.data_type, spec.data_type) => {
+                tracing::info!(name = %spec.name, model = %spec.model, "custom attribute created meanwhile by another invocation");
+                None
+            }
+            Some(k) if k.custom => Some(problem(
+                spec,
+                "attribute_type_mismatch",
+                type_mismatch(spec, &k.data_type),
+            )),
+            _ => Some(problem(spec, &rejection.code, rejection.message)),
+        })
+    }
+
     /// List a model's attributes into the cache, once per client.
     async fn load_model(&self, model: &str) -> Result<(), Error> {
-        if lock(self.inner_attributes()).contains_key(model) {
+        if self.cache().has_model(model) {
             return Ok(());
         }
-        let r = self.send(&requests::list_data_attributes(model)).await?;
+        let r = self
+            .send(&requests::attributes::list_data_attributes(model))
+            .await?;
         if !r.is_success() {
             return Err(Error::Unexpected(format!(
                 "GET /data_attributes?model={model} answered {}",
                 requests::rejection(r.status, &r.body)
             )));
         }
-        let listed = parse_attribute_list(&r.body);
-        lock(self.inner_attributes())
-            .entry(model.to_string())
-            .or_default()
-            .extend(listed);
+        self.cache()
+            .add_attributes(model, parse_attribute_list(&r.body));
         Ok(())
+    }
+}
+
+/// Why rows cannot write to `known`, an attribute Intercom already has.
+fn unusable(spec: &AttributeSpec, known: &KnownAttribute) -> Option<AttributeProblem> {
+    if !known.custom {
+        return Some(problem(
+            spec,
+            "attribute_not_custom",
+            format!(
+                "'{}' is a standard {} attribute, not a custom one",
+                spec.name, spec.model
+            ),
+        ));
+    }
+    (!compatible(&known.data_type, spec.data_type)).then(|| {
+        problem(
+            spec,
+            "attribute_type_mismatch",
+            type_mismatch(spec, &known.data_type),
+        )
+    })
+}
+
+fn problem(spec: &AttributeSpec, code: &str, message: String) -> AttributeProblem {
+    AttributeProblem {
+        name: spec.name.clone(),
+        model: spec.model.clone(),
+        code: code.to_string(),
+        message,
     }
 }
 
@@ -232,7 +240,7 @@ fn type_mismatch(spec: &AttributeSpec, data_type: &str) -> String {
     format!(
         "custom attribute '{}' is a {data_type} attribute in Intercom, but the column holds {} values (Intercom cannot change an attribute's type)",
         spec.name,
-        requests::data_type_name(spec.data_type)
+        requests::attributes::data_type_name(spec.data_type)
     )
 }
 
@@ -298,7 +306,8 @@ mod tests {
             .await
             .unwrap()
             .is_empty());
-        lock(c.inner_attributes()).insert("contact".into(), HashMap::new());
+        // It believes `contact` has no attributes: `plan` looks missing.
+        c.cache().add_attributes("contact", []);
         let problems = c
             .ensure_attributes(&[plan(DataType::Integer)], true)
             .await

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use crate::errors::ApiError;
 use crate::faults::{DropConnection, Fault};
 use crate::ratelimit::Decision;
-use crate::state::{wall_secs, App};
+use crate::state::App;
 
 /// `route_layer` middleware for every emulated Intercom route.
 pub async fn gate(
@@ -72,7 +72,7 @@ where
         app.stats.record(route, "401");
         return ApiError::Unauthorized.into_response();
     }
-    let decision = app.limiter.check(wall_secs());
+    let decision = app.limiter.check(app.clock.wall());
     let mut response = match decision {
         Some(d) if !d.allowed => ApiError::RateLimited(d.limit).into_response(),
         _ => match app.faults.roll() {

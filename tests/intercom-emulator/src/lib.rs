@@ -162,7 +162,10 @@ impl Default for Options {
 /// The whole API as a router, for `tower::ServiceExt::oneshot` tests without a
 /// socket. (A dropped-connection fault shows up here as an empty `500`.)
 pub fn app(opts: Options) -> Router {
-    let state = Arc::new(state::App::new(opts));
+    router(Arc::new(state::App::new(opts)))
+}
+
+fn router(state: Arc<state::App>) -> Router {
     let api = Router::new()
         .route("/me", get(contact_reads::me))
         .route("/contacts", post(contacts::create).get(contact_reads::list))
@@ -261,10 +264,22 @@ impl Emulator {
     /// Bind `bind` (use `127.0.0.1:0` in tests) and serve in the background on
     /// the current tokio runtime.
     pub async fn start(opts: Options, bind: SocketAddr) -> std::io::Result<Emulator> {
+        Emulator::start_with_clock(opts, bind, state::Clock::default()).await
+    }
+
+    /// [`Emulator::start`] on a given clock: with [`state::Clock::following`] a
+    /// test's time source, the rate-limit windows follow the test's (paused)
+    /// time instead of the wall clock.
+    pub async fn start_with_clock(
+        opts: Options,
+        bind: SocketAddr,
+        clock: state::Clock,
+    ) -> std::io::Result<Emulator> {
         let listener = TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
         let (shutdown, rx) = watch::channel(false);
-        let task = tokio::spawn(server::serve(listener, app(opts), rx));
+        let router = router(Arc::new(state::App::with_clock(opts, clock)));
+        let task = tokio::spawn(server::serve(listener, router, rx));
         Ok(Emulator {
             addr,
             shutdown,

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
@@ -38,7 +38,7 @@ pub struct App {
     pub opts: Options,
     /// All data; lock with [`App::store`].
     pub store: Mutex<Store>,
-    /// Wall clock plus a test-controlled offset.
+    /// Wall clock (or a test's time source) plus a test-controlled offset.
     pub clock: Clock,
     /// The shared 10-second-window budget.
     pub limiter: RateLimiter,
@@ -54,9 +54,14 @@ pub struct App {
 impl App {
     /// Build the shared state for `opts`.
     pub fn new(opts: Options) -> App {
+        App::with_clock(opts, Clock::default())
+    }
+
+    /// [`App::new`] with its clock given.
+    pub fn with_clock(opts: Options, clock: Clock) -> App {
         App {
             store: Mutex::new(Store::new(&opts)),
-            clock: Clock::default(),
+            clock,
             limiter: RateLimiter::new(opts.rate_limit),
             faults: Faults::new(opts.fault_rate, opts.seed),
             latency_ms: AtomicU64::new(opts.latency_ms),
@@ -77,7 +82,7 @@ impl App {
     }
 }
 
-/// Unix seconds from the real wall clock (rate-limit windows use this).
+/// Unix seconds from the real wall clock.
 pub fn wall_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -85,19 +90,53 @@ pub fn wall_secs() -> i64 {
         .unwrap_or(0)
 }
 
-/// The emulator's notion of "now": the wall clock plus an offset that tests move
-/// forward with `POST /_emulator/clock/advance` instead of sleeping. It drives
-/// `created_at`/`updated_at`, the search lag and scroll expiry; it does *not*
-/// move rate-limit windows (clients sleep on real time until `X-RateLimit-Reset`).
-#[derive(Debug, Default)]
+/// A test's own source of Unix time, in milliseconds (for instance a client's
+/// clock that follows tokio's paused time).
+pub type TimeSource = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The emulator's notion of "now": the wall clock (or the test's
+/// [`TimeSource`], see [`Clock::following`]) plus an offset that tests move
+/// forward with `POST /_emulator/clock/advance` instead of sleeping. The
+/// offset drives `created_at`/`updated_at`, the search lag and scroll expiry;
+/// it does *not* move rate-limit windows, which follow the wall clock (or the
+/// source) alone ([`Clock::wall`]), as the clients waiting for
+/// `X-RateLimit-Reset` do.
+#[derive(Default)]
 pub struct Clock {
     offset: AtomicI64,
+    source: Option<TimeSource>,
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clock")
+            .field("offset", &self.offset())
+            .field("source", &self.source.as_ref().map(|_| "test"))
+            .finish()
+    }
 }
 
 impl Clock {
+    /// A clock that reads Unix time from `source` instead of the wall clock, so
+    /// an in-process emulator's rate-limit windows turn with the test's time.
+    pub fn following(source: TimeSource) -> Clock {
+        Clock {
+            offset: AtomicI64::new(0),
+            source: Some(source),
+        }
+    }
+
+    /// Unix seconds without the offset: what rate-limit windows follow.
+    pub fn wall(&self) -> i64 {
+        match &self.source {
+            Some(source) => source().div_euclid(1000),
+            None => wall_secs(),
+        }
+    }
+
     /// Current emulated Unix time in seconds.
     pub fn now(&self) -> i64 {
-        wall_secs() + self.offset()
+        self.wall() + self.offset()
     }
 
     /// Seconds the clock has been moved forward.
@@ -110,7 +149,7 @@ impl Clock {
         self.offset.fetch_add(secs, Ordering::Relaxed);
     }
 
-    /// Back to the real wall clock.
+    /// Back to no offset.
     pub fn reset(&self) {
         self.offset.store(0, Ordering::Relaxed);
     }
@@ -420,4 +459,27 @@ impl Store {
 /// Emails compare case-insensitively.
 pub fn email_key(email: &str) -> String {
     email.trim().to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicI64;
+
+    #[test]
+    fn a_clock_follows_its_source_and_windows_ignore_the_offset() {
+        let wall = Clock::default();
+        assert!((wall.now() - wall_secs()).abs() <= 1);
+
+        let ms = Arc::new(AtomicI64::new(1_700_000_003_999));
+        let source = ms.clone();
+        let clock = Clock::following(Arc::new(move || source.load(Ordering::Relaxed)));
+        assert_eq!((clock.wall(), clock.now()), (1_700_000_003, 1_700_000_003));
+        clock.advance(120);
+        assert_eq!((clock.wall(), clock.now()), (1_700_000_003, 1_700_000_123));
+        ms.store(1_700_000_010_000, Ordering::Relaxed);
+        assert_eq!((clock.wall(), clock.now()), (1_700_000_010, 1_700_000_130));
+        clock.reset();
+        assert_eq!(clock.now(), 1_700_000_010);
+    }
 }

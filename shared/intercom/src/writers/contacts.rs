@@ -1,5 +1,5 @@
-//! The record writers: one async method per behavior, built so that one key never
-//! becomes two Intercom records.
+//! Contacts (users and leads): create or update, update only, archive or
+//! delete, unarchive — without ever making two contacts of one key.
 //!
 //! # How a contact is found
 //!
@@ -8,7 +8,7 @@
 //!    forgotten and the key is resolved as if unknown.
 //! 2. **Users (`external_id` or `email` key): create first.** Intercom keeps
 //!    `external_id` and user emails unique and answers a create of an existing
-//!    one `409 conflict` with the existing id (`intercom-api.md` §2.4), so the
+//!    one `409 conflict` whose message names the existing id, so the
 //!    create itself is the lookup: a new user costs one call (`POST /contacts`),
 //!    a user Intercom has but backflow does not remember costs two (the `409`,
 //!    then the `PUT` of the row's body on that id: outcome `Updated`). The id is
@@ -51,9 +51,10 @@ use serde_json::{Map, Value};
 use backflow_core::config::{DeleteMode, KeyField};
 use backflow_core::run::Outcome;
 
-use crate::client::{lock, unix_secs, ApiResponse, Client};
+use super::{id_of, not_found_status, reject, WriteResult};
+use crate::client::Client;
 use crate::error::{Error, Rejection, RowError};
-use crate::requests::{self, Request};
+use crate::requests::{self, contacts};
 
 /// A contact's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -81,52 +82,6 @@ impl Role {
     }
 }
 
-/// What a writer did with one row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WriteResult {
-    /// `Created`, `Updated`, `Deleted`, `Archived`, `Sent` or `NotFound`.
-    pub outcome: Outcome,
-    /// The Intercom id of the record written (to remember), when there is one.
-    pub intercom_id: Option<String>,
-}
-
-impl WriteResult {
-    fn new(outcome: Outcome, id: Option<String>) -> Self {
-        WriteResult {
-            outcome,
-            intercom_id: id,
-        }
-    }
-
-    fn not_found() -> Self {
-        WriteResult::new(Outcome::NotFound, None)
-    }
-}
-
-/// A company upsert older than this (by its `created_at`) was an update: see
-/// [`Client::upsert_company`].
-pub const CREATED_SLACK_SECS: i64 = 5;
-
-/// Largest plausible `created_at` in seconds (year 5138): above it, milliseconds.
-const MAX_EVENT_SECS: i64 = 99_999_999_999;
-
-fn not_found_status(status: u16) -> bool {
-    status == 404 || status == 410
-}
-
-fn reject(r: &ApiResponse) -> RowError {
-    RowError::Rejected(requests::rejection(r.status, &r.body))
-}
-
-fn id_of(r: &ApiResponse, what: &str) -> Result<String, RowError> {
-    requests::object_id(&r.body).ok_or_else(|| {
-        RowError::Fatal(Error::Unexpected(format!(
-            "{what} answered {} without an id",
-            r.status
-        )))
-    })
-}
-
 /// A contact found by a lookup.
 struct Found {
     id: String,
@@ -135,10 +90,6 @@ struct Found {
 }
 
 impl Client {
-    async fn req(&self, r: &Request) -> Result<ApiResponse, RowError> {
-        Ok(self.send(r).await?)
-    }
-
     /// `update_or_create` for contacts: update the matching contact, or create it;
     /// never two contacts for one key (see the module doc). Returns the contact id.
     ///
@@ -152,15 +103,11 @@ impl Client {
         body: &Map<String, Value>,
         role: Role,
     ) -> Result<WriteResult, RowError> {
-        check_contact_key(key_field)?;
-        if let Some(id) = known_id {
-            if let Some(id) = self.put_contact(id, body, role).await? {
-                return Ok(WriteResult::new(Outcome::Updated, Some(id)));
-            }
-            tracing::debug!(key_field = ?key_field, "remembered contact id is gone; looking it up");
-        }
-        if key_field == KeyField::Id {
-            return self.update_by_id(key, body, role).await;
+        if let Some(done) = self
+            .update_known(key_field, key, known_id, body, role)
+            .await?
+        {
+            return Ok(done);
         }
         if role == Role::User {
             // Create first: the 409 of an existing user is the lookup.
@@ -190,14 +137,11 @@ impl Client {
         body: &Map<String, Value>,
         role: Role,
     ) -> Result<WriteResult, RowError> {
-        check_contact_key(key_field)?;
-        if let Some(id) = known_id {
-            if let Some(id) = self.put_contact(id, body, role).await? {
-                return Ok(WriteResult::new(Outcome::Updated, Some(id)));
-            }
-        }
-        if key_field == KeyField::Id {
-            return self.update_by_id(key, body, role).await;
+        if let Some(done) = self
+            .update_known(key_field, key, known_id, body, role)
+            .await?
+        {
+            return Ok(done);
         }
         match self.lookup_contact(key_field, key, Some(role)).await? {
             Some(found) => match self.put_contact(&found.id, body, role).await? {
@@ -244,134 +188,46 @@ impl Client {
         }
     }
 
-    /// `update_or_create` (and `mirror`) for companies: `POST /companies` upserts on
-    /// the body's `company_id`.
-    ///
-    /// Intercom answers a create and an update alike, so the outcome is a
-    /// heuristic: `Updated` when backflow remembered the company (`known_id`) or the
-    /// company's `created_at` is more than [`CREATED_SLACK_SECS`] older than its
-    /// `updated_at` (the write time, by Intercom's own clock); else `Created`.
-    /// A company created and upserted again within seconds reads as created twice;
-    /// the record is still one.
-    pub async fn upsert_company(
-        &self,
-        body: &Map<String, Value>,
-        known_id: Option<&str>,
-    ) -> Result<WriteResult, RowError> {
-        let requested_at = unix_secs();
-        let r = self.req(&requests::upsert_company(body)).await?;
-        if !r.is_success() {
-            return Err(reject(&r));
-        }
-        let id = id_of(&r, "POST /companies")?;
-        if let Some(company_id) = company_id_of(body).or_else(|| company_id_of_value(&r.body)) {
-            lock(self.inner_companies()).insert(company_id, id.clone());
-        }
-        let created_at = r.body.get("created_at").and_then(Value::as_i64);
-        let written_at = r
-            .body
-            .get("updated_at")
-            .and_then(Value::as_i64)
-            .unwrap_or(requested_at);
-        let updated =
-            known_id.is_some() || created_at.is_some_and(|c| c < written_at - CREATED_SLACK_SECS);
-        let outcome = if updated {
-            Outcome::Updated
+    /// `POST /contacts/{id}/unarchive` (e.g. a mirrored contact that came back).
+    pub async fn unarchive_contact(&self, id: &str) -> Result<WriteResult, RowError> {
+        let r = self.req(&contacts::unarchive_contact(id)).await?;
+        if r.is_success() {
+            Ok(WriteResult::new(Outcome::Updated, Some(id.to_string())))
+        } else if not_found_status(r.status) {
+            Ok(WriteResult::not_found())
         } else {
-            Outcome::Created
-        };
-        Ok(WriteResult::new(outcome, Some(id)))
+            Err(reject(&r))
+        }
     }
 
-    /// `delete` (and `mirror` removals) for companies: `DELETE /companies/{id}`
-    /// with the id from memory or `GET /companies?company_id=`. Intercom archives the
-    /// company and detaches its contacts. Not found → `NotFound`.
-    pub async fn remove_company(
+    /// The steps every contact update starts with: the key must be one that
+    /// names a contact; then a `PUT` on the id backflow remembers for the key;
+    /// then, when the key *is* the Intercom id, a `PUT` on it (`NotFound` when
+    /// gone). `None`: the key must be looked up (nothing remembered, or the
+    /// remembered contact is gone — deleted, merged away).
+    async fn update_known(
         &self,
-        company_id: &str,
+        key_field: KeyField,
+        key: &str,
         known_id: Option<&str>,
-    ) -> Result<WriteResult, RowError> {
-        lock(self.inner_companies()).remove(company_id);
+        body: &Map<String, Value>,
+        role: Role,
+    ) -> Result<Option<WriteResult>, RowError> {
+        check_contact_key(key_field)?;
         if let Some(id) = known_id {
-            if let Some(done) = self.delete_company(id).await? {
-                return Ok(done);
+            if let Some(id) = self.put_contact(id, body, role).await? {
+                return Ok(Some(WriteResult::new(Outcome::Updated, Some(id))));
             }
+            tracing::debug!(key_field = ?key_field, "remembered contact id is gone; looking it up");
         }
-        match self.find_company_id(company_id).await? {
-            Ok(id) if Some(id.as_str()) != known_id => Ok(self
-                .delete_company(&id)
-                .await?
-                .unwrap_or_else(WriteResult::not_found)),
-            _ => Ok(WriteResult::not_found()),
+        if key_field == KeyField::Id {
+            return Ok(Some(match self.put_contact(key, body, role).await? {
+                Some(id) => WriteResult::new(Outcome::Updated, Some(id)),
+                None => WriteResult::not_found(),
+            }));
         }
+        Ok(None)
     }
-
-    /// Attach a contact to the company with `company_id` (your id). The company's
-    /// Intercom id is looked up once per client (`GET /companies?company_id=`) and
-    /// cached. A company Intercom does not know is `Rejected` with its code
-    /// (`company_not_found`). Attaching is what makes a company visible in
-    /// Intercom, which hides companies without contacts. Outcome `Updated`, with
-    /// the company's Intercom id.
-    pub async fn attach_company(
-        &self,
-        contact_id: &str,
-        company_id: &str,
-    ) -> Result<WriteResult, RowError> {
-        let cached = lock(self.inner_companies()).get(company_id).cloned();
-        let (id, from_cache) = match cached {
-            Some(id) => (id, true),
-            None => match self.find_company_id(company_id).await? {
-                Ok(id) => (id, false),
-                Err(rejection) => return Err(RowError::Rejected(rejection)),
-            },
-        };
-        let r = self.req(&requests::attach_company(contact_id, &id)).await?;
-        if r.is_success() {
-            return Ok(WriteResult::new(Outcome::Updated, Some(id)));
-        }
-        let rejection = requests::rejection(r.status, &r.body);
-        if from_cache && rejection.code == "company_not_found" {
-            // The cached id is stale (the company was deleted and maybe re-created).
-            lock(self.inner_companies()).remove(company_id);
-            let id = self
-                .find_company_id(company_id)
-                .await?
-                .map_err(RowError::Rejected)?;
-            let r = self.req(&requests::attach_company(contact_id, &id)).await?;
-            if r.is_success() {
-                return Ok(WriteResult::new(Outcome::Updated, Some(id)));
-            }
-            return Err(reject(&r));
-        }
-        Err(RowError::Rejected(rejection))
-    }
-
-    /// `send` for events: `POST /events` → `202` = `Sent`. Intercom de-duplicates on
-    /// (contact, `event_name`, `created_at`), so a retried send is harmless.
-    /// `created_at` must already be Unix seconds (a value that can only be
-    /// milliseconds is refused as a caller bug). An unknown user is `Rejected`
-    /// (`404 not_found`).
-    pub async fn send_event(&self, body: &Map<String, Value>) -> Result<WriteResult, RowError> {
-        if let Some(t) = body.get("created_at").and_then(Value::as_i64) {
-            if t > MAX_EVENT_SECS {
-                return Err(RowError::Fatal(Error::Unsupported(format!(
-                    "event created_at {t} is not in seconds"
-                ))));
-            }
-        }
-        let r = self.req(&requests::send_event(body)).await?;
-        if r.is_success() {
-            return Ok(WriteResult::new(Outcome::Sent, None));
-        }
-        let mut rejection = requests::rejection(r.status, &r.body);
-        if r.status == 404 && rejection.code.starts_with("http_") {
-            rejection.code = "not_found".into();
-            rejection.message = "user not found".into();
-        }
-        Err(RowError::Rejected(rejection))
-    }
-
-    // ------------------------------------------------------------ helpers
 
     /// `PUT /contacts/{id}`: `Some(id)` when updated, `None` when the id is gone.
     async fn put_contact(
@@ -380,7 +236,7 @@ impl Client {
         body: &Map<String, Value>,
         role: Role,
     ) -> Result<Option<String>, RowError> {
-        let r = self.req(&requests::update_contact(id, body, role)).await?;
+        let r = self.req(&contacts::update_contact(id, body, role)).await?;
         if r.is_success() {
             return Ok(Some(
                 requests::object_id(&r.body).unwrap_or_else(|| id.to_string()),
@@ -390,18 +246,6 @@ impl Client {
             return Ok(None);
         }
         Err(reject(&r))
-    }
-
-    async fn update_by_id(
-        &self,
-        id: &str,
-        body: &Map<String, Value>,
-        role: Role,
-    ) -> Result<WriteResult, RowError> {
-        Ok(match self.put_contact(id, body, role).await? {
-            Some(id) => WriteResult::new(Outcome::Updated, Some(id)),
-            None => WriteResult::not_found(),
-        })
     }
 
     /// Find a contact by `external_id` (users) or email. `role` narrows an email
@@ -418,7 +262,7 @@ impl Client {
                     return Ok(None); // find_by_external_id only knows users
                 }
                 let r = self
-                    .req(&requests::find_contact_by_external_id(key))
+                    .req(&contacts::find_contact_by_external_id(key))
                     .await?;
                 if not_found_status(r.status) {
                     return Ok(None);
@@ -431,12 +275,12 @@ impl Client {
             }
             KeyField::Email => {
                 let r = self
-                    .req(&requests::search_contacts_by_email(key, role))
+                    .req(&contacts::search_contacts_by_email(key, role))
                     .await?;
                 if !r.is_success() {
                     return Err(reject(&r));
                 }
-                Ok(requests::pick_search_match(&r.body).map(|id| Found {
+                Ok(contacts::pick_search_match(&r.body).map(|id| Found {
                     id,
                     archived: false,
                 }))
@@ -454,7 +298,7 @@ impl Client {
         body: &Map<String, Value>,
         role: Role,
     ) -> Result<WriteResult, RowError> {
-        let create = requests::create_contact(body, key_field, key, role);
+        let create = contacts::create_contact(body, key_field, key, role);
         let sends_email = create
             .body
             .as_ref()
@@ -470,28 +314,13 @@ impl Client {
         if r.status != 409 {
             return Err(RowError::Rejected(rejection));
         }
-        let Some(conflict) = requests::parse_conflict(&rejection.message) else {
+        let Some(conflict) = contacts::parse_conflict(&rejection.message) else {
             return Err(RowError::Rejected(rejection));
         };
         tracing::debug!(id = %conflict.id, archived = conflict.archived, "create answered 409; updating the existing contact");
         if key_field == KeyField::ExternalId && sends_email {
-            // The 409 may be about the email of a *different* user; updating that
-            // one would overwrite its external_id and merge two people. Adopt it
-            // only if it has no external_id or this one.
-            let r = self.req(&requests::get_contact(&conflict.id)).await?;
-            if r.is_success() {
-                if let Some(other) = r.body.get("external_id").and_then(Value::as_str) {
-                    if !other.is_empty() && other != key {
-                        return Err(RowError::Rejected(Rejection {
-                            message: format!(
-                                "{} (its external_id is {other:?}, not {key:?}: another user holds this email)",
-                                rejection.message
-                            ),
-                            ..rejection
-                        }));
-                    }
-                }
-            }
+            self.check_conflict_is_this_user(&conflict.id, key, &rejection)
+                .await?;
         }
         if conflict.archived {
             self.unarchive(&conflict.id).await?;
@@ -502,20 +331,37 @@ impl Client {
         }
     }
 
-    /// `POST /contacts/{id}/unarchive` (e.g. a mirrored contact that came back).
-    pub async fn unarchive_contact(&self, id: &str) -> Result<WriteResult, RowError> {
-        let r = self.req(&requests::unarchive_contact(id)).await?;
-        if r.is_success() {
-            Ok(WriteResult::new(Outcome::Updated, Some(id.to_string())))
-        } else if not_found_status(r.status) {
-            Ok(WriteResult::not_found())
-        } else {
-            Err(reject(&r))
+    /// An `external_id`-keyed create that also sent an email was answered `409`
+    /// naming contact `id`. The conflict may be about the email of a *different*
+    /// user; updating that one would overwrite its `external_id` and merge two
+    /// people. So `id` is adopted only when it has no `external_id` or `key`;
+    /// else the row is rejected, saying who holds the email.
+    async fn check_conflict_is_this_user(
+        &self,
+        id: &str,
+        key: &str,
+        rejection: &Rejection,
+    ) -> Result<(), RowError> {
+        let r = self.req(&contacts::get_contact(id)).await?;
+        if !r.is_success() {
+            return Ok(());
+        }
+        match r.body.get("external_id").and_then(Value::as_str) {
+            Some(other) if !other.is_empty() && other != key => {
+                Err(RowError::Rejected(Rejection {
+                    message: format!(
+                        "{} (its external_id is {other:?}, not {key:?}: another user holds this email)",
+                        rejection.message
+                    ),
+                    ..rejection.clone()
+                }))
+            }
+            _ => Ok(()),
         }
     }
 
     async fn unarchive(&self, id: &str) -> Result<(), RowError> {
-        let r = self.req(&requests::unarchive_contact(id)).await?;
+        let r = self.req(&contacts::unarchive_contact(id)).await?;
         if r.is_success() {
             Ok(())
         } else {
@@ -530,8 +376,8 @@ impl Client {
         mode: DeleteMode,
     ) -> Result<Option<WriteResult>, RowError> {
         let (req, outcome) = match mode {
-            DeleteMode::Archive => (requests::archive_contact(id), Outcome::Archived),
-            DeleteMode::Permanent => (requests::delete_contact(id), Outcome::Deleted),
+            DeleteMode::Archive => (contacts::archive_contact(id), Outcome::Archived),
+            DeleteMode::Permanent => (contacts::delete_contact(id), Outcome::Deleted),
         };
         let r = self.req(&req).await?;
         if r.is_success() {
@@ -546,43 +392,6 @@ impl Client {
         }
         Err(reject(&r))
     }
-
-    async fn delete_company(&self, id: &str) -> Result<Option<WriteResult>, RowError> {
-        let r = self.req(&requests::delete_company(id)).await?;
-        if r.is_success() || (not_found_status(r.status) && r.attempts > 1) {
-            return Ok(Some(WriteResult::new(
-                Outcome::Deleted,
-                Some(id.to_string()),
-            )));
-        }
-        if not_found_status(r.status) {
-            return Ok(None);
-        }
-        Err(reject(&r))
-    }
-
-    /// The Intercom id of the company with `company_id`, or Intercom's refusal
-    /// (`404 company_not_found`). Cached on success.
-    async fn find_company_id(
-        &self,
-        company_id: &str,
-    ) -> Result<Result<String, Rejection>, RowError> {
-        let r = self.req(&requests::find_company(company_id)).await?;
-        if !r.is_success() {
-            return Ok(Err(requests::rejection(r.status, &r.body)));
-        }
-        match requests::company_from_lookup(&r.body, company_id) {
-            Some(id) => {
-                lock(self.inner_companies()).insert(company_id.to_string(), id.clone());
-                Ok(Ok(id))
-            }
-            None => Ok(Err(Rejection {
-                status: 404,
-                code: "company_not_found".into(),
-                message: "Company Not Found".into(),
-            })),
-        }
-    }
 }
 
 fn check_contact_key(key_field: KeyField) -> Result<(), RowError> {
@@ -592,18 +401,6 @@ fn check_contact_key(key_field: KeyField) -> Result<(), RowError> {
             "a contact cannot be keyed by {other:?}"
         )))),
     }
-}
-
-fn company_id_of(body: &Map<String, Value>) -> Option<String> {
-    match body.get("company_id")? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn company_id_of_value(v: &Value) -> Option<String> {
-    company_id_of(v.as_object()?)
 }
 
 #[cfg(test)]

@@ -1,0 +1,55 @@
+//! Company membership: attaching a contact to a company, which is also what
+//! makes the company visible in Intercom (it hides companies without contacts).
+
+use backflow_core::run::Outcome;
+
+use super::{reject, WriteResult};
+use crate::client::Client;
+use crate::error::RowError;
+use crate::requests::{self, membership};
+
+impl Client {
+    /// Attach a contact to the company with `company_id` (your id). The company's
+    /// Intercom id is looked up once per client (`GET /companies?company_id=`) and
+    /// cached. A company Intercom does not know is `Rejected` with its code
+    /// (`company_not_found`). Attaching is what makes a company visible in
+    /// Intercom, which hides companies without contacts. Outcome `Updated`, with
+    /// the company's Intercom id.
+    pub async fn attach_company(
+        &self,
+        contact_id: &str,
+        company_id: &str,
+    ) -> Result<WriteResult, RowError> {
+        let cached = self.cache().company(company_id);
+        let (id, from_cache) = match cached {
+            Some(id) => (id, true),
+            None => match self.find_company_id(company_id).await? {
+                Ok(id) => (id, false),
+                Err(rejection) => return Err(RowError::Rejected(rejection)),
+            },
+        };
+        let r = self
+            .req(&membership::attach_company(contact_id, &id))
+            .await?;
+        if r.is_success() {
+            return Ok(WriteResult::new(Outcome::Updated, Some(id)));
+        }
+        let rejection = requests::rejection(r.status, &r.body);
+        if from_cache && rejection.code == "company_not_found" {
+            // The cached id is stale (the company was deleted and maybe re-created).
+            self.cache().forget_company(company_id);
+            let id = self
+                .find_company_id(company_id)
+                .await?
+                .map_err(RowError::Rejected)?;
+            let r = self
+                .req(&membership::attach_company(contact_id, &id))
+                .await?;
+            if r.is_success() {
+                return Ok(WriteResult::new(Outcome::Updated, Some(id)));
+            }
+            return Err(reject(&r));
+        }
+        Err(RowError::Rejected(rejection))
+    }
+}

@@ -3,9 +3,10 @@
 //! heartbeat and usage. Every write is conditional on the run's status or on a
 //! marker, so a duplicate delivery changes nothing (see [`super`]).
 
+use aws_sdk_dynamodb::types::builders::PutBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    Update,
+    AttributeValue, CancellationReason, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 use backflow_core::plan::PlanCounts;
 use backflow_core::run::{Counts, RunRecord, RunStatus, Sample, Usage};
@@ -20,6 +21,22 @@ impl RunStore {
     /// TransactWriteItems; also records it as the sync's last run. When another run
     /// holds the lock: [`Error::AlreadyRunning`] with the holder's id.
     pub async fn start_run(&self, record: &RunRecord) -> Result<(), Error> {
+        let items = self.start_items(record)?;
+        let Some(reasons) = self.transact(items).await? else {
+            return Ok(());
+        };
+        if failed_condition(&reasons, 0) {
+            return Err(Error::Run {
+                run_id: record.run_id.clone(),
+                message: "a run with this id already exists".into(),
+            });
+        }
+        Err(self.start_refused(record, &reasons).await?)
+    }
+
+    /// [`RunStore::start_run`]'s transaction: the run (item 0), the lock (item 1,
+    /// returning the holder when it is taken), the sync's last run.
+    fn start_items(&self, record: &RunRecord) -> Result<Vec<TransactWriteItem>, Error> {
         let now = now_secs();
         let mut run = ddb::key(run_pk(&record.run_id), "RUN");
         run.insert("doc".into(), json(record));
@@ -48,7 +65,7 @@ impl RunStore {
             .expression_attribute_names("#last", "last_run_id")
             .expression_attribute_values(":id", s(&record.run_id));
 
-        let items = vec![
+        Ok(vec![
             TransactWriteItem::builder()
                 .put(self.built(put_run.build())?)
                 .build(),
@@ -58,17 +75,16 @@ impl RunStore {
             TransactWriteItem::builder()
                 .update(self.built(meta.build())?)
                 .build(),
-        ];
-        let Some(reasons) = self.transact(items).await? else {
-            return Ok(());
-        };
-        if failed_condition(&reasons, 0) {
-            return Err(Error::Run {
-                run_id: record.run_id.clone(),
-                message: "a run with this id already exists".into(),
-            });
-        }
-        // The lock is held (or the server gave no reasons): name the holder.
+        ])
+    }
+
+    /// Why starting `record` was cancelled, the run id being new: the lock is
+    /// held (or the server gave no reasons), so name the holder.
+    async fn start_refused(
+        &self,
+        record: &RunRecord,
+        reasons: &[CancellationReason],
+    ) -> Result<Error, Error> {
         let holder = reasons
             .get(1)
             .and_then(|r| r.item())
@@ -78,19 +94,19 @@ impl RunStore {
             Some(h) => Some(h),
             None => self.lock_holder(&record.sync).await?,
         };
-        match holder {
-            Some(run_id) => Err(Error::AlreadyRunning { run_id }),
+        Ok(match holder {
+            Some(run_id) => Error::AlreadyRunning { run_id },
             // Released between the transaction and the read: the caller may retry.
-            None => Err(Error::DynamoDb {
+            None => Error::DynamoDb {
                 op: "TransactWriteItems",
                 table: self.table.clone(),
                 message: format!(
                     "starting run `{}` was cancelled: {}",
                     record.run_id,
-                    describe(&reasons)
+                    describe(reasons)
                 ),
-            }),
-        }
+            },
+        })
     }
 
     /// The run record (strongly consistent), counters and heartbeat (`updated_at`)
@@ -187,15 +203,7 @@ impl RunStore {
         failed: bool,
     ) -> Result<bool, Error> {
         let now = now_secs();
-        let mut marker = ddb::key(run_pk(run_id), format!("BATCH#{seq:06}"));
-        marker.insert("failed".into(), AttributeValue::Bool(failed));
-        marker.insert("at".into(), n(now));
-        marker.insert("expires_at".into(), n(now + RUN_TTL_SECS));
-        let put_marker = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(marker))
-            .condition_expression("attribute_not_exists(pk)");
-
+        let put_marker = self.batch_marker(run_id, seq, failed, now);
         let mut e = Expr::default();
         e.set("updated_at", n(now));
         e.add_counts(counts);
@@ -242,6 +250,18 @@ impl RunStore {
                 describe(&reasons)
             ),
         })
+    }
+
+    /// The marker of batch `seq` done, put only if absent.
+    fn batch_marker(&self, run_id: &str, seq: u32, failed: bool, now: u64) -> PutBuilder {
+        let mut marker = ddb::key(run_pk(run_id), format!("BATCH#{seq:06}"));
+        marker.insert("failed".into(), AttributeValue::Bool(failed));
+        marker.insert("at".into(), n(now));
+        marker.insert("expires_at".into(), n(now + RUN_TTL_SECS));
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(marker))
+            .condition_expression("attribute_not_exists(pk)")
     }
 
     /// Finishes the run (status, `finished_at`, `error`) unless it is finished

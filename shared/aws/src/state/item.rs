@@ -52,18 +52,41 @@ impl RunTag {
     }
 }
 
-/// Outcomes as stored in `r`: the index is the code. Append only.
-pub const OUTCOME_CODES: [Outcome; 9] = [
-    Outcome::Created,
-    Outcome::Updated,
-    Outcome::Deleted,
-    Outcome::Archived,
-    Outcome::Sent,
-    Outcome::Unchanged,
-    Outcome::Invalid,
-    Outcome::Rejected,
-    Outcome::NotFound,
-];
+/// Defines the outcome codes stored in `r` from one list: [`outcome_code`] is an
+/// exhaustive `match` (an `Outcome` without a code does not compile) and
+/// [`outcome_of`] reads the same list back (a code given twice is an unreachable
+/// pattern, refused by the lints).
+macro_rules! outcome_codes {
+    ($($code:literal => $outcome:ident,)*) => {
+        /// The code stored for `outcome`.
+        pub fn outcome_code(outcome: Outcome) -> u8 {
+            match outcome {
+                $(Outcome::$outcome => $code,)*
+            }
+        }
+
+        /// The outcome stored as `code`; `None` for a code no outcome has.
+        pub fn outcome_of(code: u8) -> Option<Outcome> {
+            match code {
+                $($code => Some(Outcome::$outcome),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+// Append only: a stored code keeps its meaning.
+outcome_codes! {
+    0 => Created,
+    1 => Updated,
+    2 => Deleted,
+    3 => Archived,
+    4 => Sent,
+    5 => Unchanged,
+    6 => Invalid,
+    7 => Rejected,
+    8 => NotFound,
+}
 
 fn status_str(status: &RecordStatus) -> &'static str {
     match status {
@@ -100,12 +123,8 @@ pub(super) fn encode_item(sync: &str, item: &StateItem) -> Item {
     if item.status != RecordStatus::Active {
         out.insert("st".into(), s(status_str(&item.status)));
     }
-    let code = OUTCOME_CODES
-        .iter()
-        .position(|o| *o == item.outcome)
-        .expect("every outcome has a code") as u8;
     let mut r = Vec::with_capacity(5);
-    r.push(code);
+    r.push(outcome_code(item.outcome));
     r.extend_from_slice(&item.run.0);
     out.insert("r".into(), b(r));
     if let Some(co) = &item.company_id {
@@ -168,9 +187,7 @@ pub(super) fn decode_item(sync: &str, item: &Item) -> Result<StateItem, Error> {
     let what = || format!("state item `KEY#{key}` of sync `{sync}`");
     let (outcome, run) = match get_b(item, "r") {
         Some(&[code, a, b, c, d]) => {
-            let outcome = OUTCOME_CODES
-                .get(code as usize)
-                .copied()
+            let outcome = outcome_of(code)
                 .ok_or_else(|| Error::corrupt(what(), format!("bad outcome code {code}")))?;
             (outcome, RunTag([a, b, c, d]))
         }
@@ -238,13 +255,39 @@ mod tests {
         assert_eq!(get_s(&encoded, "st"), Some("sent"));
         assert_eq!(decode_item("users", &encoded).unwrap(), refused);
 
-        for outcome in OUTCOME_CODES {
+        for outcome in (0..=u8::MAX).filter_map(outcome_of) {
             let one = StateItem {
                 outcome,
                 ..item.clone()
             };
             let back = decode_item("users", &encode_item("users", &one)).unwrap();
             assert_eq!(back.outcome, outcome);
+        }
+    }
+
+    /// Items in DynamoDB hold these codes: changing one would misread them.
+    #[test]
+    fn outcome_codes_keep_their_meaning() {
+        let stored: Vec<(u8, &str)> = (0..=u8::MAX)
+            .filter_map(|code| outcome_of(code).map(|o| (code, o.as_str())))
+            .collect();
+        assert_eq!(
+            stored,
+            [
+                (0, "created"),
+                (1, "updated"),
+                (2, "deleted"),
+                (3, "archived"),
+                (4, "sent"),
+                (5, "unchanged"),
+                (6, "invalid"),
+                (7, "rejected"),
+                (8, "not_found"),
+            ]
+        );
+        for (code, _) in stored {
+            let outcome = outcome_of(code).unwrap();
+            assert_eq!(outcome_code(outcome), code);
         }
     }
 

@@ -10,7 +10,7 @@
 //! | `iid` | S | Intercom's id of the record (absent for events, or not known yet) |
 //! | `fp` | B | the 16-byte fingerprint Intercom confirmed; **absent** when the last write was refused, so the row is retried even if unchanged (32 hex digits as S in items written before binary) |
 //! | `st` | S | `archived` \| `deleted` \| `sent`; **absent** for `active`, the common case |
-//! | `r` | B | the last write: its outcome (1 byte, [`OUTCOME_CODES`]) then the first 4 bytes of SHA-256 of its run id ([`RunTag`]) |
+//! | `r` | B | the last write: its outcome (1 byte, [`outcome_code`]) then the first 4 bytes of SHA-256 of its run id ([`RunTag`]) |
 //! | `co` | S | contacts: the `company_id` the record is attached to (absent if none) |
 //!
 //! Items are small on purpose (~85 B for a user keyed by a short id, against 145 B
@@ -34,7 +34,7 @@ use item::{decode_item, decode_prior, encode_item};
 
 mod item;
 
-pub use item::{RunTag, StateItem, OUTCOME_CODES};
+pub use item::{outcome_code, outcome_of, RunTag, StateItem};
 
 /// What a read cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

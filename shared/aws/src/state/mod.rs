@@ -13,13 +13,17 @@
 //! | `r` | B | the last write: its outcome (1 byte, [`outcome_code`]) then the first 4 bytes of SHA-256 of its run id ([`RunTag`]) |
 //! | `co` | S | contacts: the `company_id` the record is attached to (absent if none) |
 //!
-//! Items are small on purpose (~85 B for a user keyed by a short id, against 145 B
-//! with hex fingerprints, full run ids and spelled-out outcomes): every run reads its
-//! sync's whole partition with one paginated, eventually consistent Query
-//! ([`StateStore::pages`]), billed per 4 KB of the *sum* of item sizes
-//! (`aws-serverless.md` §2.4, design A′), so the bytes of an item are paid on every
-//! run for every row. Writes (1 WRU per item up to 1 KB) are paid only for rows
-//! Intercom confirmed ([`StateStore::put_many`]). `load` reads its batch's keys back
+//! Items are small on purpose: 64 B plus the sync's name and the key for a user
+//! with an Intercom id and no company — 89 B for the throughput bench's sync
+//! `tp_calls_users` and keys such as `calls-10001` (measured on what moto stores
+//! by the test `state::a_state_item_is_64_bytes_plus_the_sync_and_the_key`), where
+//! hex fingerprints, full run ids and spelled-out outcomes and statuses took
+//! 145 B. Every run reads its sync's whole partition with one paginated,
+//! eventually consistent Query ([`StateStore::pages`]; one partition per sync is
+//! what makes it one Query), which DynamoDB bills per 4 KB of the *sum* of the
+//! item sizes, so the bytes of an item are paid on every run for every row.
+//! Writes (1 WRU per item up to 1 KB) are paid only for rows Intercom confirmed
+//! ([`StateStore::put_many`]). `load` reads its batch's keys back
 //! ([`StateStore::get_many`], strongly consistent) only when an earlier delivery of
 //! the same batch may have written some of them.
 

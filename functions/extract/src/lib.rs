@@ -16,12 +16,12 @@
 //!   side by side, so neither is held in memory.
 //!
 //! # What reaches Intercom from here
-//! Reads only, before any row is planned, each taking its turn from the app's
-//! shared call budget: `GET /me`, to check the token (when Intercom refuses it
-//! and the destination is one of Intercom's regions, the same call goes to the
-//! other regions to name the one that accepts it), and, when the sync maps
-//! custom attributes, `GET /data_attributes?model=contact|company`, to coerce
-//! values to the types those attributes already have. No record is written to
+//! Reads only, before any row is planned: `GET /me`, to check the token, and,
+//! when the sync maps custom attributes, `GET /data_attributes?model=contact|company`,
+//! to coerce values to the types those attributes already have; both take their
+//! turn from the app's shared call budget. When Intercom refuses the token and
+//! the destination is one of Intercom's regions, `GET /me` also goes to the other
+//! regions, to name the one that accepts it. No record is written to
 //! Intercom here, and no `load` is invoked before every batch is written and the
 //! plan recorded: a run refused by the mirror guard, or one whose model has a
 //! duplicate key, sends nothing wrong.

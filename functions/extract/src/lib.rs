@@ -4,7 +4,7 @@
 //!
 //! # Layout
 //! - this file: the handler — which delivery of the invocation goes on, what the
-//!   run used, and a failed run's error — and [`Extract::extract`], the steps in
+//!   run used, and a failed run's error — and `Extract::extract`, the steps in
 //!   the order a run takes them:
 //!   - `prepare`: the config, the model's warehouse and its rows sorted by key,
 //!     the mapper, and the destination's check;

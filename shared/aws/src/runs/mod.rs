@@ -7,8 +7,8 @@
 //!
 //! | item | `pk` | `sk` | attributes |
 //! |---|---|---|---|
-//! | run (*TTL*) | `RUN#<id>` | `RUN` | `doc` (S, the [`RunRecord`] JSON as created), `sync` (S), `status` (S), `updated_at` (N, the progress heartbeat), counters below, `plan`/`samples`/`warnings` (S, JSON, set by [`RunStore::set_plan`]), `finished_at` (S, RFC 3339), `error` (S) |
-//! | row report (*TTL*) | `RUN#<id>` | `ROW#<outcome>#<seq:06>#<idx:06>` | `doc` (S, [`RowReport`] JSON) |
+//! | run (*TTL*) | `RUN#<id>` | `RUN` | `doc` (S, the [`RunRecord`](backflow_core::run::RunRecord) JSON as created), `sync` (S), `status` (S), `updated_at` (N, the progress heartbeat), counters below, `plan`/`samples`/`warnings` (S, JSON, set by [`RunStore::set_plan`]), `finished_at` (S, RFC 3339), `error` (S) |
+//! | row report (*TTL*) | `RUN#<id>` | `ROW#<outcome>#<seq:06>#<idx:06>` | `doc` (S, [`RowReport`](backflow_core::run::RowReport) JSON) |
 //! | batch marker (*TTL*) | `RUN#<id>` | `BATCH#<seq:06>` | `failed` (BOOL), `at` (N) |
 //! | sync lock | `SYNC#<sync>` | `LOCK` | `run_id` (S), `since` (N) |
 //! | sync meta | `SYNC#<sync>` | `META` | `last_run_id` (S) |

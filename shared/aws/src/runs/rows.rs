@@ -11,7 +11,7 @@ use crate::Error;
 
 impl RunStore {
     /// Stores row reports under `ROW#<outcome>#<seq>#<index in rows>`, so writing the
-    /// same batch's rows again overwrites them. Extract's rows use [`EXTRACT_ROWS_SEQ`].
+    /// same batch's rows again overwrites them. Extract's rows use [`EXTRACT_ROWS_SEQ`](super::EXTRACT_ROWS_SEQ).
     pub async fn put_rows(&self, run_id: &str, seq: u32, rows: &[RowReport]) -> Result<(), Error> {
         self.put_rows_from(run_id, seq, 0, rows).await
     }

@@ -6,8 +6,8 @@
 //!
 //! Intercom counts an app's calls in fixed 10-second windows, each ending at the
 //! `X-RateLimit-Reset` it reports (Unix seconds), with `X-RateLimit-Limit` calls
-//! per window (by default Intercom allows an app 10,000 calls a minute, spread
-//! evenly over the minute: 1,667 per window). Every concurrent `load` invocation sending to one app
+//! per window (`intercom-api.md` §6: 10,000/min spread evenly, i.e. 1,667 per
+//! window by default). Every concurrent `load` invocation sending to one app
 //! shares that budget, so they share a counter per (app, window) in a store
 //! (DynamoDB in production): a client takes a *block* of calls with one
 //! conditional increment (`used + k <= limit`), spends them one per HTTP
@@ -51,7 +51,7 @@ use crate::retry::RateHeaders;
 pub const WINDOW_SECS: i64 = 10;
 
 /// Calls per window before any `X-RateLimit-Limit` was seen: Intercom's default
-/// 10,000 per minute spread over six 10-second windows.
+/// 10,000 per minute spread over six 10-second windows (`intercom-api.md` §6).
 pub const DEFAULT_LIMIT: u32 = 1667;
 
 /// A window is used only from this long after its start: the server's clock is

@@ -101,32 +101,28 @@ impl<S: StateSource> Merge<S> {
             return self.out_of_band(key).await;
         }
         self.last = Some(key.to_string());
-        loop {
-            if !self.fill().await? {
-                return Ok(None);
-            }
-            let order = self.front_key().expect("filled").cmp(key);
-            match order {
-                std::cmp::Ordering::Less => {
-                    let (k, p) = self.page.pop_front().expect("filled");
-                    self.passed(k, p);
-                }
+        while let Some((k, p)) = self.next_item().await? {
+            match k.as_str().cmp(key) {
+                std::cmp::Ordering::Less => self.passed(k, p),
                 std::cmp::Ordering::Equal => {
-                    let (k, p) = self.page.pop_front().expect("filled");
                     self.count(&p);
                     // A duplicate of this key may have come out of band before.
                     self.out_of_band.remove(&k);
                     return Ok(Some(p));
                 }
-                std::cmp::Ordering::Greater => return Ok(None),
+                std::cmp::Ordering::Greater => {
+                    // Beyond this row: a later row may claim it.
+                    self.page.push_front((k, p));
+                    return Ok(None);
+                }
             }
         }
+        Ok(None)
     }
 
     /// Walks the rest of the state after the last row.
     pub async fn finish(mut self) -> Result<Finished<S>, S::Error> {
-        while self.fill().await? {
-            let (k, p) = self.page.pop_front().expect("filled");
+        while let Some((k, p)) = self.next_item().await? {
             self.passed(k, p);
         }
         let mut removals = self.removals;
@@ -158,15 +154,16 @@ impl<S: StateSource> Merge<S> {
         self.page.front().map(|(k, _)| k.as_str())
     }
 
-    /// Makes sure a state item is at the front unless the state is over.
-    async fn fill(&mut self) -> Result<bool, S::Error> {
+    /// The state item at the cursor, taken off the page (the next page is read
+    /// when this one is used up); `None` once the state is over.
+    async fn next_item(&mut self) -> Result<Option<(String, Prior)>, S::Error> {
         while self.page.is_empty() && !self.exhausted {
             match self.source.next_page().await? {
                 Some(page) => self.page.extend(page),
                 None => self.exhausted = true,
             }
         }
-        Ok(!self.page.is_empty())
+        Ok(self.page.pop_front())
     }
 
     fn count(&mut self, p: &Prior) {

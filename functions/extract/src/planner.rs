@@ -18,7 +18,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use backflow_core::batch::BatchItem;
 use backflow_core::config::{KeyField, SyncSpec};
-use backflow_core::mapping::Mapper;
+use backflow_core::mapping::{MappedRow, Mapper};
 use backflow_core::plan::{self, Action, PlanCounts, Prior, RecordStatus};
 use backflow_core::run::{Outcome, RowReport, Sample};
 use backflow_core::value::Value;
@@ -130,67 +130,84 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        match mapper.map(row_number, row) {
-            Err(invalid) => {
-                self.plan.invalid += 1;
-                let reason = invalid.reasons.join("; ");
-                self.sample("invalid", key.clone(), None, None, Some(reason.clone()));
-                self.invalid.push(RowReport {
-                    key: key.clone(),
-                    outcome: Outcome::Invalid,
-                    reason,
-                    code: None,
-                    row: Some(row_number),
-                });
-                self.remember(key.as_deref(), row_number, Seen::Invalid);
-            }
-            Ok(mapped) => {
-                let key = key.expect("a mapped row has a key");
-                let action = plan::decide(
-                    self.spec,
-                    prior_entry.as_ref(),
-                    mapped.fingerprint,
-                    self.full_resync,
-                );
-                self.plan.add(action);
-                let Some(action) = action else {
-                    self.remember(Some(&key), row_number, Seen::Unchanged);
-                    return;
-                };
-                let before = prior_entry.as_ref().map(prior_json);
-                let after = json!({"body": mapped.body, "company_id": mapped.company_id});
-                self.sample(
-                    action_kind(action),
-                    Some(key.clone()),
-                    before,
-                    Some(after),
-                    None,
-                );
-                let (known_id, attached_company) = prior_entry
-                    .map(|p| (p.intercom_id, p.company_id))
-                    .unwrap_or_default();
-                let intercom_id = if self.spec.key.field == KeyField::Id {
-                    Some(key.clone())
-                } else {
-                    known_id
-                };
-                self.buffer.push(Some(BatchItem {
-                    key: key.clone(),
-                    action,
-                    fingerprint: Some(mapped.fingerprint),
-                    intercom_id,
-                    body: mapped.body,
-                    company_id: mapped.company_id,
-                    attached_company,
-                }));
-                self.live += 1;
-                self.remember(
-                    Some(&key),
-                    row_number,
-                    Seen::Buffered(self.buffer.len() - 1, action),
-                );
+        match (key, mapper.map(row_number, row)) {
+            (Some(key), Ok(mapped)) => self.push_mapped(row_number, key, mapped, prior_entry),
+            (key, Err(invalid)) => self.push_invalid(row_number, key, invalid.reasons.join("; ")),
+            // The mapper refuses a row whose key is null, so this does not happen;
+            // were the two to disagree, the row is reported, not sent without a key.
+            (None, Ok(_)) => {
+                let reason = format!("key column `{}` is null", mapper.key_column());
+                self.push_invalid(row_number, None, reason)
             }
         }
+    }
+
+    /// A row the mapper refused: reported with its reasons, never sent.
+    fn push_invalid(&mut self, row_number: u64, key: Option<String>, reason: String) {
+        self.plan.invalid += 1;
+        self.sample("invalid", key.clone(), None, None, Some(reason.clone()));
+        self.invalid.push(RowReport {
+            key: key.clone(),
+            outcome: Outcome::Invalid,
+            reason,
+            code: None,
+            row: Some(row_number),
+        });
+        self.remember(key.as_deref(), row_number, Seen::Invalid);
+    }
+
+    /// A mapped row: diffed against its state, and buffered for a batch unless
+    /// it is unchanged.
+    fn push_mapped(
+        &mut self,
+        row_number: u64,
+        key: String,
+        mapped: MappedRow,
+        prior_entry: Option<Prior>,
+    ) {
+        let action = plan::decide(
+            self.spec,
+            prior_entry.as_ref(),
+            mapped.fingerprint,
+            self.full_resync,
+        );
+        self.plan.add(action);
+        let Some(action) = action else {
+            self.remember(Some(&key), row_number, Seen::Unchanged);
+            return;
+        };
+        let before = prior_entry.as_ref().map(prior_json);
+        let after = json!({"body": mapped.body, "company_id": mapped.company_id});
+        self.sample(
+            action_kind(action),
+            Some(key.clone()),
+            before,
+            Some(after),
+            None,
+        );
+        let (known_id, attached_company) = prior_entry
+            .map(|p| (p.intercom_id, p.company_id))
+            .unwrap_or_default();
+        let intercom_id = if self.spec.key.field == KeyField::Id {
+            Some(key.clone())
+        } else {
+            known_id
+        };
+        self.buffer.push(Some(BatchItem {
+            key: key.clone(),
+            action,
+            fingerprint: Some(mapped.fingerprint),
+            intercom_id,
+            body: mapped.body,
+            company_id: mapped.company_id,
+            attached_company,
+        }));
+        self.live += 1;
+        self.remember(
+            Some(&key),
+            row_number,
+            Seen::Buffered(self.buffer.len() - 1, action),
+        );
     }
 
     fn remember(&mut self, key: Option<&str>, row: u64, state: Seen) {
@@ -377,206 +394,4 @@ fn action_kind(action: Action) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use backflow_core::config::parse;
-    use backflow_core::value::{Column, ColumnKind};
-
-    fn spec(sync_yaml: &str) -> SyncSpec {
-        let text = format!(
-            "warehouse: {{type: sqlite, path: w.db}}\n\
-             destinations:\n  ic: {{type: intercom, access_token: {{secret: s, key: k}}}}\n\
-             models:\n  m: {{sql: select 1}}\n\
-             syncs:\n  s:\n{sync_yaml}"
-        );
-        let config = parse(&text, "test.yaml", &|_| None).expect("config parses");
-        config.syncs["s"].clone()
-    }
-
-    fn users() -> SyncSpec {
-        spec(
-            "    model: m\n    destination: ic\n    object: user\n    behavior: mirror\n\
-             \x20   key: {column: id, field: external_id}\n    batch_size: 2\n\
-             \x20   fields: {email: email}\n",
-        )
-    }
-
-    fn columns() -> Vec<Column> {
-        vec![
-            Column {
-                name: "id".into(),
-                kind: ColumnKind::Text,
-            },
-            Column {
-                name: "email".into(),
-                kind: ColumnKind::Text,
-            },
-        ]
-    }
-
-    fn row(id: Option<&str>, email: &str) -> Vec<Value> {
-        vec![
-            id.map_or(Value::Null, |i| Value::Text(i.into())),
-            Value::Text(email.into()),
-        ]
-    }
-
-    type Planned<'a> = (
-        Planner<'a>,
-        Vec<(u32, Vec<BatchItem>)>,
-        Vec<(String, Prior)>,
-    );
-
-    /// Plans `rows` as `extract` does: the state of each key from `prior`, a row
-    /// in order when its key is ≥ the largest key before it. Returns the planner,
-    /// the batches cut on the way, and the keys of `prior` no row claimed.
-    fn run<'a>(
-        spec: &'a SyncSpec,
-        rows: &[Vec<Value>],
-        prior: &HashMap<String, Prior>,
-    ) -> Planned<'a> {
-        let mut mapper = Mapper::new("s", spec, &columns()).unwrap();
-        let mut planner = Planner::new(spec, false);
-        let mut batches = Vec::new();
-        let mut last: Option<String> = None;
-        let mut claimed = std::collections::HashSet::new();
-        for (i, r) in rows.iter().enumerate() {
-            let key = planner.key_of(&mapper, r);
-            let in_order = key
-                .as_ref()
-                .is_some_and(|k| planner.regular(k) && last.as_ref().is_none_or(|l| k >= l));
-            if in_order {
-                last.clone_from(&key);
-            }
-            let entry = key.as_ref().and_then(|k| prior.get(k).cloned());
-            claimed.extend(key.clone());
-            planner.push(i as u64 + 1, r, key, entry, in_order, &mut mapper);
-            batches.extend(planner.take_batch(false));
-        }
-        let mut left: Vec<(String, Prior)> = prior
-            .iter()
-            .filter(|(k, _)| !claimed.contains(*k))
-            .map(|(k, p)| (k.clone(), p.clone()))
-            .collect();
-        left.sort_by(|a, b| a.0.cmp(&b.0));
-        (planner, batches, left)
-    }
-
-    #[test]
-    fn batches_are_cut_at_batch_size() {
-        let spec = users();
-        let rows: Vec<_> = (0..5)
-            .map(|i| row(Some(&format!("u{i}")), &format!("u{i}@x.io")))
-            .collect();
-        let (mut planner, mut batches, _) = run(&spec, &rows, &HashMap::new());
-        batches.extend(planner.take_batch(true));
-        let sizes: Vec<(u32, usize)> = batches.iter().map(|(s, b)| (*s, b.len())).collect();
-        assert_eq!(sizes, vec![(0, 2), (1, 2), (2, 1)]);
-        assert_eq!(planner.plan.create, 5);
-    }
-
-    #[test]
-    fn a_duplicate_key_makes_both_rows_invalid_even_after_the_first_was_written() {
-        let spec = users();
-        // Sorted by key, as the warehouse returns them.
-        let rows = vec![
-            row(None, "n@x.io"),
-            row(Some("a"), "a@x.io"),
-            row(Some("b"), "b@x.io"),  // batch 0 = [a, b] is written here
-            row(Some("b"), "b2@x.io"), // b was written: goes to the skip list
-            row(Some("c"), "c@x.io"),
-            row(Some("c"), "c2@x.io"), // c is still buffered: dropped from the batch
-        ];
-        let (mut planner, mut batches, _) = run(&spec, &rows, &HashMap::new());
-        batches.extend(planner.take_batch(true));
-        let keys: Vec<Vec<String>> = batches
-            .iter()
-            .map(|(_, b)| b.iter().map(|i| i.key.clone()).collect())
-            .collect();
-        assert_eq!(keys, vec![vec!["a".to_string(), "b".to_string()]]);
-        assert_eq!(planner.skip, vec!["b".to_string()]);
-        let invalid = planner.take_invalid();
-        let mut rows: Vec<(Option<String>, Option<u64>)> =
-            invalid.iter().map(|r| (r.key.clone(), r.row)).collect();
-        rows.sort();
-        assert_eq!(
-            rows,
-            vec![
-                (None, Some(1)),
-                (Some("b".into()), Some(3)),
-                (Some("b".into()), Some(4)),
-                (Some("c".into()), Some(5)),
-                (Some("c".into()), Some(6)),
-            ]
-        );
-        assert!(invalid
-            .iter()
-            .any(|r| r.reason.contains("appears more than once")));
-        assert_eq!(
-            (planner.plan.create, planner.plan.invalid),
-            (1, 5),
-            "{:?}",
-            planner.plan
-        );
-    }
-
-    #[test]
-    fn sorted_rows_keep_one_key_in_memory_and_keys_out_of_order_are_remembered() {
-        let spec = users();
-        let mut rows: Vec<_> = (0..1000)
-            .map(|i| row(Some(&format!("k{i:04}")), &format!("u{i}@x.io")))
-            .collect();
-        // Out of order: "a" comes after "k…", and again in a later row.
-        rows.push(row(Some("a"), "a@x.io"));
-        rows.push(row(Some("z"), "z@x.io"));
-        rows.push(row(Some("a"), "a2@x.io"));
-        let (planner, _, _) = run(&spec, &rows, &HashMap::new());
-        assert!(
-            planner.seen.len() <= 2,
-            "remembered {} keys for 1,003 sorted rows",
-            planner.seen.len()
-        );
-        let mut invalid: Vec<_> = planner.invalid.iter().map(|r| r.row).collect();
-        invalid.sort();
-        assert_eq!(invalid, vec![Some(1001), Some(1003)]);
-    }
-
-    #[test]
-    fn unchanged_rows_are_not_batched_and_mirror_removes_what_left() {
-        let spec = users();
-        let mut mapper = Mapper::new("s", &spec, &columns()).unwrap();
-        let same = mapper
-            .map(1, &row(Some("a"), "a@x.io"))
-            .unwrap()
-            .fingerprint;
-        let active = |fp| Prior {
-            intercom_id: Some("ic".into()),
-            fingerprint: fp,
-            status: RecordStatus::Active,
-            company_id: None,
-        };
-        let mut prior: HashMap<String, Prior> = (0..20)
-            .map(|i| (format!("gone{i}"), active(None)))
-            .collect();
-        prior.insert("a".into(), active(Some(same)));
-        let (mut planner, batches, left) = run(&spec, &[row(Some("a"), "a@x.io")], &prior);
-        assert!(batches.is_empty());
-        assert_eq!(planner.plan.unchanged, 1);
-        // 20 of 21 would go: more than 10 %, refused before anything is batched.
-        let err = planner.removals(left.clone(), 21, false).unwrap_err();
-        assert!(err.contains("allow_mass_removal"), "{err}");
-        assert_eq!(planner.buffered(), 0);
-        planner.removals(left, 21, true).unwrap();
-        let (_, items) = planner.take_batch(true).unwrap();
-        assert_eq!(items.len(), 20);
-        assert!(items
-            .iter()
-            .all(|i| i.action == Action::Archive && i.intercom_id.as_deref() == Some("ic")));
-    }
-
-    #[test]
-    fn email_keys_are_remembered_case_insensitively() {
-        assert_eq!(state_key(KeyField::Email, " Ada@X.io "), "ada@x.io");
-        assert_eq!(state_key(KeyField::ExternalId, "Ada"), "Ada");
-    }
-}
+mod tests;

@@ -1,12 +1,15 @@
 //! DynamoDB plumbing shared by [`crate::state`] and [`crate::runs`]: attribute
-//! conversions, batched reads and writes with bounded retries, time.
+//! conversions, batched reads and writes and transactions with bounded retries,
+//! time.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConsumedCapacity, KeysAndAttributes, ReturnConsumedCapacity, WriteRequest,
+    AttributeValue, CancellationReason, ConsumedCapacity, KeysAndAttributes,
+    ReturnConsumedCapacity, TransactWriteItem, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use futures::{StreamExt, TryStreamExt};
@@ -219,4 +222,76 @@ async fn get_chunk(
         remaining,
         attempts: MAX_ATTEMPTS,
     })
+}
+
+/// TransactWriteItems, retried while DynamoDB cancels it for a conflict with a
+/// concurrent transaction (loaders finishing at once all update the run item).
+/// `Some(reasons)` when it was cancelled for any other reason (a condition).
+pub(crate) async fn transact(
+    client: &Client,
+    table: &str,
+    items: Vec<TransactWriteItem>,
+) -> Result<Option<Vec<CancellationReason>>, Error> {
+    for attempt in 0..MAX_ATTEMPTS {
+        if attempt > 0 {
+            backoff(attempt).await;
+        }
+        let result = client
+            .transact_write_items()
+            .set_transact_items(Some(items.clone()))
+            .send()
+            .await;
+        let e = match result {
+            Ok(_) => return Ok(None),
+            Err(e) => e,
+        };
+        match e.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                let reasons = c.cancellation_reasons().to_vec();
+                let conflict = reasons.iter().any(|r| {
+                    matches!(
+                        r.code(),
+                        Some(
+                            "TransactionConflict"
+                                | "ThrottlingError"
+                                | "ProvisionedThroughputExceeded"
+                        )
+                    )
+                });
+                let condition = reasons
+                    .iter()
+                    .any(|r| r.code() == Some("ConditionalCheckFailed"));
+                if conflict && !condition {
+                    continue;
+                }
+                return Ok(Some(reasons));
+            }
+            Some(TransactWriteItemsError::TransactionInProgressException(_)) => continue,
+            _ => return Err(Error::dynamodb("TransactWriteItems", table, e)),
+        }
+    }
+    Err(Error::DynamoDb {
+        op: "TransactWriteItems",
+        table: table.to_string(),
+        message: format!(
+            "still conflicting with concurrent transactions after {MAX_ATTEMPTS} attempts"
+        ),
+    })
+}
+
+/// Whether the transaction's item `index` failed its condition.
+pub(crate) fn failed_condition(reasons: &[CancellationReason], index: usize) -> bool {
+    reasons.get(index).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+}
+
+/// The cancellation reasons' codes, for an error message.
+pub(crate) fn describe(reasons: &[CancellationReason]) -> String {
+    if reasons.is_empty() {
+        return "no cancellation reasons given".into();
+    }
+    reasons
+        .iter()
+        .map(|r| r.code().unwrap_or("?"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

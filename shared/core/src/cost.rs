@@ -9,9 +9,8 @@
 //!
 //! us-east-1 list prices, free tiers ignored, for what the SAM template deploys:
 //! arm64 Lambda, DynamoDB on-demand, S3 Standard, Secrets Manager. Each constant
-//! names its source as recorded in `shared/docs/aws-serverless.md` §2.1 (price
-//! notes of 2026-08; the doc gives one date per source where it has one). Change
-//! a price here and every report follows.
+//! names the page its price was read from and when (2026-08). Change a price
+//! here and every report follows.
 //!
 //! # What [`Usage`] does not meter
 //!
@@ -30,43 +29,43 @@ use serde::{Deserialize, Serialize};
 use crate::run::Usage;
 
 /// Lambda compute, arm64, per GB-second: $0.0000133334 (x86 $0.0000166667).
-/// Source: [P-L] <https://cloudchipr.com/blog/aws-lambda-pricing> (list price
-/// quoted from aws.amazon.com/lambda/pricing), aws-serverless.md §2.1, 2026-08.
+/// Source: <https://cloudchipr.com/blog/aws-lambda-pricing> (list price
+/// quoted from aws.amazon.com/lambda/pricing), 2026-08.
 pub const LAMBDA_ARM64_PER_GB_SECOND: f64 = 0.000_013_333_4;
 
 /// Lambda requests: $0.20 per million invocations.
-/// Source: [P-L] <https://cloudchipr.com/blog/aws-lambda-pricing>, aws-serverless.md §2.1, 2026-08.
+/// Source: <https://cloudchipr.com/blog/aws-lambda-pricing>, 2026-08.
 pub const LAMBDA_PER_REQUEST: f64 = 0.20 / 1_000_000.0;
 
 /// DynamoDB on-demand: $0.625 per million write request units (after the
 /// −50 % cut effective 2024-11-01; it was $1.25).
-/// Source: [P-DDB] <https://aws.amazon.com/dynamodb/pricing/>, [P-DDB-CUT]
+/// Source: <https://aws.amazon.com/dynamodb/pricing/>, the cut
 /// <https://aws.amazon.com/about-aws/whats-new/2024/11/amazon-dynamo-db-reduces-prices-on-demand-throughput-global-tables/>,
-/// aws-serverless.md §2.1, 2026-08.
+/// 2026-08.
 pub const DYNAMODB_PER_WRITE_UNIT: f64 = 0.625 / 1_000_000.0;
 
 /// DynamoDB on-demand: $0.125 per million read request units (after the cut of
 /// 2024-11-01; it was $0.25).
-/// Source: [P-DDB] <https://aws.amazon.com/dynamodb/pricing/>, aws-serverless.md §2.1, 2026-08.
+/// Source: <https://aws.amazon.com/dynamodb/pricing/>, 2026-08.
 pub const DYNAMODB_PER_READ_UNIT: f64 = 0.125 / 1_000_000.0;
 
 /// S3 Standard PUT (and COPY, POST, LIST): $0.005 per 1,000 requests.
-/// Source: [P-S3] <https://c3x.dev/blog/s3-request-fees-explained>, aws-serverless.md §2.1, 2026-08.
+/// Source: <https://c3x.dev/blog/s3-request-fees-explained>, 2026-08.
 pub const S3_PER_PUT: f64 = 0.005 / 1_000.0;
 
 /// S3 Standard GET (and SELECT): $0.0004 per 1,000 requests.
-/// Source: [P-S3] <https://c3x.dev/blog/s3-request-fees-explained>, aws-serverless.md §2.1, 2026-08.
+/// Source: <https://c3x.dev/blog/s3-request-fees-explained>, 2026-08.
 pub const S3_PER_GET: f64 = 0.0004 / 1_000.0;
 
 /// Secrets Manager API calls: $0.05 per 10,000.
-/// Source: [P-SM] <https://hivebook.wiki/wiki/aws-secrets-manager-rotated-secrets-dynamic-db-credentials-kms>,
-/// aws-serverless.md §2.1, 2026-08.
+/// Source: <https://hivebook.wiki/wiki/aws-secrets-manager-rotated-secrets-dynamic-db-credentials-kms>,
+/// 2026-08.
 pub const SECRETS_MANAGER_PER_CALL: f64 = 0.05 / 10_000.0;
 
 /// Secrets Manager storage: $0.40 per secret per month (the stack has two:
 /// the Intercom token and the warehouse URL). A fixed monthly cost, not a run's.
-/// Source: [P-SM] <https://hivebook.wiki/wiki/aws-secrets-manager-rotated-secrets-dynamic-db-credentials-kms>,
-/// aws-serverless.md §2.1, 2026-08.
+/// Source: <https://hivebook.wiki/wiki/aws-secrets-manager-rotated-secrets-dynamic-db-credentials-kms>,
+/// 2026-08.
 pub const SECRETS_MANAGER_PER_SECRET_MONTH: f64 = 0.40;
 
 /// Secrets the SAM stack creates (`<prefix>/intercom`, `<prefix>/warehouse`).
@@ -201,8 +200,8 @@ mod tests {
             ),
             // 10,000 Secrets Manager calls: $0.05.
             (Usage::default(), 10_000, [0.0, 0.0, 0.0, 0.0, 0.0, 0.05]),
-            // aws-serverless.md §2.3 (a), design A′: 12,120 GB-s, 1,002 invocations,
-            // 1M WRU, 1,000 PUT + 1,000 GET.
+            // An initial sync of 1M contacts as first estimated: 12,120 GB-s,
+            // 1,002 invocations, 1M WRU, 1,000 PUT + 1,000 GET.
             (
                 usage(12_120.0, 1_002, 0.0, 1e6, 1_000, 1_000),
                 0,

@@ -19,7 +19,13 @@
 //! - [`run`]: run records, counters, row reports, statuses.
 //! - [`retry`] and [`pacing`]: pure decisions about an Intercom response (retry, give
 //!   up, done) and how fast to go from the rate-limit headers.
+//! - [`budget`]: the decisions of the call budget every concurrent function shares
+//!   per Intercom app: which 10-second window a call counts in, how many calls to
+//!   take at once, what to do with the store's answer (the store is `backflow-aws`).
 //! - [`schedule`]: which cron schedules are due at a given minute.
+//! - [`cost`]: what a run cost in dollars at AWS list prices, from its usage.
+//! - [`error`]: [`Error`], the crate's one error type; every message names the
+//!   file, line, sync, key or column at fault.
 //!
 //! Nothing here does IO: no tokio, no HTTP, no AWS SDK, no database. The adapters
 //! (`backflow-aws`, `backflow-warehouse`, `backflow-intercom`) and the functions do.

@@ -126,3 +126,55 @@ async fn items_of_the_earlier_layout_read_back() {
         .unwrap();
     assert_eq!(seen, vec![("old-1".to_string(), found["old-1"].prior())]);
 }
+
+/// The size of a state item as DynamoDB bills a Query (the sum of attribute
+/// names and values), measured on what moto stores: 64 B plus the sync's name
+/// and the key for a user with an Intercom id and no company (a company adds
+/// `co` and its id). The throughput bench's items (sync `tp_calls_users`, keys
+/// such as `calls-10001`) are 89 B, the figure the README's cost estimates use.
+#[tokio::test]
+async fn a_state_item_is_64_bytes_plus_the_sync_and_the_key() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let Some(f) = fixture().await else { return };
+    let sync = "tp_calls_users";
+    let item = StateItem {
+        key: "calls-10001".into(),
+        // Intercom's ids are 24 hex digits.
+        intercom_id: Some("6650a1b2c3d4e5f601234567".into()),
+        fingerprint: Some(Fingerprint(u128::MAX)),
+        status: RecordStatus::Active,
+        run: RunTag::of("20261129T111444Z-606c45ac"),
+        outcome: Outcome::Updated,
+        company_id: None,
+    };
+    f.state()
+        .put_many(sync, std::slice::from_ref(&item))
+        .await
+        .unwrap();
+    let stored = f
+        .aws
+        .dynamodb
+        .get_item()
+        .table_name(&f.state_table)
+        .key("pk", AttributeValue::S(format!("SYNC#{sync}")))
+        .key("sk", AttributeValue::S(format!("KEY#{}", item.key)))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the item was written");
+    let size: usize = stored
+        .iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(s) => s.len(),
+                    AttributeValue::B(b) => b.as_ref().len(),
+                    other => panic!("unexpected attribute {name}: {other:?}"),
+                }
+        })
+        .sum();
+    assert_eq!(size, 64 + sync.len() + item.key.len(), "{stored:?}");
+    assert_eq!(size, 89);
+}

@@ -8,7 +8,8 @@ fn parse_str(text: &str) -> Result<Config, Error> {
     parse(text, "backflow.yaml", &no_env)
 }
 
-/// The example of `shared/docs/product.md` ("Config file"), verbatim.
+/// The example config users are given, verbatim (every documented key in one
+/// file): it must keep parsing.
 const PRODUCT_EXAMPLE: &str = r#"warehouse:
   type: sqlite                 # sqlite | postgres | mysql
   path: warehouse.db           # sqlite: relative to this file

@@ -1,0 +1,125 @@
+//! Step "prepare": everything the run needs before its first row is planned —
+//! the sync as the config has it now, the model's warehouse and its rows sorted
+//! by key, the mapper, and a check of the destination (its token, and the types
+//! of the custom attributes it already has).
+
+use anyhow::anyhow;
+
+use backflow_aws::Secrets;
+use backflow_core::batch::LoadSpec;
+use backflow_core::config::{Config, KeyField, SyncSpec, UrlSource, Warehouse as WarehouseConfig};
+use backflow_core::mapping::Mapper;
+use backflow_core::run::{RunRecord, Usage};
+use backflow_core::secret::Secret;
+use backflow_warehouse::{RowStream, Source, Warehouse};
+
+use crate::Extract;
+
+/// The sync, its destination and its model's warehouse, ready to be read.
+pub(crate) struct Prepared {
+    pub(crate) spec: SyncSpec,
+    /// What every batch carries; only its attributes grow as rows are mapped.
+    pub(crate) load_spec: LoadSpec,
+    /// The model's SQL, sorted by key so the state is walked alongside (see
+    /// `merge`).
+    sql: String,
+    warehouse: Warehouse,
+    /// Shared by the warehouse URL and the access token (one cache per run).
+    secrets: Secrets,
+}
+
+/// The model's rows as they stream, and the mapper built from their columns.
+pub(crate) struct Model<'w> {
+    pub(crate) rows: RowStream<'w>,
+    pub(crate) mapper: Mapper,
+}
+
+impl Extract {
+    /// Reads the config, finds the run's sync, model and destination in it, and
+    /// opens the model's warehouse. A sync, model or destination that left the
+    /// config fails the run here, before anything is read or sent.
+    pub(crate) async fn prepare(&self, run: &RunRecord) -> anyhow::Result<Prepared> {
+        let config =
+            backflow_aws::load_config(&self.settings.config_location, &self.aws.s3).await?;
+        let spec = config
+            .sync(&run.sync)
+            .ok_or_else(|| anyhow!("sync `{}` is no longer in {}", run.sync, config.origin))?;
+        let sql = config
+            .model_sql(&spec.model)
+            .ok_or_else(|| anyhow!("model `{}` has no SQL", spec.model))?;
+        let load_spec = config
+            .load_spec(&run.sync, Vec::new())
+            .ok_or_else(|| anyhow!("destination `{}` is not in the config", spec.destination))?;
+        let secrets = Secrets::new(self.aws.secrets.clone());
+        let source = warehouse_source(&config, &secrets).await?;
+        let warehouse = Warehouse::connect(&source).await?;
+        let sql = warehouse.sorted_by_key(sql, &spec.key.column, spec.key.field == KeyField::Email);
+        Ok(Prepared {
+            spec: spec.clone(),
+            load_spec,
+            sql,
+            warehouse,
+            secrets,
+        })
+    }
+
+    /// Checks the token before anything is planned (a refused token fails the
+    /// run with the region that accepts it), and learns the types of the custom
+    /// attributes that already exist, so values are coerced to them and an
+    /// uncoercible value is reported as invalid instead of refused row by row.
+    /// These calls take their turn from the app's shared budget like `load`'s.
+    pub(crate) async fn check_destination(
+        &self,
+        prepared: &Prepared,
+        mapper: &mut Mapper,
+        usage: &mut Usage,
+    ) -> anyhow::Result<()> {
+        let destination = &prepared.load_spec.destination;
+        let token = prepared.secrets.get(&destination.access_token).await?;
+        let intercom = backflow_intercom::Client::for_destination(destination, token)?;
+        let intercom =
+            backflow_aws::share_budget(intercom, &self.aws.dynamodb, &self.settings.runs_table);
+        intercom.check_token().await?;
+        if let Some(model) = prepared.spec.object.attribute_model() {
+            if !mapper.attributes().is_empty() {
+                for (name, data_type) in intercom.existing_attribute_types(model).await? {
+                    mapper.set_attribute_type(&name, data_type);
+                }
+            }
+        }
+        intercom.release_budget().await;
+        usage.intercom_calls += intercom.stats().calls;
+        usage.dynamodb_write_units += intercom.stats().budget_writes as f64;
+        Ok(())
+    }
+}
+
+impl Prepared {
+    /// Runs the model and resolves the sync's columns against its result set (a
+    /// column the sync names and the model lacks fails the run here).
+    pub(crate) async fn open_model(&self, run: &RunRecord) -> anyhow::Result<Model<'_>> {
+        let rows = self.warehouse.stream(&self.spec.model, &self.sql).await?;
+        let mapper = Mapper::new(&run.sync, &self.spec, &rows.columns)?;
+        Ok(Model { rows, mapper })
+    }
+}
+
+/// Where the warehouse is, with its URL fetched from Secrets Manager when it is one.
+async fn warehouse_source(config: &Config, secrets: &Secrets) -> anyhow::Result<Source> {
+    let url = |u: &UrlSource| {
+        let u = u.clone();
+        async move {
+            Ok::<Secret, anyhow::Error>(match u {
+                UrlSource::Literal(s) => Secret::new(s),
+                UrlSource::Secret(r) => secrets.get(&r).await?,
+            })
+        }
+    };
+    Ok(match &config.warehouse {
+        WarehouseConfig::Sqlite { path } => Source::Sqlite {
+            path: backflow_aws::sqlite_path(config, path),
+        },
+        WarehouseConfig::Postgres { url: u } => Source::Postgres { url: url(u).await? },
+        WarehouseConfig::Mysql { url: u } => Source::Mysql { url: url(u).await? },
+    })
+}

@@ -18,6 +18,8 @@ use crate::output::{duration, number};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Snapshot {
     pub status: RunStatus,
+    /// A dry run plans and loads nothing.
+    pub dry_run: bool,
     pub batches_total: u64,
     /// Batches done or failed.
     pub batches_finished: u64,
@@ -45,6 +47,7 @@ impl Snapshot {
             .map(|p| p.create + p.update + p.delete + p.archive + p.send + p.unchanged + p.invalid);
         Snapshot {
             status: r.status,
+            dry_run: r.dry_run,
             batches_total: r.batches.total,
             batches_finished: r.batches.done + r.batches.failed,
             rows_planned,
@@ -135,6 +138,10 @@ pub fn parts(s: &Snapshot, meter: &Meter, elapsed: Duration) -> Parts {
         RunStatus::Queued => detail.push("waiting for extract".to_string()),
         RunStatus::Extracting => {
             detail.push("reading the model and comparing it with what Intercom has".to_string())
+        }
+        _ if s.dry_run => {
+            let planned = s.rows_planned.unwrap_or(0);
+            detail.push(format!("{} rows planned", number(planned)));
         }
         _ => {
             let rows = match s.rows_planned {
@@ -261,6 +268,16 @@ mod tests {
         assert_eq!(
             line(&parts(&done, &m, Duration::from_secs(42))),
             "succeeded  20/20 batches  100%  20,000/20,000 rows  20,000 calls  500 rows/s  500 calls/s  in 42s"
+        );
+        let mut dry = record(RunStatus::Succeeded, 0, 0, 0);
+        dry.dry_run = true;
+        assert_eq!(
+            line(&parts(
+                &Snapshot::of(&dry),
+                &Meter::default(),
+                Duration::from_secs(3)
+            )),
+            "succeeded  100%  20,000 rows planned  in 3s"
         );
         let queued = Snapshot::of(&record(RunStatus::Queued, 0, 0, 0));
         assert_eq!(

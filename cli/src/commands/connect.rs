@@ -148,23 +148,10 @@ async fn probe(
     let columns = rows.columns.clone();
     // Nothing comes back; drain so the connection is released.
     while rows.next().await.is_some() {}
-    let mapper = Mapper::new(sync, spec, &columns).map_err(|e| e.to_string())?;
-    let mut detail = format!("columns: {}", describe(&columns));
-    let attributes = mapper.attributes();
-    if !attributes.is_empty() {
-        let list: Vec<String> = attributes
-            .iter()
-            .map(|a| {
-                let data_type = serde_json::to_value(a.data_type)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default();
-                format!("{} ({data_type})", a.name)
-            })
-            .collect();
-        detail.push_str(&format!("; custom attributes: {}", list.join(", ")));
-    }
-    Ok(detail)
+    // The mapping resolves against the columns as it would in a run. Custom
+    // attributes' types are inferred from values, which a probe does not read.
+    Mapper::new(sync, spec, &columns).map_err(|e| e.to_string())?;
+    Ok(format!("columns: {}", describe(&columns)))
 }
 
 /// `id (int), email (text)`.

@@ -5,7 +5,7 @@
 
 use crate::api::Api;
 use crate::commands::record::{exit_code, headline, print_outcomes};
-use crate::commands::run::{start_and_follow, Options, EXIT_INTERRUPTED};
+use crate::commands::run::{start_and_follow, Options};
 use crate::commands::samples::print_samples;
 use crate::output::Out;
 
@@ -14,14 +14,11 @@ pub async fn run(api: &Api, out: &Out, sync: &str) -> anyhow::Result<u8> {
         dry_run: true,
         ..Options::default()
     };
-    let Some(finished) = start_and_follow(api, out, sync, options).await? else {
-        return Ok(EXIT_INTERRUPTED);
+    let finished = match start_and_follow(api, out, sync, options).await? {
+        Ok(finished) => finished,
+        Err(code) => return Ok(code),
     };
     let r = &finished.record;
-    if out.json {
-        out.print_json(&finished.answer);
-        return Ok(exit_code(r.status));
-    }
     println!("{}", headline(out, r));
     if let Some(error) = &r.error {
         println!("error: {error}");

@@ -46,6 +46,15 @@ fn outcomes(c: &Counts) -> [(&'static str, u64); 9] {
     ]
 }
 
+/// `1 row`, `2 rows`, `20,000 rows`.
+pub fn rows_text(n: u64) -> String {
+    if n == 1 {
+        "1 row".to_string()
+    } else {
+        format!("{} rows", number(n))
+    }
+}
+
 /// Seconds from `started_at` to `finished_at`; `None` while running.
 pub fn took(r: &RunRecord) -> Option<u64> {
     let start = DateTime::parse_from_rfc3339(&r.started_at).ok()?;

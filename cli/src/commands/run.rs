@@ -48,23 +48,29 @@ pub async fn start(api: &Api, sync: &str, options: Options) -> Result<(String, V
     Ok((run_id, answer))
 }
 
-/// Starts the run and follows it; `None` when following was interrupted.
+/// Starts the run and follows it. `Err(exit status)` when there is nothing left
+/// to show: following was interrupted (Ctrl-C), or `--json` printed the API's
+/// final record.
 pub async fn start_and_follow(
     api: &Api,
     out: &Out,
     sync: &str,
     options: Options,
-) -> anyhow::Result<Option<Finished>> {
+) -> anyhow::Result<Result<Finished, u8>> {
     let (run_id, _) = start(api, sync, options).await?;
     let what = if options.dry_run { "dry run" } else { "run" };
     eprintln!("{what} {run_id} of {sync} started");
     // With --json, progress stays off stderr unless a person watches it.
     let show = !out.json || std::io::IsTerminal::is_terminal(&std::io::stderr());
     match follow(api, &run_id, out, show).await? {
-        Followed::Finished(finished) => Ok(Some(*finished)),
+        Followed::Finished(finished) if out.json => {
+            out.print_json(&finished.answer);
+            Ok(Err(exit_code(finished.record.status)))
+        }
+        Followed::Finished(finished) => Ok(Ok(*finished)),
         Followed::Interrupted => {
             eprintln!("stopped following; the {what} goes on: `backflow show {run_id}`");
-            Ok(None)
+            Ok(Err(EXIT_INTERRUPTED))
         }
     }
 }
@@ -85,14 +91,11 @@ pub async fn run(
         }
         return Ok(EXIT_OK);
     }
-    let Some(finished) = start_and_follow(api, out, sync, options).await? else {
-        return Ok(EXIT_INTERRUPTED);
+    let finished = match start_and_follow(api, out, sync, options).await? {
+        Ok(finished) => finished,
+        Err(code) => return Ok(code),
     };
     let r = &finished.record;
-    if out.json {
-        out.print_json(&finished.answer);
-        return Ok(exit_code(r.status));
-    }
     println!("{}", headline(out, r));
     println!();
     print_outcomes(out, r);

@@ -25,8 +25,9 @@ pub struct FieldChange {
 }
 
 impl FieldChange {
+    /// A missing value and `null` read the same ("-"): only a real difference counts.
     pub fn changed(&self) -> bool {
-        self.before != self.after
+        self.before.as_ref().unwrap_or(&Value::Null) != self.after.as_ref().unwrap_or(&Value::Null)
     }
 }
 
@@ -78,7 +79,7 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
     }
 }
 
-/// Prints each sample: a title line (`create  key 7`) then its fields, or its
+/// Prints each sample: a title line (`update  key 7`) then its fields, or its
 /// reason when it is invalid.
 pub fn print_samples(out: &Out, samples: &[Sample]) {
     if samples.is_empty() {
@@ -97,9 +98,25 @@ pub fn print_samples(out: &Out, samples: &[Sample]) {
         if changes.is_empty() {
             continue;
         }
+        let side = |v: &Option<Value>| v.as_ref().map(cell_text).unwrap_or_else(|| "-".into());
+        // A `before` that names none of the fields sent is what backflow remembers
+        // of the record (its Intercom id), not its fields: one line, then the fields.
+        let comparable = changes
+            .iter()
+            .any(|c| c.before.is_some() && c.after.is_some());
+        if !comparable && s.before.is_some() && s.after.is_some() {
+            let remembered: Vec<String> = changes
+                .iter()
+                .filter(|c| c.before.is_some())
+                .map(|c| format!("{} {}", c.field, side(&c.before)))
+                .collect();
+            println!("  before: {}", remembered.join(", "));
+        }
         let mut table = out.table(&["", "FIELD", "BEFORE", "AFTER"]);
-        for c in changes {
-            let side = |v: &Option<Value>| v.as_ref().map(cell_text).unwrap_or_else(|| "-".into());
+        for c in changes
+            .iter()
+            .filter(|c| comparable || c.after.is_some() || s.after.is_none())
+        {
             let (mark, after) = if c.changed() {
                 ("*", Cell::new(side(&c.after)).fg(Color::Green))
             } else {
@@ -132,7 +149,7 @@ mod tests {
 
     #[test]
     fn fields_line_up_by_path_and_changes_are_marked() {
-        let before = json!({"email": "a@x.io", "custom_attributes": {"ltv": 10, "plan": "pro"}});
+        let before = json!({"email": "a@x.io", "name": "Ann", "custom_attributes": {"ltv": 10, "plan": "pro"}});
         let after = json!({
             "body": {"email": "a@x.io", "custom_attributes": {"ltv": 12.5, "plan": "pro"}, "name": null},
             "company_id": "c1"
@@ -155,6 +172,9 @@ mod tests {
         assert_eq!(got[1].before, Some(json!(10)));
         assert_eq!(got[1].after, Some(json!(12.5)));
         assert_eq!(got[4].after, Some(Value::Null));
+        // Missing on one side and null on the other: the same to a reader.
+        let same = field_changes(None, Some(&json!({"body": {"x": null}})));
+        assert!(!same[0].changed());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use comfy_table::Cell;
 
 use crate::api::{encode, Api};
-use crate::commands::record::{headline, kind, print_outcomes, print_usage, took};
+use crate::commands::record::{headline, kind, print_outcomes, print_usage, rows_text, took};
 use crate::commands::samples::print_samples;
 use crate::follow::record;
 use crate::output::{duration, number, Out};
@@ -77,13 +77,16 @@ pub async fn run(api: &Api, out: &Out, run_id: &str) -> anyhow::Result<u8> {
     }
     println!();
     print_usage(out, &r.usage);
-    print_samples(out, &r.samples);
+    // Every run records samples; only a dry run's are its answer.
+    if r.dry_run {
+        print_samples(out, &r.samples);
+    }
     let problems = r.counts.problems();
     if problems > 0 {
         println!();
         println!(
-            "{} rows did not land: `backflow rows {}` lists them with their reasons",
-            number(problems),
+            "{} did not land: `backflow rows {}` lists them with their reasons",
+            rows_text(problems),
             r.run_id
         );
     }

@@ -104,11 +104,24 @@ impl Out {
 pub fn table_lines(table: &Table) -> Vec<String> {
     table
         .lines()
-        .map(|line| {
-            let line = line.strip_prefix(' ').unwrap_or(&line);
-            line.trim_end().to_string()
-        })
+        .map(|line| drop_leading_space(&line).trim_end().to_string())
         .collect()
+}
+
+/// `line` without its first space, which may come after colour sequences
+/// (`ESC[…m`) when the table is styled.
+fn drop_leading_space(line: &str) -> String {
+    let mut rest = line;
+    let mut codes = String::new();
+    while let Some(after) = rest.strip_prefix("\x1b[") {
+        let Some(end) = after.find(|c: char| c.is_ascii_alphabetic()) else {
+            break;
+        };
+        let len = "\x1b[".len() + end + 1;
+        codes.push_str(rest.get(..len).unwrap_or_default());
+        rest = rest.get(len..).unwrap_or_default();
+    }
+    format!("{codes}{}", rest.strip_prefix(' ').unwrap_or(rest))
 }
 
 /// A run status's colour: green when it succeeded, yellow when partial, red when
@@ -263,7 +276,7 @@ mod tests {
     }
 
     #[test]
-    fn tables_have_no_borders_and_no_colour_off_a_terminal() {
+    fn tables_have_no_borders_styled_or_not() {
         let out = Out {
             json: false,
             color: false,
@@ -276,10 +289,26 @@ mod tests {
         let coloured = Out { color: true, ..out };
         let mut t = coloured.table(&["STATUS"]);
         t.add_row(vec![coloured.status_cell("failed")]);
+        let lines = table_lines(&t);
+        assert!(lines[1].contains("\x1b["), "{lines:?}");
+        // The preset's leading space goes, colour sequences or not.
         assert!(
-            table_lines(&t)[1].contains("\x1b["),
-            "{:?}",
-            table_lines(&t)
+            lines.iter().all(|l| !strip_ansi(l).starts_with(' ')),
+            "{lines:?}"
         );
+    }
+
+    fn strip_ansi(s: &str) -> String {
+        let mut out = String::new();
+        let mut in_code = false;
+        for c in s.chars() {
+            match (in_code, c) {
+                (false, '\x1b') => in_code = true,
+                (true, c) if c.is_ascii_alphabetic() => in_code = false,
+                (true, _) => {}
+                (false, c) => out.push(c),
+            }
+        }
+        out
     }
 }

@@ -365,7 +365,11 @@ async fn cli_run_follows_20000_rows(sc: Scenario) -> Result<()> {
         "{r}"
     );
     let j = cli(&sc, &["runs", &sync, "--json"]).await?.json()?;
-    check_eq!(j["runs"][0]["run_id"], json!(run_id), "runs --json");
+    check_eq!(
+        j["runs"][0],
+        api,
+        "runs --json: the newest is GET /runs/{{id}}"
+    );
     Ok(())
 }
 
@@ -451,6 +455,12 @@ async fn cli_commands_and_exit_codes(sc: Scenario) -> Result<()> {
         (json!(true), json!("succeeded")),
         "plan --json"
     );
+    let dry_id = j["run_id"].as_str().context("plan --json run_id")?;
+    check_eq!(
+        j,
+        sc.api.run(dry_id).await?.0,
+        "plan --json = GET /runs/{{id}}"
+    );
 
     // run: partial (one invalid row) → exit 2, with the rows that did not land.
     let r = cli(&sc, &["run", &sync]).await?;
@@ -511,7 +521,7 @@ async fn cli_commands_and_exit_codes(sc: Scenario) -> Result<()> {
     let r = cli(&sc, &["show", &run_id]).await?;
     check_eq!(r.code, Some(0), "backflow show\n{r}");
     check!(
-        r.stdout.contains("partial") && r.stdout.contains("1 rows did not land"),
+        r.stdout.contains("partial") && r.stdout.contains("1 row did not land"),
         "{r}"
     );
 

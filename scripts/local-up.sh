@@ -23,8 +23,9 @@
 # is added unless they name a --token), INTERCOM_ACCESS_TOKEN (local-token),
 # BACKFLOW_CONFIG (the quickstart config), BACKFLOW_RUN_DEADLINE_SECS (the
 # template's), BACKFLOW_STATE_TABLE / BACKFLOW_RUNS_TABLE / BACKFLOW_BUCKET (the
-# local names), CARGO_TARGET_DIR (scripts/target-dir.sh), LOCAL_UP_TIMEOUT (600 s:
-# the first start compiles the functions), LOCAL_LAMBDA_CONCURRENCY (4),
+# local names), CARGO_TARGET_DIR (scripts/target-dir.sh), LOCAL_UP_TIMEOUT (1200 s:
+# the first start compiles the functions, which took 9 min for trigger alone on a
+# busy 2-core machine; the scenario harness allows 20), LOCAL_LAMBDA_CONCURRENCY (4),
 # LOCAL_LAMBDA_RELOAD (0; 1 = rebuild and restart a function when its code
 # changes), LOCAL_LAMBDA_RELEASE (0; 1 = run the functions in release mode).
 set -euo pipefail
@@ -42,7 +43,7 @@ BACKFLOW_CONFIG="${BACKFLOW_CONFIG:-$REPO/examples/quickstart/backflow.yaml}"
 BACKFLOW_STATE_TABLE="${BACKFLOW_STATE_TABLE:-backflow-state}"
 BACKFLOW_RUNS_TABLE="${BACKFLOW_RUNS_TABLE:-backflow-runs}"
 BACKFLOW_BUCKET="${BACKFLOW_BUCKET:-backflow-local}"
-LOCAL_UP_TIMEOUT="${LOCAL_UP_TIMEOUT:-600}"
+LOCAL_UP_TIMEOUT="${LOCAL_UP_TIMEOUT:-1200}"
 LOCAL_LAMBDA_CONCURRENCY="${LOCAL_LAMBDA_CONCURRENCY:-4}"
 LOCAL_LAMBDA_RELOAD="${LOCAL_LAMBDA_RELOAD:-0}"
 LOCAL_LAMBDA_RELEASE="${LOCAL_LAMBDA_RELEASE:-0}"

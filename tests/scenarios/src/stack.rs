@@ -26,23 +26,28 @@
 //! that are gone are removed when the next test binary starts (they hold the
 //! functions' logs, worth reading after a failure).
 
-use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use backflow_localstack::MotoServer;
 use serde_json::Value;
 
 pub use backflow_localstack::process::{kill_group, spawn_group};
+pub use crash::{crash_tree, process_tree};
+pub use scripts::{aws_contents, create_resources, dynamodb_call, put_secret};
+
+mod crash;
+mod scripts;
+
 /// The project's Python (its tools venv), for anything a test or bench runs in Python.
 pub use backflow_localstack::python;
+use scripts::{functions_env, local_stack, resource_names, watch_argv, watch_command};
 
-use crate::config::{ConfigDoc, TOKEN};
+use crate::config::ConfigDoc;
 use crate::warehouse::Warehouse;
 use crate::Kind;
 
@@ -101,100 +106,6 @@ pub fn temp_root() -> anyhow::Result<PathBuf> {
 pub fn free_port() -> anyhow::Result<u16> {
     let l = TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
-}
-
-/// The processes of the tree rooted at `root`: `root`, its descendants, and the
-/// members of process group `root` (a child that moved to a group of its own is
-/// still found through its parent). Zombies count as gone. From `/proc`.
-pub fn process_tree(root: u32) -> BTreeSet<u32> {
-    // (pid, ppid, pgrp) of every live process.
-    let mut procs = Vec::new();
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for e in entries.flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-                continue;
-            };
-            // `pid (comm) state ppid pgrp …`; comm may hold spaces and parens.
-            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-                continue;
-            };
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            if f.len() < 3 || f[0] == "Z" || f[0] == "X" {
-                continue;
-            }
-            if let (Ok(ppid), Ok(pgrp)) = (f[1].parse::<u32>(), f[2].parse::<u32>()) {
-                procs.push((pid, ppid, pgrp));
-            }
-        }
-    }
-    let mut tree: BTreeSet<u32> = procs
-        .iter()
-        .filter(|(pid, _, pgrp)| *pid == root || *pgrp == root)
-        .map(|(pid, _, _)| *pid)
-        .collect();
-    loop {
-        let before = tree.len();
-        for (pid, ppid, _) in &procs {
-            if tree.contains(ppid) {
-                tree.insert(*pid);
-            }
-        }
-        if tree.len() == before {
-            return tree;
-        }
-    }
-}
-
-/// Send `signal` (`STOP`, `KILL`, …) to each of `pids` (that we started).
-fn signal(signal: &str, pids: &BTreeSet<u32>) {
-    if pids.is_empty() {
-        return;
-    }
-    let _ = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .args(pids.iter().map(u32::to_string))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// Kill the whole tree of `root` at once, as a crash would: freeze it (so that
-/// nothing forks or reaps half-way), then `SIGKILL` every process; wait until
-/// they are gone. Returns how many processes were killed.
-pub async fn crash_tree(root: u32) -> anyhow::Result<usize> {
-    let mut frozen = BTreeSet::new();
-    for _ in 0..20 {
-        let tree = process_tree(root);
-        let new: BTreeSet<u32> = tree.difference(&frozen).copied().collect();
-        if new.is_empty() {
-            break;
-        }
-        signal("STOP", &new);
-        frozen.extend(new);
-    }
-    signal("KILL", &frozen);
-    let n = frozen.len();
-    poll(
-        &format!("the processes of group {root} to die"),
-        Duration::from_secs(30),
-        Duration::from_millis(50),
-        || {
-            let alive = process_tree(root);
-            async move {
-                if alive.is_empty() {
-                    Ok(Some(()))
-                } else {
-                    signal("KILL", &alive);
-                    anyhow::bail!("still alive: {alive:?}")
-                }
-            }
-        },
-    )
-    .await?;
-    Ok(n)
 }
 
 /// Poll `f` until it returns `Ok(Some(_))`, at most `timeout`.
@@ -502,247 +413,6 @@ impl Stack {
     }
 }
 
-/// The `cargo lambda watch` command `argv` (from `local_resources.py watch`),
-/// run from the repository root with the shared target dir.
-fn watch_command(argv: &[String]) -> anyhow::Result<Command> {
-    let Some((program, args)) = argv.split_first() else {
-        bail!("local_resources.py watch printed an empty command");
-    };
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .current_dir(repo_root())
-        .env("CARGO_TARGET_DIR", target_dir());
-    Ok(cmd)
-}
-
-/// The functions' environment of a stack: `local_resources.py env` (the
-/// template's, with this stack's resources, moto and `cargo lambda watch`),
-/// then `overrides`; also written to `env_file` for `cargo lambda watch`.
-async fn functions_env(
-    moto: &Moto,
-    watch_url: &str,
-    config_path: &Path,
-    env_file: &Path,
-    names: Vec<String>,
-    overrides: &[(String, String)],
-) -> anyhow::Result<Vec<(String, String)>> {
-    let mut args = vec![
-        "env".to_string(),
-        "--endpoint".into(),
-        moto.endpoint.clone(),
-        "--lambda-url".into(),
-        watch_url.to_string(),
-        "--config".into(),
-        config_path.display().to_string(),
-        "--env-file".into(),
-        env_file.display().to_string(),
-        "--json".into(),
-    ];
-    args.extend(names);
-    for (k, v) in overrides {
-        args.extend(["--set".to_string(), format!("{k}={v}")]);
-    }
-    serde_json::from_value(local_stack(args).await?)
-        .context("local_resources.py env: not a list of pairs")
-}
-
-/// The `cargo lambda watch` command of a stack: `local_resources.py watch`.
-async fn watch_argv(port: u16, env_file: &Path) -> anyhow::Result<Vec<String>> {
-    let mut args = vec![
-        "watch".to_string(),
-        "--port".into(),
-        port.to_string(),
-        "--env-file".into(),
-        env_file.display().to_string(),
-        "--concurrency".into(),
-        WATCH_CONCURRENCY.to_string(),
-        "--json".into(),
-    ];
-    // Benchmarks measure the binaries as deployed (release profile).
-    if release_build() {
-        args.push("--release".into());
-    }
-    serde_json::from_value(local_stack(args).await?)
-        .context("local_resources.py watch: not a command")
-}
-
-/// The arguments that name a stack's resources for `local_resources.py`.
-fn resource_names(slug: &str, state_table: &str, runs_table: &str, bucket: &str) -> Vec<String> {
-    [
-        ("--stack-name", slug),
-        ("--state-table", state_table),
-        ("--runs-table", runs_table),
-        ("--bucket", bucket),
-    ]
-    .into_iter()
-    .flat_map(|(flag, value)| [flag.to_string(), value.to_string()])
-    .collect()
-}
-
-/// Runs `scripts/local_resources.py ARGS` with the project's Python; its
-/// standard output.
-async fn local_resources(args: Vec<String>) -> anyhow::Result<Vec<u8>> {
-    run_python(args, |cmd| {
-        cmd.arg(repo_root().join("scripts/local_resources.py"));
-    })
-    .await
-}
-
-/// [`local_resources`] for a command that prints JSON.
-async fn local_stack(args: Vec<String>) -> anyhow::Result<Value> {
-    let command = args.first().cloned().unwrap_or_default();
-    let out = local_resources(args).await?;
-    serde_json::from_slice(&out)
-        .with_context(|| format!("local_resources.py {command} printed no JSON"))
-}
-
-/// Runs the project's Python with `prepare` adding the program (a script or
-/// `-c CODE`) before `args`; its standard output, or an error with its
-/// standard error.
-async fn run_python(
-    args: Vec<String>,
-    prepare: impl FnOnce(&mut Command) + Send + 'static,
-) -> anyhow::Result<Vec<u8>> {
-    let python = python()?;
-    let mut cmd = Command::new(&python);
-    prepare(&mut cmd);
-    cmd.args(&args)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .stdin(Stdio::null());
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await?
-        .with_context(|| format!("running {}", python.display()))?;
-    if !out.status.success() {
-        bail!(
-            "{} {} failed ({}): {}",
-            python.display(),
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(out.stdout)
-}
-
-fn append_log(log: &Path, line: &str) {
-    use std::io::Write;
-    if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(log) {
-        let _ = writeln!(f, "{line}");
-    }
-}
-
-/// The Python (boto3, which comes with moto) behind [`put_secret`],
-/// [`aws_contents`] and [`dynamodb_call`]: `put-secret NAME JSON`, `dump BUCKET
-/// TABLE…` printing `{"s3":[{"key","body"}],"dynamodb":{"<table>":[<item>…]}}`
-/// (bodies as text, gunzipped when compressed; items in DynamoDB's JSON), or
-/// `ddb METHOD JSON` calling the DynamoDB client's METHOD with JSON's keywords.
-const AWS_PY: &str = r#"
-import gzip, json, sys, boto3
-kw = {"endpoint_url": sys.argv[1], "region_name": "us-east-1"}
-cmd = sys.argv[2]
-if cmd == "put-secret":
-    sm = boto3.client("secretsmanager", **kw)
-    name, value = sys.argv[3], sys.argv[4]
-    try:
-        sm.create_secret(Name=name, SecretString=value)
-    except sm.exceptions.ResourceExistsException:
-        sm.put_secret_value(SecretId=name, SecretString=value)
-    print(json.dumps({"ok": True}))
-elif cmd == "dump":
-    s3 = boto3.client("s3", **kw)
-    ddb = boto3.client("dynamodb", **kw)
-    objects = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[3]):
-        for o in page.get("Contents", []):
-            body = s3.get_object(Bucket=sys.argv[3], Key=o["Key"])["Body"].read()
-            if body[:2] == bytes([0x1F, 0x8B]):
-                body = gzip.decompress(body)
-            objects.append({"key": o["Key"], "body": body.decode("utf-8", "replace")})
-    tables = {}
-    for table in sys.argv[4:]:
-        items = []
-        for page in ddb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-            items.extend(page.get("Items", []))
-        tables[table] = items
-    print(json.dumps({"s3": objects, "dynamodb": tables}, default=str))
-elif cmd == "ddb":
-    ddb = boto3.client("dynamodb", **kw)
-    out = getattr(ddb, sys.argv[3])(**json.loads(sys.argv[4]))
-    out.pop("ResponseMetadata", None)
-    print(json.dumps(out, default=str))
-"#;
-
-async fn aws_py(moto: &Moto, args: Vec<String>) -> anyhow::Result<Value> {
-    let endpoint = moto.endpoint.clone();
-    let out = run_python(args, move |cmd| {
-        cmd.arg("-c").arg(AWS_PY).arg(endpoint);
-    })
-    .await?;
-    serde_json::from_slice(&out).context("the boto3 helper printed no JSON")
-}
-
-/// Create (or overwrite) a Secrets Manager secret on moto whose value is `value`'s JSON.
-pub async fn put_secret(moto: &Moto, name: &str, value: &Value) -> anyhow::Result<()> {
-    aws_py(
-        moto,
-        vec!["put-secret".into(), name.into(), value.to_string()],
-    )
-    .await
-    .map(|_| ())
-}
-
-/// Calls DynamoDB on moto as boto3 would (`method` as `update_item`, `args` its
-/// keywords): tests that simulate what a crash leaves behind edit items directly.
-pub async fn dynamodb_call(moto: &Moto, method: &str, args: &Value) -> anyhow::Result<Value> {
-    aws_py(moto, vec!["ddb".into(), method.into(), args.to_string()]).await
-}
-
-/// Every object of the stack's bucket (key and body) and every item of its two
-/// DynamoDB tables: `{"s3":[{"key","body"}],"dynamodb":{"<table>":[…]}}`.
-pub async fn aws_contents(moto: &Moto, stack: &Stack) -> anyhow::Result<Value> {
-    aws_py(
-        moto,
-        vec![
-            "dump".into(),
-            stack.bucket.clone(),
-            stack.state_table.clone(),
-            stack.runs_table.clone(),
-        ],
-    )
-    .await
-}
-
-/// Create the tables, bucket and secrets of a stack on moto with
-/// `scripts/local_resources.py` (from `infra/template.yaml`); its output goes
-/// to `<dir>/resources.log`.
-pub async fn create_resources(
-    moto: &Moto,
-    slug: &str,
-    state_table: &str,
-    runs_table: &str,
-    bucket: &str,
-    dir: &Path,
-) -> anyhow::Result<()> {
-    // moto is "not designed for multithreaded access": one stack at a time.
-    static RESOURCES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    let _guard = RESOURCES.lock().await;
-    let mut args = vec![
-        "apply".to_string(),
-        "--endpoint".into(),
-        moto.endpoint.clone(),
-        "--intercom-token".into(),
-        TOKEN.into(),
-    ];
-    args.extend(resource_names(slug, state_table, runs_table, bucket));
-    let out = local_resources(args)
-        .await
-        .context("scripts/local_resources.py apply")?;
-    std::fs::write(dir.join("resources.log"), out)?;
-    Ok(())
-}
-
 /// The last `n` lines of `path`, keeping only lines containing one of
 /// `filter` when given (and non-empty).
 pub fn tail(path: &Path, n: usize, filter: Option<&[String]>) -> String {
@@ -757,4 +427,11 @@ pub fn tail(path: &Path, n: usize, filter: Option<&[String]>) -> String {
         })
         .collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn append_log(log: &Path, line: &str) {
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(log) {
+        let _ = writeln!(f, "{line}");
+    }
 }

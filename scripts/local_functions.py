@@ -18,6 +18,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -118,8 +119,8 @@ def watch_command(*, port: int, env_file: Path, concurrency: int = DEFAULT_CONCU
 # A build error in the log of `cargo lambda watch`: it never respawns a
 # function that failed to compile, and the request would wait forever.
 BUILD_ERROR = re.compile(r"^error(: could not compile|\[E\d+\])", re.M)
-ATTEMPT_SECS = 30  # between attempts the log and the process are checked
 PATIENCE = 30  # answers that are not ok in a row before giving up
+PROBE_SECS = 30  # the function URL probe, once the functions are warm
 
 
 class WarmError(Exception):
@@ -175,14 +176,35 @@ class Watch:
         if self.left() <= 0:
             raise WarmError(f"{what}: no answer in time")
 
+    def watched(self, method: str, url: str, body: bytes | None, what: str) -> tuple[int, str]:
+        """One request allowed all the time left, checked on every second.
+
+        `cargo lambda watch` queues an invoke until the function has compiled
+        and keeps it when the caller gives up: an invoke abandoned after a
+        shorter timeout still runs later, and its answer then fails (a 500 in
+        the log); resent every few seconds, they pile up in front of the one
+        that would be answered. So there is one request in flight, and while
+        it waits the log and the process are checked (a build error or a dead
+        watch fail at once)."""
+        answer: list[tuple[int, str]] = []
+        sender = threading.Thread(
+            target=lambda: answer.append(_request(method, url, body, max(1.0, self.left()))),
+            daemon=True)
+        sender.start()
+        while sender.is_alive():
+            sender.join(1.0)
+            if sender.is_alive():
+                self.check(what)
+        return answer[0]
+
     def invoke_until_ok(self, function: str) -> None:
         """`{"warmup": true}` until the function answers `{"ok": true}`; the
         first invoke compiles and starts it."""
         url = f"{self.url}/2015-03-31/functions/{function}/invocations"
         last, refused = "", 0
         while True:
-            status, text = _request("POST", url, b'{"warmup":true}',
-                                    max(1.0, min(ATTEMPT_SECS, self.left())))
+            status, text = self.watched("POST", url, b'{"warmup":true}',
+                                        f"{function} to answer its warm-up")
             try:
                 ok = status == 200 and json.loads(text).get("ok") is True
             except (ValueError, AttributeError):
@@ -194,11 +216,11 @@ class Watch:
                 if refused >= PATIENCE:
                     raise WarmError(f"{function} keeps answering its warm-up with {last}")
             self.check(f"{function} to answer its warm-up (last answer: {last or 'none'})")
-            time.sleep(1.0 if status else 0.3)
+            time.sleep(2.0 if status else 0.3)
 
     def function_url_problem(self) -> str | None:
         url = f"{self.url}/lambda-url/trigger/syncs"
-        status, text = _request("GET", url, None, max(1.0, min(ATTEMPT_SECS, self.left())))
+        status, text = _request("GET", url, None, max(1.0, min(PROBE_SECS, self.left())))
         return None if status == 200 else f"GET {url} answered {status or 'nothing'}: {text[:500]}"
 
 

@@ -1,5 +1,7 @@
 # backflow — the two commands a fresh machine needs are `make demo` and `make test`.
-# Both install what they need (Python tools from PyPI; Rust crates from crates.io).
+# Both install what they need: the Python tools from PyPI into a project-local venv
+# (.local/venv/tools, scripts/venv.sh; never into the machine's Python, whichever
+# python3 or virtualenv is active), Rust crates from crates.io.
 
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(shell scripts/target-dir.sh)

@@ -18,8 +18,9 @@ export CARGO_TERM_COLOR=never
 logs="$CARGO_TARGET_DIR/backflow-bench"
 mkdir -p "$logs"
 
-# moto, cargo-lambda, the official Intercom SDK (the side-by-side script), pytest...
-scripts/install-deps.sh
+# moto, cargo-lambda, the official Intercom SDK (the side-by-side script): the
+# project's venv, which the benches' harness runs through BACKFLOW_PYTHON.
+source scripts/python.sh
 
 wanted=("$@")
 [ ${#wanted[@]} -eq 0 ] && wanted=(emulator throughput coldstart scale)

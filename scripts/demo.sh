@@ -12,6 +12,7 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$REPO/scripts/python.sh" # BACKFLOW_PYTHON: the project's venv, never the active python3
 export LOCAL_LAMBDA_PORT="${LOCAL_LAMBDA_PORT:-9000}"
 export LOCAL_INTERCOM_PORT="${LOCAL_INTERCOM_PORT:-4010}"
 export INTERCOM_ACCESS_TOKEN="${INTERCOM_ACCESS_TOKEN:-local-token}"
@@ -19,11 +20,11 @@ export INTERCOM_ACCESS_TOKEN="${INTERCOM_ACCESS_TOKEN:-local-token}"
 SEED="$REPO/examples/quickstart/seed.py"
 if [[ -f $SEED ]]; then
   echo "demo: seeding the quickstart warehouse ($SEED)"
-  python3 "$SEED"
+  "$BACKFLOW_PYTHON" "$SEED"
 else
   echo "demo: $SEED not found; using the warehouse as it is"
 fi
 
 "$REPO/scripts/local-up.sh"
 
-exec python3 "$REPO/scripts/demo.py"
+exec "$BACKFLOW_PYTHON" "$REPO/scripts/demo.py"

@@ -3,13 +3,15 @@
 # deploy infra/template.yaml into the AWS account of the current credentials.
 #
 # The first deploy of an environment runs `sam deploy --guided`: SAM asks for
-# the region and the template parameters (AlarmEmail, IntercomRegion, ...) and
+# the region and the template parameters (AlarmEmail, RunDeadlineSecs, ...) and
 # saves the answers in infra/samconfig.toml; later deploys reuse them. Then it
 # prints how to put the two secrets and upload the config.
 #
-# Needs: AWS credentials (aws configure / SSO / env), the SAM CLI
-# (pip install aws-sam-cli), cargo-lambda (pip install cargo-lambda; it brings
-# zig for the arm64 cross-build), a Rust toolchain. Docker is not needed.
+# Needs: AWS credentials (aws configure / SSO / env) and a Rust toolchain.
+# The SAM CLI and cargo-lambda (it brings zig for the arm64 cross-build) come
+# from PyPI into a venv of this project's own, .local/venv/deploy (pinned in
+# infra/requirements.txt, created once by scripts/venv.sh), never into the
+# machine's Python. Docker is not needed.
 #
 # Knobs: DEPLOY_ENV (samconfig environment, default "default"); any arguments
 # are passed to `sam deploy` (e.g. --no-confirm-changeset,
@@ -25,15 +27,14 @@ export SAM_CLI_BETA_RUST_CARGO_LAMBDA=1
 
 die() { printf 'deploy: error: %s\n' "$*" >&2; exit 1; }
 
-command -v sam >/dev/null 2>&1 || die "the AWS SAM CLI is not installed (pip install aws-sam-cli)"
-if ! cargo lambda --version >/dev/null 2>&1; then
-  echo "deploy: installing cargo-lambda (pip)"
-  python3 -m pip install --quiet cargo-lambda
-fi
+VENV="$("$REPO/scripts/venv.sh" deploy "$INFRA/requirements.txt")" || die "could not create the deploy venv"
+# sam runs `cargo lambda build`: the venv's cargo-lambda must come first for it.
+export PATH="$VENV/bin:$PATH"
+PY="$VENV/bin/python3"
 
 # samconfig value for [$DEPLOY_ENV.<section>.parameters] <key>, or empty.
 samconfig() {
-  python3 - "$INFRA/samconfig.toml" "$DEPLOY_ENV" "$1" "$2" <<'PY'
+  "$PY" - "$INFRA/samconfig.toml" "$DEPLOY_ENV" "$1" "$2" <<'PY'
 import sys, tomllib
 path, env, section, key = sys.argv[1:]
 try:
@@ -68,7 +69,7 @@ REGION="$(samconfig deploy region)"
 # Outputs of the stack, for the instructions below (placeholders when unavailable).
 outputs=$(sam list stack-outputs --stack-name "$STACK" ${REGION:+--region "$REGION"} --output json 2>/dev/null || echo '[]')
 output() {
-  python3 -c 'import json,sys
+  "$PY" -c 'import json,sys
 for o in json.loads(sys.argv[1] or "[]"):
     if o.get("OutputKey") == sys.argv[2]:
         print(o.get("OutputValue", "")); break

@@ -31,7 +31,14 @@ fi
 if [ "$#" -gt 0 ]; then
   targets=("$@")
 else
-  mapfile -t targets < <(cargo fuzz list --fuzz-dir fuzz)
+  # A listing that fails, or finds nothing, fails the run: fuzzing nothing must
+  # never look like a pass.
+  listed="$(cargo fuzz list --fuzz-dir fuzz)"
+  mapfile -t targets < <(grep -v '^[[:space:]]*$' <<<"$listed" || true)
+fi
+if [ "${#targets[@]}" -eq 0 ]; then
+  say "FAILED: no fuzz target (cargo fuzz list --fuzz-dir fuzz found none)"
+  exit 1
 fi
 
 say "building ${targets[*]} (sanitizer none, debug assertions on)"

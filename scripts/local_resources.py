@@ -1,27 +1,40 @@
 #!/usr/bin/env python3
-"""Create backflow's AWS resources on a local moto server, from infra/template.yaml.
+"""The local stack from infra/template.yaml: one definition, used by
+scripts/local-up.sh and by the scenario harness (tests/scenarios/src/stack.rs).
 
-The DynamoDB tables (key schema, attribute definitions, GSIs/LSIs, billing
-mode, TTL attribute, PITR, SSE), the bucket (versioning, encryption, public
-access block, lifecycle rules) and the two secrets are read from the SAM
+  apply  create backflow's tables, bucket and secrets on a moto server
+  env    the functions' environment (prints it; --env-file writes it for
+         `cargo lambda watch`)
+  watch  the `cargo lambda watch` command serving the three functions
+  warm   wait until the functions answer (each compiles on its first invoke)
+
+`apply` reads the DynamoDB tables (key schema, attribute definitions, GSIs/LSIs,
+billing mode, TTL attribute, PITR, SSE), the bucket (versioning, encryption,
+public access block, lifecycle rules) and the two secrets from the SAM
 template, not restated here, so renaming a key or changing a rule in the
 template changes the local stack too. Which table is which comes from the
 functions' environment in the template (BACKFLOW_STATE_TABLE: !Ref StateTable).
-
-Idempotent: existing resources are kept and brought in line with the template
-(TTL, GSIs, billing mode, lifecycle, secret values). A table whose key schema
-or local indexes differ cannot be altered in DynamoDB; it is dropped and
+It is idempotent: existing resources are kept and brought in line with the
+template (TTL, GSIs, billing mode, lifecycle, secret values). A table whose key
+schema or local indexes differ cannot be altered in DynamoDB; it is dropped and
 re-created (local data is disposable), with a warning.
 
-Usage:
-  python3 scripts/local_resources.py [--endpoint http://127.0.0.1:5000]
-      [--state-table NAME] [--runs-table NAME] [--bucket NAME]
-      [--intercom-token TOKEN] [--warehouse-url URL]
+`env`, `watch` and `warm` are in local_functions.py. Run with the project's
+Python (scripts/python.sh): `watch` names the cargo-lambda of that venv, and
+`apply` needs boto3.
 
-Environment (used when the option is not given): AWS_ENDPOINT_URL,
-BACKFLOW_STATE_TABLE, BACKFLOW_RUNS_TABLE, BACKFLOW_BUCKET,
-INTERCOM_ACCESS_TOKEN (default "local-token"), BACKFLOW_WAREHOUSE_URL.
-Only the standard library, PyYAML and boto3 are needed (all come with moto).
+Usage:
+  local_resources.py apply [--endpoint URL] [NAMES] [--intercom-token TOKEN]
+      [--warehouse-url URL]
+  local_resources.py env --endpoint URL --lambda-url URL --config PATH [NAMES]
+      [--set VAR=VALUE]... [--env-file PATH] [--json]
+  local_resources.py watch --port PORT --env-file PATH [--concurrency N]
+      [--release] [--reload] [--json]
+  local_resources.py warm --lambda-url URL --log PATH [--pid PID]
+      [--timeout SECS] [--require-function-url]
+NAMES: [--template PATH] [--stack-name NAME] [--state-table NAME]
+      [--runs-table NAME] [--bucket NAME]   (defaults: the template's names for
+      stack "backflow", bucket "backflow-local")
 """
 
 from __future__ import annotations
@@ -29,184 +42,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
+import local_functions
+from cfn_template import DEFAULT_STACK_NAME, REGION, TEMPLATE, StackModel, load_template
 
-REPO = Path(__file__).resolve().parent.parent
-TEMPLATE = REPO / "infra" / "template.yaml"
-
-DEFAULT_STACK_NAME = "backflow"
-DEFAULT_BUCKET = "backflow-local"
 DEFAULT_ENDPOINT = "http://127.0.0.1:5000"
-REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"  # moto's default account
-
-# --------------------------------------------------------------------------
-# Reading the template
-
-
-class CfnLoader(yaml.SafeLoader):
-    """A YAML loader that turns CloudFormation short tags into their long form.
-
-    `!Ref X` -> {"Ref": "X"}, `!GetAtt A.B` -> {"Fn::GetAtt": ["A", "B"]},
-    `!Sub ...`, `!If [...]`, ... -> {"Fn::Sub": ...}, {"Fn::If": [...]}.
-    """
-
-
-def _cfn_tag(loader: CfnLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        return {"Fn::GetAtt": value.split(".", 1)}
-    if suffix == "Condition":
-        return {"Condition": value}
-    return {f"Fn::{suffix}": value}
-
-
-CfnLoader.add_multi_constructor("!", _cfn_tag)
-
-
-def load_template(path: Path = TEMPLATE) -> dict:
-    with open(path, encoding="utf-8") as f:
-        return yaml.load(f, Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
-
-
-class Unresolvable(Exception):
-    pass
-
-
-_NO_VALUE = object()
-
-
-class Resolver:
-    """Evaluates the intrinsic functions the template uses, with parameter defaults."""
-
-    def __init__(self, template: dict, stack_name: str = DEFAULT_STACK_NAME,
-                 overrides: dict[str, Any] | None = None):
-        self.template = template
-        self.params: dict[str, Any] = {}
-        for name, spec in (template.get("Parameters") or {}).items():
-            if "Default" in spec:
-                self.params[name] = spec["Default"]
-        self.params.update(overrides or {})
-        self.pseudo = {
-            "AWS::StackName": stack_name,
-            "AWS::Region": REGION,
-            "AWS::AccountId": ACCOUNT_ID,
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-        }
-
-    def _ref(self, name: str) -> Any:
-        if name == "AWS::NoValue":
-            return _NO_VALUE
-        if name in self.pseudo:
-            return self.pseudo[name]
-        if name in self.params:
-            return self.params[name]
-        raise Unresolvable(f"Ref {name}")
-
-    def condition(self, name: str) -> bool:
-        return bool(self.resolve(self.template["Conditions"][name]))
-
-    def resolve(self, value: Any) -> Any:
-        if isinstance(value, list):
-            out = [self.resolve(v) for v in value]
-            return [v for v in out if v is not _NO_VALUE]
-        if not isinstance(value, dict):
-            return value
-        if len(value) == 1:
-            (key, arg), = value.items()
-            if key == "Ref":
-                return self._ref(arg)
-            if key == "Condition":
-                return self.condition(arg)
-            if key == "Fn::Sub":
-                text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
-
-                def sub(m: re.Match) -> str:
-                    var = m.group(1)
-                    if var.startswith("!"):
-                        return "${" + var[1:] + "}"
-                    if var in extra:
-                        return str(self.resolve(extra[var]))
-                    return str(self._ref(var))
-
-                return re.sub(r"\$\{([^}]+)\}", sub, text)
-            if key == "Fn::If":
-                cond, yes, no = arg
-                return self.resolve(yes if self.condition(cond) else no)
-            if key == "Fn::Equals":
-                a, b = (self.resolve(v) for v in arg)
-                return str(a) == str(b)
-            if key == "Fn::Not":
-                return not self.resolve(arg[0])
-            if key == "Fn::And":
-                return all(self.resolve(v) for v in arg)
-            if key == "Fn::Or":
-                return any(self.resolve(v) for v in arg)
-            if key == "Fn::Join":
-                sep, items = arg
-                return sep.join(str(v) for v in self.resolve(items))
-            if key.startswith("Fn::"):
-                raise Unresolvable(key)
-        out = {}
-        for k, v in value.items():
-            r = self.resolve(v)
-            if r is not _NO_VALUE:
-                out[k] = r
-        return out
-
-
-class StackModel:
-    """The parts of the template the local stack needs, resolved."""
-
-    def __init__(self, template: dict | None = None, stack_name: str = DEFAULT_STACK_NAME):
-        self.template = template if template is not None else load_template()
-        self.resolver = Resolver(self.template, stack_name)
-        self.resources: dict = self.template["Resources"]
-        self.env: dict = (((self.template.get("Globals") or {}).get("Function") or {})
-                          .get("Environment") or {}).get("Variables") or {}
-
-    def logical_id_for_env(self, var: str) -> str:
-        """BACKFLOW_STATE_TABLE: !Ref StateTable -> "StateTable"."""
-        ref = self.env.get(var)
-        if not (isinstance(ref, dict) and "Ref" in ref and ref["Ref"] in self.resources):
-            raise SystemExit(f"infra/template.yaml: Globals env {var} is not a !Ref to a resource")
-        return ref["Ref"]
-
-    def properties(self, logical_id: str) -> dict:
-        return self.resolver.resolve(self.resources[logical_id].get("Properties") or {})
-
-    def table(self, env_var: str) -> dict:
-        lid = self.logical_id_for_env(env_var)
-        if self.resources[lid]["Type"] != "AWS::DynamoDB::Table":
-            raise SystemExit(f"infra/template.yaml: {lid} is not a DynamoDB table")
-        return self.properties(lid)
-
-    def bucket(self) -> dict:
-        lid = self.logical_id_for_env("BACKFLOW_BUCKET")
-        return self.properties(lid)
-
-    def secrets(self) -> dict[str, dict]:
-        """{"intercom": props, "warehouse": props} keyed by the last part of Name."""
-        out = {}
-        for lid, res in self.resources.items():
-            if res.get("Type") == "AWS::SecretsManager::Secret":
-                props = self.properties(lid)
-                out[props["Name"].rsplit("/", 1)[-1]] = props
-        return out
-
 
 # --------------------------------------------------------------------------
 # CloudFormation properties -> AWS API parameters
@@ -457,42 +300,131 @@ def ensure_secret(sm, name: str, value: dict) -> None:
         log(f"secret {name} is up to date")
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL", DEFAULT_ENDPOINT),
-                   help="moto server URL (default: $AWS_ENDPOINT_URL or %(default)s)")
-    p.add_argument("--template", type=Path, default=TEMPLATE)
-    p.add_argument("--stack-name", default=DEFAULT_STACK_NAME,
-                   help="substituted for ${AWS::StackName} in the template's names")
-    p.add_argument("--state-table", default=os.environ.get("BACKFLOW_STATE_TABLE"))
-    p.add_argument("--runs-table", default=os.environ.get("BACKFLOW_RUNS_TABLE"))
-    p.add_argument("--bucket", default=os.environ.get("BACKFLOW_BUCKET", DEFAULT_BUCKET))
-    p.add_argument("--intercom-token", default=os.environ.get("INTERCOM_ACCESS_TOKEN", "local-token"))
-    p.add_argument("--warehouse-url", default=os.environ.get("BACKFLOW_WAREHOUSE_URL"),
-                   help="stored in the warehouse secret when given")
-    args = p.parse_args(argv)
 
+# --------------------------------------------------------------------------
+# Command line
+
+
+def model_for(args: argparse.Namespace) -> StackModel:
+    """The template with the tables and the bucket named as the arguments say."""
+    model = StackModel(load_template(args.template), args.stack_name)
+    model.name_resources(args.state_table, args.runs_table, args.bucket)
+    return model
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
-    import boto3  # imported late so --help works without it
+    import boto3  # imported late: the other commands do not need it
 
-    model = StackModel(load_template(args.template), args.stack_name)
-    state = model.table("BACKFLOW_STATE_TABLE")
-    runs = model.table("BACKFLOW_RUNS_TABLE")
-    kw = {"endpoint_url": args.endpoint, "region_name": os.environ.get("AWS_REGION", REGION)}
+    model = model_for(args)
+    names = model.resolver.resources
+    kw = {"endpoint_url": args.endpoint, "region_name": REGION}
     ddb = boto3.client("dynamodb", **kw)
     s3 = boto3.client("s3", **kw)
     sm = boto3.client("secretsmanager", **kw)
 
-    ensure_table(ddb, args.state_table or state["TableName"], state)
-    ensure_table(ddb, args.runs_table or runs["TableName"], runs)
-    ensure_bucket(s3, args.bucket, model.bucket())
+    for var in ("BACKFLOW_STATE_TABLE", "BACKFLOW_RUNS_TABLE"):
+        ensure_table(ddb, names[model.logical_id_for_env(var)], model.table(var))
+    ensure_bucket(s3, names[model.logical_id_for_env("BACKFLOW_BUCKET")], model.bucket())
 
     secrets = model.secrets()
     ensure_secret(sm, secrets["intercom"]["Name"], {"access_token": args.intercom_token})
     if args.warehouse_url:
         ensure_secret(sm, secrets["warehouse"]["Name"], {"url": args.warehouse_url})
     return 0
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    var, sep, value = text.partition("=")
+    if not sep or not var:
+        raise argparse.ArgumentTypeError(f"expected VAR=VALUE, got {text!r}")
+    return var, value
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    env = local_functions.function_env(model_for(args), endpoint=args.endpoint,
+                                       lambda_url=args.lambda_url, config=args.config,
+                                       overrides=args.set)
+    if args.env_file is not None:
+        args.env_file.write_text(local_functions.dotenv(env), encoding="utf-8")
+    sys.stdout.write(json.dumps(env) + "\n" if args.json else local_functions.dotenv(env))
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    cmd = local_functions.watch_command(port=args.port, env_file=args.env_file,
+                                        concurrency=args.concurrency, release=args.release,
+                                        reload=args.reload)
+    print(json.dumps(cmd) if args.json else "\n".join(cmd))
+    return 0
+
+
+def cmd_warm(args: argparse.Namespace) -> int:
+    try:
+        out = local_functions.warm(args.lambda_url, args.log, args.pid, args.timeout)
+    except local_functions.WarmError as e:
+        print(f"local_resources warm: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(out))
+    problem = out["function_url_problem"]
+    if problem and args.require_function_url:
+        print(f"local_resources warm: the function URL does not work: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    names = argparse.ArgumentParser(add_help=False)
+    names.add_argument("--template", type=Path, default=TEMPLATE)
+    names.add_argument("--stack-name", default=DEFAULT_STACK_NAME,
+                       help="substituted for ${AWS::StackName} in the template's names")
+    names.add_argument("--state-table")
+    names.add_argument("--runs-table")
+    names.add_argument("--bucket")
+
+    a = sub.add_parser("apply", parents=[names], help="tables, bucket and secrets on moto")
+    a.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help="moto (default %(default)s)")
+    a.add_argument("--intercom-token", default="local-token")
+    a.add_argument("--warehouse-url", help="stored in the warehouse secret when given")
+    a.set_defaults(run=cmd_apply)
+
+    e = sub.add_parser("env", parents=[names], help="the functions' environment")
+    e.add_argument("--endpoint", required=True, help="moto")
+    e.add_argument("--lambda-url", required=True, help="cargo lambda watch")
+    e.add_argument("--config", required=True, help="the local backflow.yaml")
+    e.add_argument("--set", type=_assignment, action="append", default=[], metavar="VAR=VALUE",
+                   help="add or replace a variable (repeatable)")
+    e.add_argument("--env-file", type=Path, help="also write it here (dotenv)")
+    e.add_argument("--json", action="store_true", help='print [["VAR", "VALUE"], ...]')
+    e.set_defaults(run=cmd_env)
+
+    w = sub.add_parser("watch", help="the cargo lambda watch command")
+    w.add_argument("--port", type=int, required=True)
+    w.add_argument("--env-file", type=Path, required=True)
+    w.add_argument("--concurrency", type=int, default=local_functions.DEFAULT_CONCURRENCY)
+    w.add_argument("--release", action="store_true")
+    w.add_argument("--reload", action="store_true", help="rebuild a function when its code changes")
+    w.add_argument("--json", action="store_true", help="a JSON array (default: one argument a line)")
+    w.set_defaults(run=cmd_watch)
+
+    m = sub.add_parser("warm", help="wait until the three functions answer")
+    m.add_argument("--lambda-url", required=True)
+    m.add_argument("--log", type=Path, required=True, help="the log of cargo lambda watch")
+    m.add_argument("--pid", type=int, help="cargo lambda watch's pid: fail when it exits")
+    m.add_argument("--timeout", type=float, default=600)
+    m.add_argument("--require-function-url", action="store_true",
+                   help="fail when GET /lambda-url/trigger/syncs does not answer 200")
+    m.set_defaults(run=cmd_warm)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.run(args)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,10 @@
 * `reset_emulator` (function) `POST /_emulator/reset` before the test, so tests share no data.
 * `api`            (function) a raw-HTTP client (httpx) for the session emulator, bearer token
                    and `Intercom-Version: 2.14` preset.
+
+Nothing is skipped in CI: with `--no-skips`, or `CI` set (scripts/test.sh sets both), a test or
+a module that skips (`pytest.skip`, `importorskip`, a skip marker) is reported as failed, so a
+missing tool can never make `make test` pass with tests not run.
 """
 
 from __future__ import annotations
@@ -207,3 +211,42 @@ def api(reset_emulator):
 
 def pytest_report_header(config):
     return [f"intercom emulator: {_target_dir() / 'debug' / 'intercom-emulator'} (python {sys.version.split()[0]})"]
+
+
+# ------------------------------------------------------------------ no skips --
+
+
+def pytest_addoption(parser):
+    parser.addoption("--no-skips", action="store_true",
+                     help="a skipped test or module fails (also when CI is set)")
+
+
+def _no_skips(config) -> bool:
+    ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+    return ci or config.getoption("--no-skips")
+
+
+def _skip_reason(longrepr) -> str:
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2])
+    return str(longrepr)
+
+
+def _fail_skip(report, config) -> None:
+    if report.skipped and not hasattr(report, "wasxfail") and _no_skips(config):
+        report.outcome = "failed"
+        report.longrepr = (f"skipped ({_skip_reason(report.longrepr)}), and nothing may be "
+                           "skipped here (CI or --no-skips): install what it needs "
+                           "(scripts/venv.sh tools tests/python/requirements.txt)")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _fail_skip(outcome.get_result(), item.config)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    _fail_skip(outcome.get_result(), collector.config)

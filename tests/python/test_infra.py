@@ -1,38 +1,46 @@
 """Checks on infra/template.yaml and the local stack built from it.
 
-- scripts/local_resources.py, run against a fresh moto server, creates tables,
-  bucket and secrets whose definitions match the template (key schemas,
+- scripts/local_resources.py apply, run against a fresh moto server, creates
+  tables, bucket and secrets whose definitions match the template (key schemas,
   attribute definitions, indexes, TTL, billing mode, lifecycle rules);
 - it follows the template: a renamed key or a new index in a copy of the
   template changes the local tables, and a second run changes nothing;
+- the functions' environment of the local stack (local_resources.py env) is the
+  template's, pointed at the local resources, plus only the local-only
+  variables; a variable added to the template reaches it; the `cargo lambda
+  watch` command comes from the same venv;
 - cfn-lint and checkov pass on the template.
 
-Run: python3 -m pytest tests/python/test_infra.py
+moto is started the one way every test and the local stack start it
+(scripts/moto_server.py on a port of its choosing); the tools are those of the
+venv running these tests. Nothing here skips: a missing tool is a failure.
+
+Run: python -m pytest tests/python/test_infra.py   (with the project's Python)
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import boto3
 import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "infra" / "template.yaml"
 SCRIPT = REPO / "scripts" / "local_resources.py"
+MOTO = REPO / "scripts" / "moto_server.py"
+TOOLS = Path(sys.executable).parent  # the venv's bin/: cfn-lint, checkov, cargo-lambda
 
 sys.path.insert(0, str(REPO / "scripts"))
-import local_resources as lr  # noqa: E402
-
-boto3 = pytest.importorskip("boto3")
-moto_server = pytest.importorskip("moto.server")
+import cfn_template  # noqa: E402
+import local_functions  # noqa: E402
 
 REGION = "us-east-1"
 
@@ -40,27 +48,23 @@ REGION = "us-east-1"
 # ---------------------------------------------------------------- fixtures --
 
 
-def _wait_for_port(host: str, port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            s.settimeout(0.5)
-            if s.connect_ex((host, port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"{host}:{port} did not open within {timeout}s")
-
-
 @pytest.fixture(scope="module")
-def moto_endpoint():
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    _wait_for_port(host, port)
+def moto_endpoint(tmp_path_factory):
+    port_file = tmp_path_factory.mktemp("moto") / "port"
+    log = open(port_file.with_name("moto.log"), "w")
+    proc = subprocess.Popen([sys.executable, str(MOTO), "-p", "0", "--port-file", str(port_file)],
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
-        yield f"http://{host}:{port}"
+        deadline = time.monotonic() + 60
+        while not port_file.exists():
+            assert proc.poll() is None, f"moto exited: {port_file.with_name('moto.log').read_text()}"
+            assert time.monotonic() < deadline, "moto did not listen within 60 s"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{int(port_file.read_text())}"
     finally:
-        server.stop()
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +72,7 @@ def aws_env():
     env = dict(os.environ)
     env.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_REGION=REGION,
                AWS_DEFAULT_REGION=REGION)
-    for k in ("BACKFLOW_STATE_TABLE", "BACKFLOW_RUNS_TABLE", "BACKFLOW_BUCKET",
-              "BACKFLOW_WAREHOUSE_URL", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
+    for k in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         env.pop(k, None)
     return env
 
@@ -79,24 +82,27 @@ def _client(service: str, endpoint: str):
                         aws_access_key_id="test", aws_secret_access_key="test")
 
 
-def _run_script(endpoint: str, env: dict, *args: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--endpoint", endpoint, *args],
-        env=env, capture_output=True, text=True, timeout=120)
+def _run(env: dict | None, *args: str) -> str:
+    proc = subprocess.run([sys.executable, str(SCRIPT), *args], env=env, capture_output=True,
+                          text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
 
+def _run_script(endpoint: str, env: dict, *args: str) -> str:
+    return _run(env, "apply", "--endpoint", endpoint, *args)
+
+
 @pytest.fixture(scope="module")
 def created(moto_endpoint, aws_env):
-    env = dict(aws_env, INTERCOM_ACCESS_TOKEN="tok-123")
-    out = _run_script(moto_endpoint, env, "--warehouse-url", "postgres://u:p@db/x")
+    out = _run_script(moto_endpoint, aws_env, "--intercom-token", "tok-123",
+                      "--warehouse-url", "postgres://u:p@db/x")
     return moto_endpoint, out
 
 
 @pytest.fixture(scope="module")
 def template():
-    return lr.load_template(TEMPLATE)
+    return cfn_template.load_template(TEMPLATE)
 
 
 def _param_default(template: dict, value):
@@ -245,8 +251,7 @@ def test_secrets(created):
 
 def test_idempotent_and_updates_token(created, aws_env):
     endpoint, _ = created
-    env = dict(aws_env, INTERCOM_ACCESS_TOKEN="tok-456")
-    out = _run_script(endpoint, env)
+    out = _run_script(endpoint, aws_env, "--intercom-token", "tok-456")
     assert "created" not in out, out
     assert "WARNING" not in out, out
     sm = _client("secretsmanager", endpoint)
@@ -286,8 +291,7 @@ def test_follows_template_changes(moto_endpoint, aws_env, template, tmp_path):
     path.write_text(_dump_cfn(changed))
     common = ["--state-table", "follow-state", "--bucket", "follow-bucket",
               "--intercom-token", "tok-follow"]
-    env = dict(aws_env)
-    env.pop("INTERCOM_ACCESS_TOKEN", None)
+    env = aws_env
     _run_script(moto_endpoint, env, "--template", str(path), "--runs-table", "follow-runs", *common)
 
     ddb = _client("dynamodb", moto_endpoint)
@@ -322,14 +326,106 @@ def _dump_cfn(data: dict) -> str:
     return yaml.dump(data, Dumper=_CfnDumper, sort_keys=False)
 
 
+# ---------------------------------------------- the functions' environment --
+
+ENV_ARGS = ("--endpoint", "http://127.0.0.1:5001", "--lambda-url", "http://127.0.0.1:9001",
+            "--config", "/tmp/backflow.yaml", "--state-table", "st", "--runs-table", "rt",
+            "--bucket", "bk")
+
+
+def _function_env(*args: str, template: Path = TEMPLATE) -> dict[str, str]:
+    pairs = json.loads(_run(None, "env", "--template", str(template), *ENV_ARGS, "--json", *args))
+    assert len({k for k, _ in pairs}) == len(pairs), f"a variable twice: {pairs}"
+    return dict(pairs)
+
+
+def _functions(template: dict) -> dict[str, str]:
+    """FunctionName (as the template's default stack names it) -> binary."""
+    out = {}
+    for res in template["Resources"].values():
+        if res["Type"] == "AWS::Serverless::Function":
+            name = res["Properties"]["FunctionName"]["Fn::Sub"].replace("${AWS::StackName}", "backflow")
+            out[name] = res["Metadata"]["BuildProperties"]["Binary"]
+    return out
+
+
+def test_local_function_env_is_the_templates(template):
+    """Every variable the template gives the functions, pointed at the local
+    resources, plus the local-only ones and nothing else."""
+    env = _function_env()
+    declared = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert set(env) == set(declared) | set(local_functions.LOCAL_ONLY), set(env) ^ set(declared)
+    local_names = {"StateTable": "st", "RunsTable": "rt", "Bucket": "bk"}
+    functions = _functions(template)
+    for var, value in declared.items():
+        if var == "BACKFLOW_CONFIG":
+            assert env[var] == "/tmp/backflow.yaml"  # a local file instead of the S3 object
+        elif isinstance(value, dict) and value.get("Ref") in local_names:
+            assert env[var] == local_names[value["Ref"]], var
+        elif isinstance(value, dict) and "Fn::Sub" in value:  # a function's name -> its binary
+            assert env[var] == functions[value["Fn::Sub"].replace("${AWS::StackName}", "backflow")]
+        else:
+            assert env[var] == str(_param_default(template, value)), var
+    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5001"
+    assert env["AWS_ENDPOINT_URL_LAMBDA"] == "http://127.0.0.1:9001"
+    assert env["BACKFLOW_LOCAL_INVOKE"] == "detach"
+    assert set(functions.values()) == {"trigger", "extract", "load"}
+
+
+def test_local_function_env_follows_the_template(template, tmp_path):
+    """A variable added to (or changed in) the template reaches the local
+    functions, with no second list to update; one the local stack cannot
+    resolve stops it with the variable named."""
+    changed = copy.deepcopy(template)
+    variables = changed["Globals"]["Function"]["Environment"]["Variables"]
+    variables["BACKFLOW_NEW_KNOB"] = {"Ref": "BatchRetentionDays"}
+    variables["RUST_LOG"] = "debug"
+    path = tmp_path / "template.yaml"
+    path.write_text(_dump_cfn(changed))
+    env = _function_env(template=path)
+    assert env["BACKFLOW_NEW_KNOB"] == str(template["Parameters"]["BatchRetentionDays"]["Default"])
+    assert env["RUST_LOG"] == "debug"
+
+    variables["BACKFLOW_QUEUE_ARN"] = {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    path.write_text(_dump_cfn(changed))
+    proc = subprocess.run([sys.executable, str(SCRIPT), "env", "--template", str(path), *ENV_ARGS],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "BACKFLOW_QUEUE_ARN" in proc.stderr, proc.stderr
+
+
+def test_local_function_env_overrides_and_env_file(tmp_path):
+    env_file = tmp_path / "functions.env"
+    env = _function_env("--set", "BACKFLOW_RUN_DEADLINE_SECS=5", "--set",
+                        "BACKFLOW_INTERCOM_REGION_URLS=us=http://a,eu=http://b",
+                        "--env-file", str(env_file))
+    assert env["BACKFLOW_RUN_DEADLINE_SECS"] == "5"
+    lines = env_file.read_text().splitlines()
+    assert "BACKFLOW_RUN_DEADLINE_SECS=5" in lines
+    # `=` and `,` in a value: quoted, so the dotenv reader keeps it whole.
+    assert "BACKFLOW_INTERCOM_REGION_URLS='us=http://a,eu=http://b'" in lines
+    assert len(lines) == len(env)
+
+
+def test_watch_command_comes_from_the_venv(tmp_path):
+    cmd = json.loads(_run(None, "watch", "--port", "9123", "--env-file", str(tmp_path / "f.env"),
+                          "--json"))
+    assert cmd[0] == str(TOOLS / "cargo-lambda") and os.access(cmd[0], os.X_OK)
+    assert cmd[1:3] == ["lambda", "watch"]
+    flags = " ".join(cmd[3:])
+    for part in ("--invoke-address 127.0.0.1", "--invoke-port 9123",
+                 f"--env-file {tmp_path / 'f.env'}", "--concurrency 4", "--ignore-changes"):
+        assert part in flags, flags
+
+
 # ----------------------------------------------------------------- linters --
 
 
 def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} is not installed (pip install {name})")
-    return path
+    """A tool of the venv running the tests (never one found on PATH)."""
+    path = TOOLS / name
+    assert os.access(path, os.X_OK), \
+        f"{path} is missing: scripts/venv.sh tools tests/python/requirements.txt installs it"
+    return str(path)
 
 
 def test_cfn_lint_passes():

@@ -109,7 +109,6 @@ fn lambda_env(name: &str, memory: u32) -> Vec<(String, String)> {
         ("BACKFLOW_EXTRACT_FUNCTION", "backflow-extract"),
         ("BACKFLOW_LOAD_FUNCTION", "backflow-load"),
         ("BACKFLOW_RUN_DEADLINE_SECS", "900"),
-        ("BACKFLOW_INTERCOM_REGION", "us"),
         ("RUST_LOG", "info"),
         ("AWS_REGION", "us-east-1"),
         ("AWS_DEFAULT_REGION", "us-east-1"),

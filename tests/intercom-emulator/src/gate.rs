@@ -73,9 +73,10 @@ where
         return ApiError::Unauthorized.into_response();
     }
     let decision = app.limiter.check(app.clock.wall());
-    let mut response = match decision {
-        Some(d) if !d.allowed => ApiError::RateLimited(d.limit).into_response(),
-        _ => match app.faults.roll() {
+    let mut response = if !decision.allowed {
+        ApiError::RateLimited(decision.limit).into_response()
+    } else {
+        match app.faults.roll() {
             None => inner(req).await,
             Some(fault) => {
                 if app.opts.fault_after_apply {
@@ -83,11 +84,10 @@ where
                 }
                 fault_response(fault)
             }
-        },
+        }
     };
-    if let Some(d) = decision {
-        rate_limit_headers(response.headers_mut(), d);
-    }
+    // On every authenticated answer, as Intercom does (unlimited included).
+    rate_limit_headers(response.headers_mut(), decision);
     let code = response.status();
     let dropped = response.extensions().get::<DropConnection>().is_some();
     app.stats

@@ -5,11 +5,20 @@
 //! One budget is shared by every token (they all belong to the one emulated
 //! app). The window math is pure and unit-tested; [`RateLimiter`] only adds a
 //! mutex around the current window's counter.
+//!
+//! Unlimited (`--rate-limit 0`) still answers with the headers, as Intercom
+//! always does: the budget is then [`UNLIMITED`] calls per window, which no
+//! client can spend in 10 seconds, and the count and reset are real.
 
 use std::sync::Mutex;
 
 /// Length of a window in seconds.
 pub const WINDOW_SECS: i64 = 10;
+
+/// `X-RateLimit-Limit` of an unlimited emulator: the largest budget the header
+/// carries (`u32::MAX`), which no client can reach, so a client pacing by the
+/// headers never waits.
+pub const UNLIMITED: u32 = u32::MAX;
 
 /// Start and end (exclusive; the `X-RateLimit-Reset` value) of the window that
 /// holds `now` (Unix seconds).
@@ -65,7 +74,8 @@ impl Window {
     }
 }
 
-/// The app-wide limiter. `limit == 0` means unlimited (no headers are sent).
+/// The app-wide limiter. `limit == 0` means unlimited: a budget of
+/// [`UNLIMITED`] per window.
 #[derive(Debug)]
 pub struct RateLimiter {
     limit: u32,
@@ -76,18 +86,15 @@ impl RateLimiter {
     /// A limiter with `limit` requests per 10-second window (0 = unlimited).
     pub fn new(limit: u32) -> RateLimiter {
         RateLimiter {
-            limit,
+            limit: if limit == 0 { UNLIMITED } else { limit },
             window: Mutex::new(Window::default()),
         }
     }
 
-    /// `None` when unlimited, else the decision for a request arriving `now`.
-    pub fn check(&self, now: i64) -> Option<Decision> {
-        if self.limit == 0 {
-            return None;
-        }
+    /// The decision for a request arriving `now` (its headers included).
+    pub fn check(&self, now: i64) -> Decision {
         let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        Some(window.admit(now, self.limit))
+        window.admit(now, self.limit)
     }
 
     /// Forget the current window's count.
@@ -139,13 +146,18 @@ mod tests {
     }
 
     #[test]
-    fn zero_means_unlimited() {
+    fn zero_means_unlimited_and_still_counts() {
         let l = RateLimiter::new(0);
-        assert!(l.check(1).is_none());
+        for i in 1..=3 {
+            let d = l.check(1_700_000_003);
+            assert!(d.allowed);
+            assert_eq!((d.limit, d.remaining), (UNLIMITED, UNLIMITED - i));
+            assert_eq!(d.reset, 1_700_000_010);
+        }
         let l = RateLimiter::new(1);
-        assert!(l.check(1).unwrap().allowed);
-        assert!(!l.check(2).unwrap().allowed);
+        assert!(l.check(1).allowed);
+        assert!(!l.check(2).allowed);
         l.reset();
-        assert!(l.check(3).unwrap().allowed);
+        assert!(l.check(3).allowed);
     }
 }

@@ -913,11 +913,13 @@ async fn sdk() -> Result<String> {
         }
     };
     let script = repo_root().join("tests/python/bench_sdk_baseline.py");
+    let python = backflow_scenarios::stack::python()?;
     eprintln!(
-        "  python3 {} --limit {rows} (sequential; ~0.2 s per new row at 100 ms latency)",
+        "  {} {} --limit {rows} (sequential; ~0.2 s per new row at 100 ms latency)",
+        python.display(),
         script.display()
     );
-    let mut cmd = std::process::Command::new("python3");
+    let mut cmd = std::process::Command::new(python);
     cmd.arg(&script)
         .args(["--base-url", &emu.base_url(), "--token", TOKEN])
         .arg("--sqlite")
@@ -926,7 +928,7 @@ async fn sdk() -> Result<String> {
         .stderr(std::process::Stdio::inherit());
     let out = tokio::task::spawn_blocking(move || cmd.output())
         .await?
-        .context("running python3 (scripts/install-deps.sh installs python-intercom)")?;
+        .context("running the project's Python (its venv has python-intercom)")?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let script_result: Value = stdout
         .lines()

@@ -1,21 +1,20 @@
 //! Starting a local stack: moto, the AWS resources, the warehouse, the config
 //! and `cargo lambda watch` serving the three functions.
 //!
+//! What a stack is made of is defined once, for `make local-up` and for these
+//! tests, in `scripts/local_resources.py` (from `infra/template.yaml`): the
+//! tables, bucket and secrets (`apply`), the functions' environment (`env`), the
+//! `cargo lambda watch` command (`watch`) and the warm-up (`warm`). This file
+//! runs it with the project's Python ([`backflow_localstack::python`]) and adds
+//! only what tests need: unique names, a warehouse and config per stack,
+//! crashes and restarts.
+//!
 //! # Processes and cleanup
 //!
 //! Child processes (moto, `cargo lambda watch` and everything it spawns: cargo,
-//! the function binaries) are started with `std::process::Command` in their own
-//! process group (`process_group(0)`), so that
-//! - a Ctrl-C sent to the terminal's foreground group does not reach them
-//!   half-way, and
-//! - one `kill -- -PGID` stops a whole tree.
-//!
-//! Rust never drops statics and libtest ends with `exit()`, and `unsafe` (an
-//! `atexit` hook) is forbidden in this workspace, so each group gets a
-//! **watchdog**: a tiny `sh` loop, itself in its own group, that waits until the
-//! test process is gone (`kill -0 <pid>`) and then sends TERM, then KILL, to the
-//! group. This also cleans up after a panic, an abort or a SIGKILL of the test
-//! binary. Nothing is killed by name.
+//! the function binaries) run in process groups of their own, each with a
+//! watchdog that stops it once the test process is gone
+//! ([`backflow_localstack::process`]). Nothing is killed by name.
 //!
 //! A crash test kills a stack's functions on purpose ([`Stack::kill_watch`]):
 //! `cargo lambda watch` starts each function instance in a process group of
@@ -27,18 +26,28 @@
 //! that are gone are removed when the next test binary starts (they hold the
 //! functions' logs, worth reading after a failure).
 
-use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
-use serde_json::{json, Value};
+use anyhow::bail;
+use backflow_localstack::MotoServer;
+use serde_json::Value;
 
-use crate::config::{ConfigDoc, TOKEN};
+pub use backflow_localstack::process::{kill_group, spawn_group};
+pub use crash::{crash_tree, process_tree};
+pub use scripts::{aws_contents, create_resources, dynamodb_call, put_secret};
+
+mod crash;
+mod scripts;
+
+/// The project's Python (its tools venv), for anything a test or bench runs in Python.
+pub use backflow_localstack::python;
+use scripts::{functions_env, local_stack, resource_names, watch_argv, watch_command};
+
+use crate::config::ConfigDoc;
 use crate::warehouse::Warehouse;
 use crate::Kind;
 
@@ -59,12 +68,9 @@ pub fn release_build() -> bool {
     std::env::var("BACKFLOW_SCENARIO_RELEASE").is_ok_and(|v| v == "1")
 }
 
-/// The repository root (`tests/scenarios/../..`).
+/// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap_or_else(|_| PathBuf::from("/work/main"))
+    backflow_localstack::repo_root()
 }
 
 /// The shared cargo target dir the functions are built in.
@@ -102,143 +108,6 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
-/// Spawn `cmd` in its own process group with stdout+stderr appended to `log`,
-/// plus a watchdog that kills the group once this test process is gone.
-/// Returns the group id (= the child's pid).
-pub fn spawn_group(mut cmd: Command, log: &Path) -> anyhow::Result<u32> {
-    use std::os::unix::process::CommandExt;
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)?;
-    let err = out.try_clone()?;
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
-        .process_group(0);
-    let child = cmd.spawn().with_context(|| format!("spawning {cmd:?}"))?;
-    let pgid = child.id();
-    // The child is reaped by the watchdog's kill; dropping `Child` does not kill it.
-    drop(child);
-    let me = std::process::id();
-    let script = format!(
-        "while kill -0 {me} 2>/dev/null; do sleep 1; done; \
-         kill -TERM -{pgid} 2>/dev/null; sleep 3; kill -KILL -{pgid} 2>/dev/null; exit 0"
-    );
-    let mut dog = Command::new("sh");
-    dog.arg("-c")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0);
-    dog.spawn().context("spawning the watchdog")?;
-    Ok(pgid)
-}
-
-/// The processes of the tree rooted at `root`: `root`, its descendants, and the
-/// members of process group `root` (a child that moved to a group of its own is
-/// still found through its parent). Zombies count as gone. From `/proc`.
-pub fn process_tree(root: u32) -> BTreeSet<u32> {
-    // (pid, ppid, pgrp) of every live process.
-    let mut procs = Vec::new();
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for e in entries.flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-                continue;
-            };
-            // `pid (comm) state ppid pgrp …`; comm may hold spaces and parens.
-            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-                continue;
-            };
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            if f.len() < 3 || f[0] == "Z" || f[0] == "X" {
-                continue;
-            }
-            if let (Ok(ppid), Ok(pgrp)) = (f[1].parse::<u32>(), f[2].parse::<u32>()) {
-                procs.push((pid, ppid, pgrp));
-            }
-        }
-    }
-    let mut tree: BTreeSet<u32> = procs
-        .iter()
-        .filter(|(pid, _, pgrp)| *pid == root || *pgrp == root)
-        .map(|(pid, _, _)| *pid)
-        .collect();
-    loop {
-        let before = tree.len();
-        for (pid, ppid, _) in &procs {
-            if tree.contains(ppid) {
-                tree.insert(*pid);
-            }
-        }
-        if tree.len() == before {
-            return tree;
-        }
-    }
-}
-
-/// Send `signal` (`STOP`, `KILL`, …) to each of `pids` (that we started).
-fn signal(signal: &str, pids: &BTreeSet<u32>) {
-    if pids.is_empty() {
-        return;
-    }
-    let _ = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .args(pids.iter().map(u32::to_string))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// Kill the whole tree of `root` at once, as a crash would: freeze it (so that
-/// nothing forks or reaps half-way), then `SIGKILL` every process; wait until
-/// they are gone. Returns how many processes were killed.
-pub async fn crash_tree(root: u32) -> anyhow::Result<usize> {
-    let mut frozen = BTreeSet::new();
-    for _ in 0..20 {
-        let tree = process_tree(root);
-        let new: BTreeSet<u32> = tree.difference(&frozen).copied().collect();
-        if new.is_empty() {
-            break;
-        }
-        signal("STOP", &new);
-        frozen.extend(new);
-    }
-    signal("KILL", &frozen);
-    let n = frozen.len();
-    poll(
-        &format!("the processes of group {root} to die"),
-        Duration::from_secs(30),
-        Duration::from_millis(50),
-        || {
-            let alive = process_tree(root);
-            async move {
-                if alive.is_empty() {
-                    Ok(Some(()))
-                } else {
-                    signal("KILL", &alive);
-                    anyhow::bail!("still alive: {alive:?}")
-                }
-            }
-        },
-    )
-    .await?;
-    Ok(n)
-}
-
-/// Kill a process group we started (used when a stack fails to start).
-pub fn kill_group(pgid: u32) {
-    let _ = Command::new("kill")
-        .args(["-TERM", "--", &format!("-{pgid}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-}
-
 /// Poll `f` until it returns `Ok(Some(_))`, at most `timeout`.
 pub async fn poll<T, F, Fut>(
     what: &str,
@@ -265,41 +134,26 @@ where
     }
 }
 
-/// The shared moto server (S3, DynamoDB, Secrets Manager).
+/// The shared moto server (S3, DynamoDB, Secrets Manager): `scripts/moto_server.py`
+/// through [`MotoServer`], as everywhere else.
 #[derive(Debug)]
 pub struct Moto {
     pub endpoint: String,
     pub pgid: u32,
+    _server: MotoServer,
 }
 
 impl Moto {
     pub async fn start() -> anyhow::Result<Moto> {
-        let port = free_port()?;
-        let log = temp_root()?.join("moto.log");
-        // moto with DynamoDB's per-item atomic conditional writes (see the script).
-        let mut cmd = Command::new("python3");
-        cmd.arg(repo_root().join("scripts/moto_server.py")).args([
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ]);
-        let pgid = spawn_group(cmd, &log)?;
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let url = format!("{endpoint}/moto-api/");
-        poll(
-            "moto_server",
-            Duration::from_secs(60),
-            Duration::from_millis(200),
-            || {
-                let (http, url) = (http.clone(), url.clone());
-                async move { Ok(http.get(&url).send().await.ok().map(|_| ())) }
-            },
-        )
-        .await
-        .with_context(|| format!("moto log: {}", log.display()))?;
-        Ok(Moto { endpoint, pgid })
+        static STARTED: AtomicU32 = AtomicU32::new(0);
+        let n = STARTED.fetch_add(1, Ordering::SeqCst);
+        let log = temp_root()?.join(format!("moto-{n}.log"));
+        let server = tokio::task::spawn_blocking(move || MotoServer::start(&log)).await??;
+        Ok(Moto {
+            endpoint: server.endpoint.clone(),
+            pgid: server.pgid,
+            _server: server,
+        })
     }
 }
 
@@ -324,7 +178,10 @@ pub struct Stack {
     current_watch: AtomicU32,
     /// The port `cargo lambda watch` listens on (kept across restarts).
     pub watch_port: u16,
-    /// The functions' environment (also written to `functions.env`).
+    /// The `cargo lambda watch` command (from `local_resources.py watch`).
+    watch_argv: Vec<String>,
+    /// The functions' environment (`local_resources.py env`, written to
+    /// `functions.env`, which `cargo lambda watch` reads).
     pub env: Vec<(String, String)>,
     /// `BACKFLOW_RUN_DEADLINE_SECS` as given to the functions.
     pub run_deadline_secs: u64,
@@ -368,46 +225,24 @@ impl Stack {
 
         let port = free_port()?;
         let watch_url = format!("http://127.0.0.1:{port}");
-        let defaults = [
-            ("BACKFLOW_CONFIG", config_path.display().to_string()),
-            ("BACKFLOW_STATE_TABLE", state_table.clone()),
-            ("BACKFLOW_RUNS_TABLE", runs_table.clone()),
-            ("BACKFLOW_BUCKET", bucket.clone()),
-            ("BACKFLOW_EXTRACT_FUNCTION", "extract".into()),
-            ("BACKFLOW_LOAD_FUNCTION", "load".into()),
-            ("BACKFLOW_RUN_DEADLINE_SECS", RUN_DEADLINE_SECS.to_string()),
-            ("BACKFLOW_LOCAL_INVOKE", "detach".into()),
-            ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
-            ("AWS_ENDPOINT_URL_LAMBDA", watch_url.clone()),
-            ("AWS_ACCESS_KEY_ID", "test".into()),
-            ("AWS_SECRET_ACCESS_KEY", "test".into()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("RUST_LOG", "info".into()),
-        ];
-        let mut env: Vec<(String, String)> = defaults
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
-        for (k, v) in extra_env {
-            match env.iter_mut().find(|(name, _)| name == k) {
-                Some(slot) => slot.1 = v.clone(),
-                None => env.push((k.clone(), v.clone())),
-            }
-        }
+        let mut overrides = vec![(
+            "BACKFLOW_RUN_DEADLINE_SECS".to_string(),
+            RUN_DEADLINE_SECS.to_string(),
+        )];
+        overrides.extend(extra_env.iter().cloned());
+        let env_file = dir.join("functions.env");
+        let names = resource_names(&slug, &state_table, &runs_table, &bucket);
+        let env =
+            functions_env(moto, &watch_url, &config_path, &env_file, names, &overrides).await?;
         let run_deadline_secs = env
             .iter()
             .find(|(k, _)| k == "BACKFLOW_RUN_DEADLINE_SECS")
             .and_then(|(_, v)| v.parse().ok())
             .unwrap_or(RUN_DEADLINE_SECS);
-        let env_file = dir.join("functions.env");
-        let env_text: String = env
-            .iter()
-            .map(|(k, v)| format!("{k}={}\n", env_file_value(v)))
-            .collect();
-        std::fs::write(&env_file, env_text)?;
+        let watch_argv = watch_argv(port, &env_file).await?;
 
         let watch_log = dir.join("watch.log");
-        let watch_pgid = spawn_group(watch_command(&dir, port, &env), &watch_log)?;
+        let watch_pgid = spawn_group(watch_command(&watch_argv)?, &watch_log)?;
 
         let mut stack = Stack {
             kind,
@@ -421,6 +256,7 @@ impl Stack {
             watch_pgid,
             current_watch: AtomicU32::new(watch_pgid),
             watch_port: port,
+            watch_argv,
             env,
             run_deadline_secs,
             function_url_problem: None,
@@ -486,10 +322,7 @@ impl Stack {
             &self.watch_log,
             "---- scenario harness: restarting cargo lambda watch ----",
         );
-        let pgid = spawn_group(
-            watch_command(&self.dir, self.watch_port, &self.env),
-            &self.watch_log,
-        )?;
+        let pgid = spawn_group(watch_command(&self.watch_argv)?, &self.watch_log)?;
         self.current_watch.store(pgid, Ordering::SeqCst);
         self.warm().await.map(|_| ()).map_err(|e| {
             e.context(format!(
@@ -516,65 +349,24 @@ impl Stack {
         }
     }
 
-    /// Invoke each function once so `cargo lambda watch` compiles and starts it,
-    /// then probe the function URL; returns what is wrong with it, if anything.
+    /// Wait until each function answers (`cargo lambda watch` compiles and
+    /// starts it on its first invoke; a build error or the watch exiting fails
+    /// at once), then probe the function URL; returns what is wrong with it,
+    /// if anything. `local_resources.py warm`, as `make local-up` does.
     async fn warm(&self) -> anyhow::Result<Option<String>> {
-        let http = reqwest::Client::builder()
-            .timeout(COLD_COMPILE_TIMEOUT)
-            .build()?;
-        let base = self.watch_url.clone();
-        poll(
-            "cargo lambda watch port",
-            Duration::from_secs(180),
-            Duration::from_millis(300),
-            || {
-                let (http, base) = (http.clone(), base.clone());
-                async move { Ok(http.get(&base).send().await.ok().map(|_| ())) }
-            },
-        )
+        let answer = local_stack(vec![
+            "warm".into(),
+            "--lambda-url".into(),
+            self.watch_url.clone(),
+            "--log".into(),
+            self.watch_log.display().to_string(),
+            "--pid".into(),
+            self.current_watch_pgid().to_string(),
+            "--timeout".into(),
+            COLD_COMPILE_TIMEOUT.as_secs().to_string(),
+        ])
         .await?;
-        for function in ["trigger", "extract", "load"] {
-            let url = format!(
-                "{}/2015-03-31/functions/{function}/invocations",
-                self.watch_url
-            );
-            poll(
-                &format!("{function} (warmup)"),
-                COLD_COMPILE_TIMEOUT,
-                Duration::from_secs(2),
-                || {
-                    let (http, url) = (http.clone(), url.clone());
-                    async move {
-                        let r = http
-                            .post(&url)
-                            .json(&json!({"warmup": true}))
-                            .send()
-                            .await?;
-                        let status = r.status();
-                        let text = r.text().await?;
-                        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                        if status.is_success() && v["ok"] == true {
-                            Ok(Some(()))
-                        } else {
-                            bail!("warmup answered {status}: {text}")
-                        }
-                    }
-                },
-            )
-            .await?;
-        }
-        let url = format!("{}/lambda-url/trigger/syncs", self.watch_url);
-        let problem = match http.get(&url).send().await {
-            Ok(r) if r.status().is_success() => None,
-            Ok(r) => {
-                let status = r.status();
-                Some(format!(
-                    "GET {url} answered {status}: {}",
-                    r.text().await.unwrap_or_default()
-                ))
-            }
-            Err(e) => Some(format!("GET {url} failed: {e}")),
-        };
+        let problem = answer["function_url_problem"].as_str().map(str::to_string);
         if let Some(p) = &problem {
             eprintln!(
                 "WARNING [{}] the function URL does not work ({p}); the scenarios reach the API by invoking `trigger` directly",
@@ -621,206 +413,6 @@ impl Stack {
     }
 }
 
-/// The `cargo lambda watch` command of a stack (run from the repository root).
-fn watch_command(dir: &Path, port: u16, env: &[(String, String)]) -> Command {
-    let mut cmd = Command::new("cargo");
-    cmd.current_dir(repo_root())
-        .args(["lambda", "watch", "--ignore-changes"])
-        .args([
-            "--invoke-address",
-            "127.0.0.1",
-            "--invoke-port",
-            &port.to_string(),
-        ])
-        .args(["--concurrency", &WATCH_CONCURRENCY.to_string()])
-        // Benchmarks measure the binaries as deployed (release profile).
-        .args(release_build().then_some("--release"))
-        .arg("--env-file")
-        .arg(dir.join("functions.env"))
-        .env("CARGO_TARGET_DIR", target_dir());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-/// A value for the `--env-file` (dotenv syntax): bare when it is plain,
-/// single-quoted (literal) when it holds `=`, `,`, spaces, `#` or quotes.
-fn env_file_value(v: &str) -> String {
-    let plain = v
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-:".contains(c));
-    if plain {
-        v.to_string()
-    } else if !v.contains('\'') {
-        format!("'{v}'")
-    } else {
-        format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
-    }
-}
-
-fn append_log(log: &Path, line: &str) {
-    use std::io::Write;
-    if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(log) {
-        let _ = writeln!(f, "{line}");
-    }
-}
-
-/// The Python (boto3, which comes with moto) behind [`put_secret`],
-/// [`aws_contents`] and [`dynamodb_call`]: `put-secret NAME JSON`, `dump BUCKET
-/// TABLE…` printing `{"s3":[{"key","body"}],"dynamodb":{"<table>":[<item>…]}}`
-/// (bodies as text, gunzipped when compressed; items in DynamoDB's JSON), or
-/// `ddb METHOD JSON` calling the DynamoDB client's METHOD with JSON's keywords.
-const AWS_PY: &str = r#"
-import gzip, json, sys, boto3
-kw = {"endpoint_url": sys.argv[1], "region_name": "us-east-1"}
-cmd = sys.argv[2]
-if cmd == "put-secret":
-    sm = boto3.client("secretsmanager", **kw)
-    name, value = sys.argv[3], sys.argv[4]
-    try:
-        sm.create_secret(Name=name, SecretString=value)
-    except sm.exceptions.ResourceExistsException:
-        sm.put_secret_value(SecretId=name, SecretString=value)
-    print(json.dumps({"ok": True}))
-elif cmd == "dump":
-    s3 = boto3.client("s3", **kw)
-    ddb = boto3.client("dynamodb", **kw)
-    objects = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[3]):
-        for o in page.get("Contents", []):
-            body = s3.get_object(Bucket=sys.argv[3], Key=o["Key"])["Body"].read()
-            if body[:2] == bytes([0x1F, 0x8B]):
-                body = gzip.decompress(body)
-            objects.append({"key": o["Key"], "body": body.decode("utf-8", "replace")})
-    tables = {}
-    for table in sys.argv[4:]:
-        items = []
-        for page in ddb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-            items.extend(page.get("Items", []))
-        tables[table] = items
-    print(json.dumps({"s3": objects, "dynamodb": tables}, default=str))
-elif cmd == "ddb":
-    ddb = boto3.client("dynamodb", **kw)
-    out = getattr(ddb, sys.argv[3])(**json.loads(sys.argv[4]))
-    out.pop("ResponseMetadata", None)
-    print(json.dumps(out, default=str))
-"#;
-
-async fn aws_py(moto: &Moto, args: Vec<String>) -> anyhow::Result<Value> {
-    let endpoint = moto.endpoint.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .arg("-c")
-            .arg(AWS_PY)
-            .arg(&endpoint)
-            .args(&args)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .output()
-    })
-    .await?
-    .context("running python3 (boto3)")?;
-    if !out.status.success() {
-        bail!(
-            "python3 (boto3) failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    serde_json::from_slice(&out.stdout).context("python3 (boto3) printed no JSON")
-}
-
-/// Create (or overwrite) a Secrets Manager secret on moto whose value is `value`'s JSON.
-pub async fn put_secret(moto: &Moto, name: &str, value: &Value) -> anyhow::Result<()> {
-    aws_py(
-        moto,
-        vec!["put-secret".into(), name.into(), value.to_string()],
-    )
-    .await
-    .map(|_| ())
-}
-
-/// Calls DynamoDB on moto as boto3 would (`method` as `update_item`, `args` its
-/// keywords): tests that simulate what a crash leaves behind edit items directly.
-pub async fn dynamodb_call(moto: &Moto, method: &str, args: &Value) -> anyhow::Result<Value> {
-    aws_py(moto, vec!["ddb".into(), method.into(), args.to_string()]).await
-}
-
-/// Every object of the stack's bucket (key and body) and every item of its two
-/// DynamoDB tables: `{"s3":[{"key","body"}],"dynamodb":{"<table>":[…]}}`.
-pub async fn aws_contents(moto: &Moto, stack: &Stack) -> anyhow::Result<Value> {
-    aws_py(
-        moto,
-        vec![
-            "dump".into(),
-            stack.bucket.clone(),
-            stack.state_table.clone(),
-            stack.runs_table.clone(),
-        ],
-    )
-    .await
-}
-
-/// Create the tables, bucket and secrets of a stack on moto with
-/// `scripts/local_resources.py` (from `infra/template.yaml`); its output goes
-/// to `<dir>/resources.log`.
-pub async fn create_resources(
-    moto: &Moto,
-    slug: &str,
-    state_table: &str,
-    runs_table: &str,
-    bucket: &str,
-    dir: &Path,
-) -> anyhow::Result<()> {
-    let (slug, state_table, runs_table, bucket) = (
-        slug.to_string(),
-        state_table.to_string(),
-        runs_table.to_string(),
-        bucket.to_string(),
-    );
-    let script = repo_root().join("scripts/local_resources.py");
-    static RESOURCES: Mutex<()> = Mutex::new(());
-    let (endpoint, st, rt, bk) = (
-        moto.endpoint.clone(),
-        state_table.clone(),
-        runs_table.clone(),
-        bucket.clone(),
-    );
-    let slug2 = slug.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        // moto is "not designed for multithreaded access": one stack at a time.
-        let _guard = RESOURCES.lock().unwrap_or_else(|e| e.into_inner());
-        let (state_table, runs_table, bucket, slug) = (st, rt, bk, slug2);
-        Command::new("python3")
-            .arg(&script)
-            .args(["--endpoint", &endpoint, "--stack-name", &slug])
-            .args(["--state-table", &state_table, "--runs-table", &runs_table])
-            .args(["--bucket", &bucket, "--intercom-token", TOKEN])
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .output()
-    })
-    .await?
-    .context("running scripts/local_resources.py")?;
-    std::fs::write(
-        dir.join("resources.log"),
-        [&out.stdout[..], &out.stderr[..]].concat(),
-    )?;
-    if !out.status.success() {
-        bail!(
-            "scripts/local_resources.py failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    Ok(())
-}
-
 /// The last `n` lines of `path`, keeping only lines containing one of
 /// `filter` when given (and non-empty).
 pub fn tail(path: &Path, n: usize, filter: Option<&[String]>) -> String {
@@ -835,4 +427,11 @@ pub fn tail(path: &Path, n: usize, filter: Option<&[String]>) -> String {
         })
         .collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn append_log(log: &Path, line: &str) {
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(log) {
+        let _ = writeln!(f, "{line}");
+    }
 }

@@ -55,7 +55,7 @@ impl Fixture {
 
 #[tokio::test]
 async fn takes_are_conditional_on_the_window_limit() {
-    let Some(f) = fixture().await else { return };
+    let f = fixture().await;
     let b = f.budget();
     let w = window(RESET, 10, true);
     let granted = |used| Answer::Granted { used };
@@ -104,7 +104,7 @@ async fn takes_are_conditional_on_the_window_limit() {
 
 #[tokio::test]
 async fn an_assumed_limit_adopts_the_stored_one() {
-    let Some(f) = fixture().await else { return };
+    let f = fixture().await;
     let b = f.budget();
     // A client that saw the headers stores the limit (5).
     let known = window(RESET, 5, true);
@@ -174,7 +174,7 @@ async fn an_assumed_limit_adopts_the_stored_one() {
 
 #[tokio::test]
 async fn a_missing_table_is_an_error_naming_it_not_the_token() {
-    let Some(f) = fixture().await else { return };
+    let f = fixture().await;
     let b = DynamoBudget::new(
         f.aws.dynamodb.clone(),
         "no-such-table",
@@ -192,7 +192,7 @@ async fn a_missing_table_is_an_error_naming_it_not_the_token() {
 /// limit of 6 calls per window: no call is answered 429.
 #[tokio::test]
 async fn two_clients_share_one_budget_through_dynamodb() {
-    let Some(f) = fixture().await else { return };
+    let f = fixture().await;
     let emu = intercom_emulator::Emulator::start(
         intercom_emulator::Options {
             tokens: vec![TOKEN.into()],

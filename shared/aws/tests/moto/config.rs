@@ -39,7 +39,7 @@ const COMPANIES_SQL: &str = "select company_id, name from companies\n";
 
 #[tokio::test]
 async fn config_from_a_local_folder() {
-    let Some(f) = fixture().await else { return };
+    let f = fixture().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("backflow.yaml");
     std::fs::write(&path, CONFIG).unwrap();
@@ -91,7 +91,7 @@ async fn config_from_a_local_folder() {
 
 #[tokio::test]
 async fn config_from_s3() {
-    let Some(f) = fixture().await else { return };
+    let f = fixture().await;
     let location = format!("s3://{}/config/backflow.yaml", f.bucket);
 
     let err = load_config(&location, &f.aws.s3).await.unwrap_err();

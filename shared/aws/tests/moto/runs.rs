@@ -4,7 +4,7 @@ use super::*;
 
 #[tokio::test]
 async fn start_run_takes_the_sync_lock() {
-    let Some(f) = fixture().await else { return };
+    let f = fixture().await;
     let runs = f.runs();
     runs.start_run(&record("r1", "users")).await.unwrap();
     assert_eq!(
@@ -73,7 +73,7 @@ async fn start_run_takes_the_sync_lock() {
 
 #[tokio::test]
 async fn a_run_from_plan_to_finish_counts_each_batch_once() {
-    let Some(f) = fixture().await else { return };
+    let f = fixture().await;
     let runs = f.runs();
     runs.start_run(&record("r1", "users")).await.unwrap();
 
@@ -212,7 +212,7 @@ async fn a_run_from_plan_to_finish_counts_each_batch_once() {
 
 #[tokio::test]
 async fn concurrent_batches_all_count() {
-    let Some(f) = fixture().await else { return };
+    let f = fixture().await;
     let runs = f.runs();
     runs.start_run(&record("r1", "users")).await.unwrap();
     let one = Counts {
@@ -237,7 +237,7 @@ async fn concurrent_batches_all_count() {
 
 #[tokio::test]
 async fn a_finished_plan_releases_the_lock() {
-    let Some(f) = fixture().await else { return };
+    let f = fixture().await;
     let runs = f.runs();
     let mut dry = record("dry", "users");
     dry.dry_run = true;
@@ -271,7 +271,7 @@ async fn a_finished_plan_releases_the_lock() {
 
 #[tokio::test]
 async fn row_reports_are_listed_by_outcome_without_duplicates() {
-    let Some(f) = fixture().await else { return };
+    let f = fixture().await;
     let runs = f.runs();
     let batch0 = vec![
         row("a", Outcome::Rejected),
@@ -330,7 +330,7 @@ async fn row_reports_are_listed_by_outcome_without_duplicates() {
 
 #[tokio::test]
 async fn schedules_are_claimed_once_per_minute() {
-    let Some(f) = fixture().await else { return };
+    let f = fixture().await;
     let runs = f.runs();
     assert!(runs
         .claim_schedule("users", "2026-08-22T10:30:00Z")
@@ -352,7 +352,7 @@ async fn schedules_are_claimed_once_per_minute() {
 
 #[tokio::test]
 async fn a_batch_delivery_is_claimed_once() {
-    let Some(f) = fixture().await else { return };
+    let f = fixture().await;
     let runs = f.runs();
     assert!(
         runs.claim_delivery("run-1", 0).await.unwrap(),

@@ -135,10 +135,19 @@ async fn unused_calls_are_given_back_and_a_server_without_limits_is_not_budgeted
     assert_eq!(client.stats().budget_writes, 3, "{:?}", client.stats());
     assert_eq!(stats(&p.emu).await["requests"], json!(3));
 
-    // No X-RateLimit-* headers: after the first answer, calls are not budgeted.
-    let p = Paused::start(plain()).await;
+    // No X-RateLimit-* headers (the emulator always sends them, as Intercom
+    // does, so a bare server here): after the first answer, calls are not
+    // budgeted. The client keeps the paused clock and its long timeout.
+    let base = headerless_companies().await;
     let store = Arc::new(MemoryBudget::new());
-    let client = p.client(RetryPolicy::default()).with_budget(store.clone());
+    let client = Client::new(ClientConfig {
+        retry: RetryPolicy::default(),
+        timeout: Duration::from_secs(600),
+        clock: Arc::new(p.clock),
+        ..ClientConfig::new(&base, Secret::new("tok_test"))
+    })
+    .unwrap()
+    .with_budget(store.clone());
     for i in 0..5 {
         client
             .upsert_company(&map(json!({"company_id": format!("u{i}")})), None)
@@ -147,6 +156,28 @@ async fn unused_calls_are_given_back_and_a_server_without_limits_is_not_budgeted
     }
     assert_eq!(client.stats().budget_writes, 1);
     assert_eq!(store.windows().iter().map(|w| w.1).sum::<u32>(), 1);
+}
+
+/// A server that answers `POST /companies` like Intercom but without any
+/// `X-RateLimit-*` header; its base URL.
+async fn headerless_companies() -> String {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/companies",
+        post(|axum::Json(body): axum::Json<Value>| async move {
+            axum::Json(json!({
+                "type": "company",
+                "id": format!("id-{}", body["company_id"].as_str().unwrap_or("?")),
+                "company_id": body["company_id"],
+                "created_at": 1_700_000_000,
+                "updated_at": 1_700_000_000,
+            }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
 }
 
 /// A store that is down.

@@ -117,12 +117,32 @@ async fn every_token_shares_one_budget() {
 }
 
 #[tokio::test]
-async fn unlimited_sends_no_rate_limit_headers() {
+async fn unlimited_still_sends_the_rate_limit_headers() {
+    // Intercom answers every authenticated request with its budget; unlimited
+    // says so with a budget no client can spend, counted for real.
     let env = Env::new().await;
-    for _ in 0..20 {
-        let a = env.get("/me").await;
-        assert_eq!(a.status, StatusCode::OK);
-        assert_eq!(a.header("x-ratelimit-limit"), None);
+    let mut seen = Vec::new();
+    for path in ["/me"; 20].into_iter().chain(["/no-such-route"]) {
+        let a = env.get(path).await;
+        assert_eq!(a.header("x-ratelimit-limit").as_deref(), Some("4294967295"));
+        let reset: i64 = reset_of(&a).expect("X-RateLimit-Reset").parse().unwrap();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert_eq!(reset % 10, 0, "windows end on multiples of 10 s");
+        assert!((now..=now + 10).contains(&reset), "{reset} vs now {now}");
+        let remaining: u32 = a
+            .header("x-ratelimit-remaining")
+            .expect("X-RateLimit-Remaining")
+            .parse()
+            .unwrap();
+        seen.push((reset, remaining));
+    }
+    for pair in seen.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            assert_eq!(pair[1].1, pair[0].1 - 1, "one request, one call: {seen:?}");
+        }
     }
 }
 

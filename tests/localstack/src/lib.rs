@@ -1,0 +1,80 @@
+//! The local stack's processes, for test harnesses: the one way the Rust tests
+//! (the scenario stacks of `backflow-scenarios`, the moto tests of
+//! `backflow-aws`) run the project's Python and start moto.
+//!
+//! # Layout
+//!
+//! - [`python`]: the interpreter of the project's tools venv
+//!   (`.local/venv/tools`, pinned in `tests/python/requirements.txt`):
+//!   `$BACKFLOW_PYTHON` when set (`scripts/test.sh` sets it), else what
+//!   `scripts/venv.sh` creates once. Never the `python3` first on `PATH`, so an
+//!   unrelated active virtualenv changes nothing.
+//! - [`process`]: children in their own process group, with a watchdog that
+//!   stops the group once the test process is gone (statics are never dropped).
+//! - [`moto`]: `scripts/moto_server.py` on a port it picks itself, the same
+//!   launcher as `make local-up` and the Python infra tests.
+//!
+//! What the stack is made of (its resources, the functions' environment, the
+//! `cargo lambda watch` command, the warm-up) is not here: it is defined once in
+//! `scripts/local_resources.py`, which the harnesses run with [`python`].
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use anyhow::{bail, Context};
+
+pub mod moto;
+pub mod process;
+
+pub use moto::MotoServer;
+
+/// The repository root (`tests/localstack/../..`).
+pub fn repo_root() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
+}
+
+/// The Python of the project's tools venv (moto, boto3, cargo-lambda, the
+/// official Intercom SDK): `$BACKFLOW_PYTHON`, else `scripts/venv.sh tools
+/// tests/python/requirements.txt`, which creates the venv the first time (a few
+/// minutes) and waits for a concurrent creation on a lock. Resolved once per
+/// process.
+pub fn python() -> anyhow::Result<PathBuf> {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| resolve_python().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+fn resolve_python() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("BACKFLOW_PYTHON") {
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            bail!("BACKFLOW_PYTHON={} is not a file", path.display());
+        }
+        return Ok(path);
+    }
+    let root = repo_root();
+    let out = Command::new("bash")
+        .arg(root.join("scripts/venv.sh"))
+        .arg("tools")
+        .arg(root.join("tests/python/requirements.txt"))
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running scripts/venv.sh")?;
+    if !out.status.success() {
+        bail!(
+            "scripts/venv.sh tools tests/python/requirements.txt failed ({})",
+            out.status
+        );
+    }
+    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let python = Path::new(&dir).join("bin/python3");
+    if !python.is_file() {
+        bail!("scripts/venv.sh printed {dir:?}, which has no bin/python3");
+    }
+    Ok(python)
+}

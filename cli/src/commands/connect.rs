@@ -186,9 +186,7 @@ async fn check_token(
         .await
         .map_err(|e| e.to_string())?;
     let client = Client::new(ClientConfig {
-        base_url: spec.base_url.clone(),
         api_version: spec.api_version.clone(),
-        token,
         region: spec.region.clone(),
         // One quick retry: this is a check, not a run.
         retry: RetryPolicy {
@@ -197,6 +195,7 @@ async fn check_token(
             ..RetryPolicy::default()
         },
         timeout: Duration::from_secs(15),
+        ..ClientConfig::new(spec.base_url.clone(), token)
     })
     .map_err(|e| e.to_string())?;
     client.check_token().await.map_err(|e| e.to_string())?;

@@ -135,7 +135,7 @@ async fn items_of_the_earlier_layout_read_back() {
 #[tokio::test]
 async fn a_state_item_is_64_bytes_plus_the_sync_and_the_key() {
     use aws_sdk_dynamodb::types::AttributeValue;
-    let Some(f) = fixture().await else { return };
+    let f = fixture().await;
     let sync = "tp_calls_users";
     let item = StateItem {
         key: "calls-10001".into(),

@@ -127,7 +127,7 @@ impl Extract {
             .load_spec(&run.sync, Vec::new())
             .ok_or_else(|| anyhow!("destination `{}` is not in the config", spec.destination))?;
         let secrets = Secrets::new(self.aws.secrets.clone());
-        let source = warehouse_source(&config, &secrets).await?;
+        let source = warehouse_source(&config, &spec.model, &secrets).await?;
         let warehouse = Warehouse::connect(&source).await?;
         // Sorted by key, so the state is walked alongside (see `merge`).
         let sorted = warehouse.sorted_by_key(
@@ -349,8 +349,13 @@ impl Extract {
     }
 }
 
-/// Where the warehouse is, with its URL fetched from Secrets Manager when it is one.
-async fn warehouse_source(config: &Config, secrets: &Secrets) -> anyhow::Result<Source> {
+/// Where model `model`'s warehouse is, with its URL fetched from Secrets Manager
+/// when it is one.
+async fn warehouse_source(
+    config: &Config,
+    model: &str,
+    secrets: &Secrets,
+) -> anyhow::Result<Source> {
     let url = |u: &UrlSource| {
         let u = u.clone();
         async move {
@@ -360,11 +365,18 @@ async fn warehouse_source(config: &Config, secrets: &Secrets) -> anyhow::Result<
             })
         }
     };
-    Ok(match &config.warehouse {
+    let (name, warehouse) = config
+        .warehouse_for(model)
+        .ok_or_else(|| anyhow!("model `{model}` has no warehouse"))?;
+    Ok(match warehouse {
         WarehouseConfig::Sqlite { path } => Source::Sqlite {
             path: backflow_aws::sqlite_path(config, path),
         },
         WarehouseConfig::Postgres { url: u } => Source::Postgres { url: url(u).await? },
         WarehouseConfig::Mysql { url: u } => Source::Mysql { url: url(u).await? },
+        other => anyhow::bail!(
+            "warehouse `{name}`: type {} is not run by extract yet",
+            other.type_name()
+        ),
     })
 }

@@ -95,6 +95,12 @@ pub(crate) fn retryable(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
 
+/// The pause before poll number `poll` (0-based) of a running query: 250 ms,
+/// doubling up to 5 s.
+pub(crate) fn poll_pause(poll: u32) -> Duration {
+    (Duration::from_millis(250) * 2u32.pow(poll.min(5))).min(Duration::from_secs(5))
+}
+
 /// The wait before attempt `attempt` (1-based, > 1) of a retried GET.
 pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(500 * 2u64.pow(attempt.saturating_sub(2).min(4)))
@@ -157,6 +163,8 @@ mod tests {
         assert_eq!(backoff(2), Duration::from_millis(500));
         assert_eq!(backoff(3), Duration::from_millis(1000));
         assert_eq!(backoff(9), Duration::from_millis(8000));
+        let pauses: Vec<u64> = (0..8).map(|p| poll_pause(p).as_millis() as u64).collect();
+        assert_eq!(pauses, [250, 500, 1000, 2000, 4000, 5000, 5000, 5000]);
     }
 
     #[test]

@@ -15,14 +15,12 @@ use tokio::time::Instant;
 
 use super::login::engine_message;
 use super::Session;
+use crate::http::poll_pause;
 use crate::redact::Redactor;
 use crate::Error;
 
 /// Codes of "the query is still running; ask again at `getResultUrl`".
 const IN_PROGRESS: [&str; 2] = ["333333", "333334"];
-
-/// The longest pause between two polls of a running query.
-const MAX_POLL_PAUSE: Duration = Duration::from_secs(5);
 
 /// The answer to a query request or a result poll.
 #[derive(Debug, Deserialize)]
@@ -116,11 +114,6 @@ impl QueryResponse {
             }
         }
     }
-}
-
-/// The pause before poll number `poll` (0-based): 250 ms, doubling up to 5 s.
-pub(super) fn poll_pause(poll: u32) -> Duration {
-    (Duration::from_millis(250) * 2u32.pow(poll.min(5))).min(MAX_POLL_PAUSE)
 }
 
 /// Runs `sql` until Snowflake has its result (the first rows and the chunk list).
@@ -268,11 +261,5 @@ mod tests {
             matches!(&failed, Outcome::Failed(m) if m == "SQL compilation error:\nObject 'NOPE' does not exist or not authorized. (002003)"),
             "{failed:?}"
         );
-    }
-
-    #[test]
-    fn polls_back_off_to_five_seconds() {
-        let pauses: Vec<u64> = (0..8).map(|p| poll_pause(p).as_millis() as u64).collect();
-        assert_eq!(pauses, [250, 500, 1000, 2000, 4000, 5000, 5000, 5000]);
     }
 }

@@ -107,7 +107,7 @@ pub(crate) fn integer_text(text: &str) -> Option<Value> {
 }
 
 /// A time of day `value / 10^scale` seconds after midnight as
-/// `HH:MM:SS[.fraction]` (the fraction with `scale` digits, trailing zeros cut).
+/// `HH:MM:SS[.fraction]`, the fraction with `scale` digits when not zero.
 pub(crate) fn time_of_day(value: i64, scale: u32) -> Option<String> {
     let unit = 10i64.checked_pow(scale)?;
     let (seconds, fraction) = (value.div_euclid(unit), value.rem_euclid(unit));
@@ -120,8 +120,10 @@ pub(crate) fn time_of_day(value: i64, scale: u32) -> Option<String> {
     if fraction == 0 {
         return Some(text);
     }
-    let fraction = format!("{fraction:0>width$}", width = scale as usize);
-    Some(format!("{text}.{}", fraction.trim_end_matches('0')))
+    Some(format!(
+        "{text}.{fraction:0>width$}",
+        width = scale as usize
+    ))
 }
 
 /// Binary data as text when it is printable UTF-8; else a message for the user.
@@ -199,7 +201,7 @@ mod tests {
         assert_eq!(time_of_day(0, 9).as_deref(), Some("00:00:00"));
         assert_eq!(
             time_of_day(49_530_250_000_000, 9).as_deref(),
-            Some("13:45:30.25")
+            Some("13:45:30.250000000")
         );
         assert_eq!(time_of_day(3723, 0).as_deref(), Some("01:02:03"));
         assert_eq!(time_of_day(1, 40), None);

@@ -90,6 +90,13 @@ pub(crate) fn form(pairs: &[(&str, &str)]) -> String {
         .finish()
 }
 
+/// An answer's status and body text.
+pub(crate) async fn text(response: reqwest::Response) -> Result<(StatusCode, String), String> {
+    let status = response.status();
+    let text = response.text().await.map_err(|e| describe(&e))?;
+    Ok((status, text))
+}
+
 /// Whether a status is worth another attempt.
 pub(crate) fn retryable(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()

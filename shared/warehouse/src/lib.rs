@@ -401,10 +401,20 @@ fn column(name: &str, kind: ColumnKind) -> Column {
 
 /// The error for a cell that could not be decoded.
 fn decode_error(model: &str, column: &Column, type_name: &str, message: impl ToString) -> Error {
+    cell_error(model, Some(&column.name), Some(type_name), message)
+}
+
+/// [`decode_error`] where the column may be unknown (a row of the wrong width).
+fn cell_error(
+    model: &str,
+    column: Option<&str>,
+    type_name: Option<&str>,
+    message: impl ToString,
+) -> Error {
     Error::Decode {
         model: model.to_string(),
-        column: column.name.clone(),
-        type_name: type_name.to_string(),
+        column: column.unwrap_or("?").to_string(),
+        type_name: type_name.unwrap_or("?").to_string(),
         message: message.to_string(),
     }
 }

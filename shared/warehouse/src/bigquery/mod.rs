@@ -335,17 +335,13 @@ impl Rows<'_> {
     }
 
     fn decode_error(&self, column: usize, message: String) -> Error {
-        let (name, type_name) = self
-            .fields
-            .get(column)
-            .map(|f| (f.name.clone(), f.type_name.clone()))
-            .unwrap_or_default();
-        Error::Decode {
-            model: self.model.clone(),
-            column: name,
-            type_name,
+        let field = self.fields.get(column);
+        crate::cell_error(
+            &self.model,
+            field.map(|f| f.name.as_str()),
+            field.map(|f| f.type_name.as_str()),
             message,
-        }
+        )
     }
 }
 

@@ -138,7 +138,7 @@ mod tests {
             (
                 json!("49530.250000000"),
                 col("TIME", 9),
-                Value::Text("13:45:30.25".into()),
+                Value::Text("13:45:30.250000000".into()),
             ),
             (
                 json!("{\n  \"a\": 1\n}"),

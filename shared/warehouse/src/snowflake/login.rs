@@ -94,17 +94,7 @@ pub(super) fn login_jwt(
 }
 
 /// The answer to a login.
-#[derive(Debug, Deserialize)]
-pub(super) struct LoginResponse {
-    #[serde(default)]
-    pub data: Option<LoginData>,
-    #[serde(default)]
-    pub code: Option<Json>,
-    #[serde(default)]
-    pub message: Option<String>,
-    #[serde(default)]
-    pub success: bool,
-}
+pub(super) type LoginResponse = super::Answer<LoginData>;
 
 #[derive(Debug, Deserialize)]
 pub(super) struct LoginData {

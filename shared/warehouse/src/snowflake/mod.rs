@@ -33,6 +33,20 @@ pub(crate) use rows::Rows;
 /// Snowflake's media type for its JSON answers.
 const SNOWFLAKE_JSON: &str = "application/snowflake";
 
+/// Every answer of Snowflake's connector protocol: `success`, and on failure
+/// `code` and `message`; `data` is the login's or the query's.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct Answer<D> {
+    #[serde(default = "Option::default")]
+    pub data: Option<D>,
+    #[serde(default)]
+    pub code: Option<serde_json::Value>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub success: bool,
+}
+
 /// An open Snowflake session.
 pub(crate) struct Session {
     http: reqwest::Client,
@@ -98,11 +112,9 @@ impl Session {
             .send()
             .await
             .map_err(|e| redactor.connect_error(&crate::http::describe(&e)))?;
-        let status = response.status();
-        let text = response
-            .text()
+        let (status, text) = crate::http::text(response)
             .await
-            .map_err(|e| redactor.connect_error(&crate::http::describe(&e)))?;
+            .map_err(|e| redactor.connect_error(&e))?;
         let answer: login::LoginResponse = serde_json::from_str(&text)
             .map_err(|_| redactor.connect_error(&crate::http::unexpected_answer(status, &text)))?;
         let token = answer

@@ -23,17 +23,7 @@ use crate::Error;
 const IN_PROGRESS: [&str; 2] = ["333333", "333334"];
 
 /// The answer to a query request or a result poll.
-#[derive(Debug, Deserialize)]
-pub(super) struct QueryResponse {
-    #[serde(default)]
-    pub data: Option<QueryData>,
-    #[serde(default)]
-    pub code: Option<Json>,
-    #[serde(default)]
-    pub message: Option<String>,
-    #[serde(default)]
-    pub success: bool,
-}
+pub(super) type QueryResponse = super::Answer<QueryData>;
 
 /// A result (or the pointer to one still being computed).
 #[derive(Debug, Default, Deserialize)]

@@ -176,17 +176,13 @@ impl<'a> Rows<'a> {
     }
 
     fn decode_error(&self, column: usize, message: String) -> Error {
-        let (name, type_name) = self
-            .columns
-            .get(column)
-            .map(|c| (c.name.clone(), c.logical.clone()))
-            .unwrap_or_default();
-        Error::Decode {
-            model: self.model.clone(),
-            column: name,
-            type_name,
+        let column = self.columns.get(column);
+        crate::cell_error(
+            &self.model,
+            column.map(|c| c.name.as_str()),
+            column.map(|c| c.logical.as_str()),
             message,
-        }
+        )
     }
 }
 

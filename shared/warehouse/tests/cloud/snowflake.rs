@@ -92,7 +92,7 @@ async fn snowflake_values_and_kinds() {
     assert_eq!(first[6], Timestamp(1_704_153_600));
     assert_eq!(first[7], Timestamp(1_704_164_645));
     assert_eq!(first[8], Timestamp(1_704_164_645));
-    assert_eq!(first[9], text("13:45:30.25"));
+    assert_eq!(first[9], text("13:45:30.250000000"));
     let json = |v: &Value| match v {
         Text(t) => serde_json::from_str::<serde_json::Value>(t).unwrap(),
         other => panic!("{other:?}"),

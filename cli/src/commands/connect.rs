@@ -19,10 +19,9 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use backflow_aws::Secrets;
-use backflow_core::config::{Config, UrlSource, Warehouse as WarehouseConfig};
+use backflow_core::config::Config;
 use backflow_core::mapping::Mapper;
 use backflow_core::retry::RetryPolicy;
-use backflow_core::secret::Secret;
 use backflow_core::value::{Column, ColumnKind};
 use backflow_intercom::{Client, ClientConfig};
 use backflow_warehouse::{Source, Warehouse};
@@ -53,32 +52,46 @@ impl Check {
     }
 }
 
-/// Every check, in order: the warehouse, each sync, each destination used.
+/// Every check, in order: each warehouse a sync reads, each sync, each
+/// destination used.
 pub async fn check(config: &Config, sdk: &SdkConfig) -> Vec<Check> {
     let secrets = Secrets::new(aws_sdk_secretsmanager::Client::new(sdk));
     let mut checks = Vec::new();
-    let warehouse = match open_warehouse(config, &secrets).await {
-        Ok((w, what)) => {
-            checks.push(Check::new("warehouse", Ok(format!("connected to {what}"))));
-            Some(w)
+    // The warehouses the syncs' models read, each opened once.
+    let mut warehouses: BTreeMap<String, Result<Warehouse, String>> = BTreeMap::new();
+    for spec in config.syncs.values() {
+        let Some((name, _)) = config.warehouse_for(&spec.model) else {
+            continue;
+        };
+        if !warehouses.contains_key(name) {
+            let opened = open_warehouse(config, name, &secrets).await;
+            let what = format!("warehouse {name}");
+            checks.push(Check::new(
+                what,
+                opened
+                    .as_ref()
+                    .map(|(_, how)| format!("connected to {how}"))
+                    .map_err(Clone::clone),
+            ));
+            warehouses.insert(name.to_string(), opened.map(|(w, _)| w));
         }
-        Err(e) => {
-            checks.push(Check::new("warehouse", Err(e)));
-            None
-        }
-    };
+    }
     for (name, spec) in &config.syncs {
         let what = format!("sync {name}");
-        let result = match &warehouse {
-            None => Err("not checked: the warehouse is not reachable".to_string()),
-            Some(w) => match config.model_sql(&spec.model) {
+        let warehouse = config
+            .warehouse_for(&spec.model)
+            .and_then(|(w, _)| warehouses.get(w));
+        let result = match warehouse {
+            None => Err(format!("model `{}` has no warehouse", spec.model)),
+            Some(Err(_)) => Err("not checked: the warehouse is not reachable".to_string()),
+            Some(Ok(w)) => match config.model_sql(&spec.model) {
                 None => Err(format!("model `{}` has no SQL", spec.model)),
                 Some(sql) => probe(w, name, spec, sql).await,
             },
         };
         checks.push(Check::new(what, result));
     }
-    if let Some(w) = warehouse {
+    for w in warehouses.into_values().flatten() {
         w.close().await;
     }
     let used: BTreeMap<&str, ()> = config
@@ -96,32 +109,28 @@ pub async fn check(config: &Config, sdk: &SdkConfig) -> Vec<Check> {
     checks
 }
 
-/// The warehouse the functions would open, and how to name it in messages.
-async fn open_warehouse(config: &Config, secrets: &Secrets) -> Result<(Warehouse, String), String> {
-    let url = |u: &UrlSource| {
-        let u = u.clone();
-        async move {
-            match u {
-                UrlSource::Literal(s) => Ok(Secret::new(s)),
-                UrlSource::Secret(r) => secrets.get(&r).await.map_err(|e| e.to_string()),
-            }
-        }
+/// Warehouse `name` as the functions would open it, and how to name it in
+/// messages.
+async fn open_warehouse(
+    config: &Config,
+    name: &str,
+    secrets: &Secrets,
+) -> Result<(Warehouse, String), String> {
+    let all = config.all_warehouses();
+    let warehouse = *all
+        .get(name)
+        .ok_or_else(|| format!("warehouse `{name}` is not in the config"))?;
+    let source = Source::from_config(
+        warehouse,
+        |path| backflow_aws::sqlite_path(config, path),
+        |reference| async move { secrets.get(&reference).await.map_err(|e| e.to_string()) },
+    )
+    .await?;
+    let what = match &source {
+        Source::Sqlite { path } => format!("SQLite {}", path.display()),
+        _ => warehouse.type_name().to_string(),
     };
-    let (source, what) = match &config.warehouse {
-        WarehouseConfig::Sqlite { path } => {
-            let path = backflow_aws::sqlite_path(config, path);
-            let what = format!("SQLite {}", path.display());
-            (Source::Sqlite { path }, what)
-        }
-        WarehouseConfig::Postgres { url: u } => (
-            Source::Postgres { url: url(u).await? },
-            "PostgreSQL".to_string(),
-        ),
-        WarehouseConfig::Mysql { url: u } => {
-            (Source::Mysql { url: url(u).await? }, "MySQL".to_string())
-        }
-    };
-    let warehouse = Warehouse::connect_with_timeout(&source, CONNECT_TIMEOUT)
+    let warehouse = Warehouse::connect_named_with_timeout(name, &source, CONNECT_TIMEOUT)
         .await
         .map_err(|e| e.to_string())?;
     Ok((warehouse, what))

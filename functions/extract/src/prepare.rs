@@ -7,10 +7,9 @@ use anyhow::anyhow;
 
 use backflow_aws::Secrets;
 use backflow_core::batch::LoadSpec;
-use backflow_core::config::{Config, KeyField, SyncSpec, UrlSource, Warehouse as WarehouseConfig};
+use backflow_core::config::{Config, KeyField, SyncSpec};
 use backflow_core::mapping::Mapper;
 use backflow_core::run::{RunRecord, Usage};
-use backflow_core::secret::Secret;
 use backflow_warehouse::{RowStream, Source, Warehouse};
 
 use crate::Extract;
@@ -51,8 +50,8 @@ impl Extract {
             .load_spec(&run.sync, Vec::new())
             .ok_or_else(|| anyhow!("destination `{}` is not in the config", spec.destination))?;
         let secrets = Secrets::new(self.aws.secrets.clone());
-        let source = warehouse_source(&config, &secrets).await?;
-        let warehouse = Warehouse::connect(&source).await?;
+        let (name, source) = warehouse_source(&config, &spec.model, &secrets).await?;
+        let warehouse = Warehouse::connect_named(name, &source).await?;
         let sql = warehouse.sorted_by_key(sql, &spec.key.column, spec.key.field == KeyField::Email);
         Ok(Prepared {
             spec: spec.clone(),
@@ -104,22 +103,21 @@ impl Prepared {
     }
 }
 
-/// Where the warehouse is, with its URL fetched from Secrets Manager when it is one.
-async fn warehouse_source(config: &Config, secrets: &Secrets) -> anyhow::Result<Source> {
-    let url = |u: &UrlSource| {
-        let u = u.clone();
-        async move {
-            Ok::<Secret, anyhow::Error>(match u {
-                UrlSource::Literal(s) => Secret::new(s),
-                UrlSource::Secret(r) => secrets.get(&r).await?,
-            })
-        }
-    };
-    Ok(match &config.warehouse {
-        WarehouseConfig::Sqlite { path } => Source::Sqlite {
-            path: backflow_aws::sqlite_path(config, path),
-        },
-        WarehouseConfig::Postgres { url: u } => Source::Postgres { url: url(u).await? },
-        WarehouseConfig::Mysql { url: u } => Source::Mysql { url: url(u).await? },
-    })
+/// Where model `model`'s warehouse is, with every credential it names fetched
+/// from Secrets Manager, and the warehouse's name in the config.
+async fn warehouse_source<'c>(
+    config: &'c Config,
+    model: &str,
+    secrets: &Secrets,
+) -> anyhow::Result<(&'c str, Source)> {
+    let (name, warehouse) = config
+        .warehouse_for(model)
+        .ok_or_else(|| anyhow!("model `{model}` has no warehouse"))?;
+    let source = Source::from_config(
+        warehouse,
+        |path| backflow_aws::sqlite_path(config, path),
+        |reference| async move { secrets.get(&reference).await.map_err(anyhow::Error::from) },
+    )
+    .await?;
+    Ok((name, source))
 }

@@ -7,6 +7,7 @@
 mod env;
 pub mod fields;
 mod validate;
+mod warehouse;
 
 use std::collections::BTreeMap;
 
@@ -16,13 +17,20 @@ use crate::batch::{AttributeSpec, DestinationSpec, LoadSpec};
 use crate::Error;
 
 pub use validate::{MAX_BATCH_SIZE, MAX_METADATA_KEYS};
+pub use warehouse::{
+    Bigquery, Snowflake, UrlSource, Warehouse, MAX_QUERY_TIMEOUT_SECS, SINGLE_WAREHOUSE,
+};
 
 /// The whole config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Where the models run.
-    pub warehouse: Warehouse,
+    /// The only warehouse (the older form; see [`Config::warehouse_for`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warehouse: Option<Warehouse>,
+    /// Several warehouses by name; a model names its own when there is more than one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub warehouses: BTreeMap<String, Warehouse>,
     /// Intercom workspaces to write to, by name.
     pub destinations: BTreeMap<String, Destination>,
     /// Named SQL queries.
@@ -33,27 +41,6 @@ pub struct Config {
     /// error messages and to resolve relative paths.
     #[serde(skip)]
     pub origin: String,
-}
-
-/// The warehouse connection.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Warehouse {
-    /// An SQLite file; `path` is relative to the config file's folder.
-    Sqlite { path: String },
-    /// PostgreSQL (and Redshift through it).
-    Postgres { url: UrlSource },
-    /// MySQL or MariaDB.
-    Mysql { url: UrlSource },
-}
-
-/// A connection URL: from Secrets Manager (the normal case, since it carries a
-/// password) or literal (a local database without a password).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum UrlSource {
-    Secret(SecretRef),
-    Literal(String),
 }
 
 /// A value stored in AWS Secrets Manager: the secret's name and the JSON key inside it.
@@ -159,6 +146,10 @@ pub struct Model {
     pub sql: Option<String>,
     #[serde(default)]
     pub file: Option<String>,
+    /// The warehouse that runs it (a key of `warehouses`); needed when there are
+    /// several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warehouse: Option<String>,
 }
 
 /// The Intercom object a sync writes.
@@ -378,7 +369,7 @@ pub fn parse(
     let mut config: Config =
         serde_yaml_ng::from_str(&expanded).map_err(|e| yaml_error(&e, &expanded, origin))?;
     config.origin = origin.to_string();
-    validate::validate(&config, origin)?;
+    validate::validate(&config, origin, &expanded)?;
     Ok(config)
 }
 
@@ -397,6 +388,13 @@ fn yaml_error(e: &serde_yaml_ng::Error, text: &str, file: &str) -> Error {
         message = message.replace(
             "data did not match any variant of untagged enum UrlSource",
             "expected a URL string or { secret: <name>, key: <json key> }",
+        );
+    }
+    if message.contains("expected struct SecretRef") {
+        message = message.replace(
+            "expected struct SecretRef",
+            "expected { secret: <name>, key: <json key> } (credentials come from Secrets \
+             Manager, never from the config)",
         );
     }
     let mut line = location.map(|l| l.line());
@@ -424,7 +422,7 @@ fn unknown_field(message: &str) -> Option<&str> {
 /// The 1-based line at or after `from` (else anywhere) where `key` is written as a
 /// mapping key: at the start of the line (after indentation or `- `), or after `{`
 /// or `,` in a flow mapping, optionally quoted, followed by `:`.
-fn find_key_line(text: &str, key: &str, from: usize) -> Option<usize> {
+pub(super) fn find_key_line(text: &str, key: &str, from: usize) -> Option<usize> {
     // An empty key (`"": 1`) would be found at every position without the search
     // ever moving on; serde's own line is kept for it.
     if key.is_empty() {

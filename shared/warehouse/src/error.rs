@@ -22,10 +22,30 @@ pub enum Error {
     #[error("could not connect to the warehouse {target}: {message}")]
     Connect { target: String, message: String },
 
+    /// A credential from Secrets Manager cannot be used as it is: a private key
+    /// that is not PEM or not RSA, a wrong passphrase, a key file that is not a
+    /// service account's. The message never quotes the credential.
+    #[error("warehouse {target}: {message}")]
+    Credentials { target: String, message: String },
+
     /// The model's SQL failed: a syntax error, a missing table or column, a
     /// permission error, or a server or network error while its rows were read.
-    #[error("model `{model}`: query failed: {message}")]
-    Query { model: String, message: String },
+    /// `warehouse` is the target of [`Error::Connect`]; `message` the engine's.
+    #[error("model `{model}` on warehouse {warehouse}: query failed: {message}")]
+    Query {
+        warehouse: String,
+        model: String,
+        message: String,
+    },
+
+    /// The model's query ran longer than the warehouse's `query_timeout_secs`
+    /// (it was cancelled).
+    #[error("model `{model}` on warehouse {warehouse}: the query did not finish within {seconds} s (`query_timeout_secs`); it was cancelled")]
+    Timeout {
+        warehouse: String,
+        model: String,
+        seconds: u64,
+    },
 
     /// A value of the result could not be read as a backflow value (an unsupported
     /// type, binary data that is not text, a malformed value). Casting the column to

@@ -34,20 +34,25 @@
 //! UTC; dates are midnight UTC. SQLite has no date type, so its dates stay as stored
 //! (text or numbers) and the core crate coerces them.
 
+mod bigquery;
+mod cells;
 mod decimal;
 mod error;
+mod http;
+mod jwt;
 pub mod kind;
 mod mysql;
 mod order;
+mod pkcs8;
 mod postgres;
 mod redact;
+mod snowflake;
+mod source;
 mod sqlite;
 
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use backflow_core::secret::Secret;
 use backflow_core::value::{Column, ColumnKind, Value};
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -59,6 +64,10 @@ use sqlx::{ConnectOptions, Connection, Database, MySqlPool, PgPool, SqlitePool};
 
 pub use error::Error;
 use redact::Redactor;
+pub use source::{
+    BigquerySource, SnowflakeAuth, SnowflakeSource, Source, DEFAULT_PAGE_ROWS,
+    DEFAULT_QUERY_TIMEOUT,
+};
 
 /// Connections a [`Warehouse`] keeps at most: one streams a model, one is spare for
 /// a describe or a second model. A Lambda invocation runs one model at a time.
@@ -67,17 +76,6 @@ pub const MAX_CONNECTIONS: u32 = 2;
 /// How long [`Warehouse::connect`] keeps trying (a refused connection is retried
 /// with back-off until then, as a database that is restarting refuses for a while).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Where a warehouse is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// A SQLite database file, opened read-only; it must exist.
-    Sqlite { path: PathBuf },
-    /// A PostgreSQL (or Redshift) URL, `postgres://user:password@host:5432/db`.
-    Postgres { url: Secret },
-    /// A MySQL or MariaDB URL, `mysql://user:password@host:3306/db`.
-    Mysql { url: Secret },
-}
 
 /// An open warehouse: a pool of at most [`MAX_CONNECTIONS`] connections.
 #[derive(Debug, Clone)]
@@ -91,6 +89,8 @@ enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
     Mysql(MySqlPool),
+    Snowflake(std::sync::Arc<snowflake::Session>),
+    Bigquery(std::sync::Arc<bigquery::Client>),
 }
 
 impl Warehouse {
@@ -100,14 +100,43 @@ impl Warehouse {
         Self::connect_with_timeout(source, DEFAULT_CONNECT_TIMEOUT).await
     }
 
+    /// [`Warehouse::connect`] for the config's warehouse `name`, which every
+    /// error then names (`` `snow` (Snowflake account xy12345) ``).
+    pub async fn connect_named(name: &str, source: &Source) -> Result<Warehouse, Error> {
+        Self::open(Some(name), source, DEFAULT_CONNECT_TIMEOUT).await
+    }
+
+    /// [`Warehouse::connect_named`] with another timeout.
+    pub async fn connect_named_with_timeout(
+        name: &str,
+        source: &Source,
+        timeout: Duration,
+    ) -> Result<Warehouse, Error> {
+        Self::open(Some(name), source, timeout).await
+    }
+
     /// [`Warehouse::connect`] with another timeout.
     pub async fn connect_with_timeout(
         source: &Source,
         timeout: Duration,
     ) -> Result<Warehouse, Error> {
+        Self::open(None, source, timeout).await
+    }
+
+    async fn open(
+        name: Option<&str>,
+        source: &Source,
+        timeout: Duration,
+    ) -> Result<Warehouse, Error> {
+        let named = |mut redactor: Redactor| {
+            if let Some(name) = name {
+                redactor.name(name);
+            }
+            redactor
+        };
         match source {
             Source::Sqlite { path } => {
-                let redactor = Redactor::none(path.display().to_string());
+                let redactor = named(Redactor::none(path.display().to_string()));
                 // sqlx would report SQLITE_CANTOPEN ("unable to open database file")
                 // without the path; say which file is missing.
                 if !path.exists() {
@@ -126,7 +155,7 @@ impl Warehouse {
                 })
             }
             Source::Postgres { url } => {
-                let redactor = Redactor::for_url(url);
+                let redactor = named(Redactor::for_url(url));
                 let options = PgConnectOptions::from_str(url.expose())
                     .map_err(|e| redactor.connect_error(&redactor.describe(&e)))?;
                 let pool = open(PgPoolOptions::new(), options, timeout, &redactor).await?;
@@ -136,7 +165,7 @@ impl Warehouse {
                 })
             }
             Source::Mysql { url } => {
-                let redactor = Redactor::for_url(url);
+                let redactor = named(Redactor::for_url(url));
                 // sqlx sets the session `time_zone` to `+00:00`, so TIMESTAMP columns
                 // come back in UTC whatever the server's zone.
                 let options = MySqlConnectOptions::from_str(url.expose())
@@ -144,6 +173,30 @@ impl Warehouse {
                 let pool = open(MySqlPoolOptions::new(), options, timeout, &redactor).await?;
                 Ok(Warehouse {
                     pool: Pool::Mysql(pool),
+                    redactor,
+                })
+            }
+            Source::Snowflake(source) => {
+                let target = format!("Snowflake account {}", source.account);
+                let mut redactor =
+                    named(Redactor::with_secrets(target, snowflake::secrets(source)));
+                let http = http::client(timeout).map_err(|e| redactor.connect_error(&e))?;
+                let session = snowflake::Session::login(source, http, &mut redactor).await?;
+                Ok(Warehouse {
+                    pool: Pool::Snowflake(std::sync::Arc::new(session)),
+                    redactor,
+                })
+            }
+            Source::Bigquery(source) => {
+                let target = format!("BigQuery project {}", source.project);
+                let mut redactor = named(Redactor::with_secrets(
+                    target,
+                    source.credentials.iter().cloned().collect(),
+                ));
+                let http = http::client(timeout).map_err(|e| redactor.connect_error(&e))?;
+                let client = bigquery::Client::connect(source, http, &mut redactor).await?;
+                Ok(Warehouse {
+                    pool: Pool::Bigquery(std::sync::Arc::new(client)),
                     redactor,
                 })
             }
@@ -159,9 +212,9 @@ impl Warehouse {
     /// [`MAX_CONNECTIONS`] streams can be open at once (a third waits for the
     /// connect timeout, then fails).
     pub async fn stream<'a>(&'a self, model: &str, sql: &str) -> Result<RowStream<'a>, Error> {
-        let query_error = |e: sqlx::Error| Error::Query {
-            model: model.to_string(),
-            message: self.redactor.describe(&e),
+        let query_error = |e: sqlx::Error| {
+            self.redactor
+                .query_error(model, &self.redactor.describe(&e))
         };
         let (columns, inner) = match &self.pool {
             Pool::Sqlite(pool) => {
@@ -177,6 +230,14 @@ impl Warehouse {
                 let (columns, decoders, rows) =
                     mysql::open(pool, sql).await.map_err(query_error)?;
                 (columns, Inner::Mysql { rows, decoders })
+            }
+            Pool::Snowflake(session) => {
+                let (columns, rows) = session.query(model, sql, &self.redactor).await?;
+                (columns, Inner::Snowflake(rows))
+            }
+            Pool::Bigquery(client) => {
+                let (columns, rows) = client.query(model, sql, &self.redactor).await?;
+                (columns, Inner::Bigquery(rows))
             }
         };
         tracing::debug!(model, columns = columns.len(), "model query started");
@@ -195,6 +256,8 @@ impl Warehouse {
             Pool::Sqlite(pool) => pool.close().await,
             Pool::Postgres(pool) => pool.close().await,
             Pool::Mysql(pool) => pool.close().await,
+            // Snowflake sessions expire on their own; BigQuery has none.
+            Pool::Snowflake(_) | Pool::Bigquery(_) => {}
         }
     }
 }
@@ -266,6 +329,8 @@ enum Inner<'a> {
         rows: Rows<'a, MySqlRow>,
         decoders: Vec<kind::MySqlDecoder>,
     },
+    Snowflake(snowflake::Rows<'a>),
+    Bigquery(bigquery::Rows<'a>),
     /// The rows are exhausted, or an error ended them.
     Done,
 }
@@ -301,10 +366,7 @@ impl RowStream<'_> {
             inner,
             read,
         } = self;
-        let query_error = |e: sqlx::Error| Error::Query {
-            model: model.clone(),
-            message: redactor.describe(&e),
-        };
+        let query_error = |e: sqlx::Error| redactor.query_error(model, &redactor.describe(&e));
         let row = match inner {
             Inner::Done => return None,
             Inner::Sqlite(rows) => rows.next().await.map(|row| {
@@ -319,6 +381,8 @@ impl RowStream<'_> {
                 row.map_err(query_error)
                     .and_then(|row| mysql::decode_row(&row, decoders, columns, model))
             }),
+            Inner::Snowflake(rows) => rows.next(redactor).await,
+            Inner::Bigquery(rows) => rows.next(redactor).await,
         };
         match &row {
             Some(Ok(_)) => *read += 1,
@@ -346,10 +410,20 @@ fn column(name: &str, kind: ColumnKind) -> Column {
 
 /// The error for a cell that could not be decoded.
 fn decode_error(model: &str, column: &Column, type_name: &str, message: impl ToString) -> Error {
+    cell_error(model, Some(&column.name), Some(type_name), message)
+}
+
+/// [`decode_error`] where the column may be unknown (a row of the wrong width).
+fn cell_error(
+    model: &str,
+    column: Option<&str>,
+    type_name: Option<&str>,
+    message: impl ToString,
+) -> Error {
     Error::Decode {
         model: model.to_string(),
-        column: column.name.clone(),
-        type_name: type_name.to_string(),
+        column: column.unwrap_or("?").to_string(),
+        type_name: type_name.unwrap_or("?").to_string(),
         message: message.to_string(),
     }
 }

@@ -23,6 +23,8 @@ impl Warehouse {
             Pool::Sqlite(_) => Dialect::Sqlite,
             Pool::Postgres(_) => Dialect::Postgres,
             Pool::Mysql(_) => Dialect::Mysql,
+            Pool::Snowflake(_) => Dialect::Snowflake,
+            Pool::Bigquery(_) => Dialect::Bigquery,
         };
         sorted_by_key(dialect, sql, key_column, email)
     }
@@ -33,6 +35,8 @@ enum Dialect {
     Sqlite,
     Postgres,
     Mysql,
+    Snowflake,
+    Bigquery,
 }
 
 fn sorted_by_key(dialect: Dialect, sql: &str, key_column: &str, email: bool) -> String {
@@ -48,18 +52,35 @@ fn sorted_by_key(dialect: Dialect, sql: &str, key_column: &str, email: bool) -> 
             format!("\"{}\"", key_column.replace('"', "\"\"")),
             "CAST({} AS TEXT)",
         ),
+        // Snowflake keeps a quoted name's case: the key column must be written as
+        // the result names it (unquoted names come back upper-cased).
+        Dialect::Snowflake => (
+            format!("\"{}\"", key_column.replace('"', "\"\"")),
+            "TO_VARCHAR({})",
+        ),
+        Dialect::Bigquery => (
+            format!("`{}`", key_column.replace('`', "\\`")),
+            "CAST({} AS STRING)",
+        ),
     };
     let mut key = text.replace("{}", &format!("backflow_model.{column}"));
     if email {
         key = match dialect {
             Dialect::Postgres => format!("lower(btrim({key}))"),
-            Dialect::Sqlite | Dialect::Mysql => format!("lower(trim({key}))"),
+            Dialect::Sqlite | Dialect::Mysql | Dialect::Snowflake | Dialect::Bigquery => {
+                format!("lower(trim({key}))")
+            }
         };
     }
     let order = match dialect {
         Dialect::Sqlite => key,
         Dialect::Postgres => format!("{key} COLLATE \"C\""),
         Dialect::Mysql => format!("CAST({key} AS BINARY)"),
+        // Snowflake compares by UTF-8 bytes without a collation; the empty one
+        // drops any the column was declared with (`en-ci`, say).
+        Dialect::Snowflake => format!("COLLATE({key}, '')"),
+        // BigQuery compares strings by code point: the order of their UTF-8 bytes.
+        Dialect::Bigquery => key,
     };
     format!("SELECT * FROM (\n{inner}\n) AS backflow_model ORDER BY {order}")
 }
@@ -86,6 +107,23 @@ mod tests {
             "SELECT * FROM (\nSELECT id, email FROM users\n) AS backflow_model \
              ORDER BY CAST(lower(trim(CAST(backflow_model.`email` AS CHAR))) AS BINARY)"
         );
+    }
+
+    #[test]
+    fn snowflake_and_bigquery_sort_the_text_of_the_key() {
+        let sql = "select id, email from users";
+        assert_eq!(
+            sorted_by_key(Dialect::Snowflake, sql, "EMAIL", true),
+            "SELECT * FROM (\nselect id, email from users\n) AS backflow_model \
+             ORDER BY COLLATE(lower(trim(TO_VARCHAR(backflow_model.\"EMAIL\"))), '')"
+        );
+        assert_eq!(
+            sorted_by_key(Dialect::Bigquery, sql, "id", false),
+            "SELECT * FROM (\nselect id, email from users\n) AS backflow_model \
+             ORDER BY CAST(backflow_model.`id` AS STRING)"
+        );
+        let wrapped = sorted_by_key(Dialect::Bigquery, "SELECT 1", "a`b", false);
+        assert!(wrapped.contains("backflow_model.`a\\`b`"), "{wrapped}");
     }
 
     #[test]

@@ -150,18 +150,7 @@ fn uuid(bytes: [u8; 16]) -> String {
 
 /// Microseconds since midnight → `HH:MM:SS[.ffffff]`.
 pub(crate) fn time_of_day(micros: i64) -> String {
-    let (seconds, fraction) = (micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000));
-    let text = format!(
-        "{:02}:{:02}:{:02}",
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60
-    );
-    if fraction == 0 {
-        text
-    } else {
-        format!("{text}.{fraction:06}")
-    }
+    crate::cells::time_of_day(micros, 6).unwrap_or_default()
 }
 
 #[cfg(test)]

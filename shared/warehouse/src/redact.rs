@@ -35,6 +35,29 @@ impl Redactor {
         }
     }
 
+    /// For a source whose secrets are `secrets` (passwords, keys, key files).
+    pub(crate) fn with_secrets(target: String, secrets: Vec<Secret>) -> Self {
+        let mut redactor = Redactor::none(target);
+        for secret in secrets {
+            redactor.add_secret(secret);
+        }
+        redactor
+    }
+
+    /// Masks `secret` too from now on (a session token learned at login).
+    pub(crate) fn add_secret(&mut self, secret: Secret) {
+        if !secret.expose().is_empty() {
+            self.secrets.push(secret);
+            self.secrets
+                .sort_by_key(|s| std::cmp::Reverse(s.expose().len()));
+        }
+    }
+
+    /// Puts the config's name of the warehouse in front of what messages call it.
+    pub(crate) fn name(&mut self, name: &str) {
+        self.target = format!("`{name}` ({})", self.target);
+    }
+
     pub(crate) fn for_url(url: &Secret) -> Self {
         let mut passwords: Vec<String> = Vec::new();
         for raw in url_passwords(url.expose()) {
@@ -77,6 +100,30 @@ impl Redactor {
         Error::Connect {
             target: self.target.clone(),
             message: self.redact(message),
+        }
+    }
+
+    /// A credential that cannot be used as it is (a malformed key or key file).
+    pub(crate) fn credentials_error(&self, message: &str) -> Error {
+        Error::Credentials {
+            target: self.target.clone(),
+            message: self.redact(message),
+        }
+    }
+
+    pub(crate) fn query_error(&self, model: &str, message: &str) -> Error {
+        Error::Query {
+            warehouse: self.target.clone(),
+            model: model.to_string(),
+            message: self.redact(message),
+        }
+    }
+
+    pub(crate) fn timeout_error(&self, model: &str, limit: std::time::Duration) -> Error {
+        Error::Timeout {
+            warehouse: self.target.clone(),
+            model: model.to_string(),
+            seconds: limit.as_secs(),
         }
     }
 }

@@ -76,9 +76,18 @@ fn product_example_parses() {
     assert_eq!(config.origin, "backflow.yaml");
     assert_eq!(
         config.warehouse,
-        Warehouse::Sqlite {
+        Some(Warehouse::Sqlite {
             path: "warehouse.db".into()
-        }
+        })
+    );
+    assert_eq!(
+        config.warehouse_for("users"),
+        Some((
+            "warehouse",
+            &Warehouse::Sqlite {
+                path: "warehouse.db".into()
+            }
+        ))
     );
     let dest = &config.destinations["intercom"];
     assert_eq!(dest.effective_base_url(), "https://api.intercom.io");
@@ -165,8 +174,12 @@ fn unknown_keys_name_the_key_and_line() {
             "case {i}: {message}"
         );
     }
-    let (_, message) = config_error("destinations: {}\nmodels: {}\nsyncs: {}\n");
-    assert_eq!(message, "missing field `warehouse`");
+    let e = parse_str("destinations: {}\nmodels: {}\nsyncs: {}\n").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "backflow.yaml: no warehouse: set `warehouse:` (one warehouse) or `warehouses:` \
+         (several, by name)"
+    );
 }
 
 #[test]
@@ -244,9 +257,9 @@ fn env_vars_are_expanded_or_named() {
     let config = parse(text, "c.yaml", &env).unwrap();
     assert_eq!(
         config.warehouse,
-        Warehouse::Postgres {
+        Some(Warehouse::Postgres {
             url: UrlSource::Literal("postgres://localhost/db".into())
-        }
+        })
     );
     let dest = &config.destinations["ic"];
     assert_eq!(dest.effective_base_url(), "http://127.0.0.1:4010");

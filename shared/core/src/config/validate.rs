@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::fields::{allowed_fields, field_kind, FieldKind, EVENT_IDENTITY_FIELDS};
-use super::{Behavior, Config, KeyField, Object, SyncSpec, Warehouse};
+use super::{find_key_line, warehouse, Behavior, Config, KeyField, Object, SyncSpec};
 use crate::Error;
 
 /// Intercom keeps at most this many metadata keys per event.
@@ -13,17 +13,14 @@ pub const MAX_METADATA_KEYS: usize = 10;
 /// The largest `batch_size` (rows per S3 batch / `load` invocation).
 pub const MAX_BATCH_SIZE: usize = 10_000;
 
-/// Checks the whole config; the first problem found is returned.
-pub(super) fn validate(config: &Config, file: &str) -> Result<(), Error> {
+/// Checks the whole config; the first problem found is returned. `text` is the
+/// expanded config, to give the line of a model's `warehouse:` key.
+pub(super) fn validate(config: &Config, file: &str, text: &str) -> Result<(), Error> {
     let invalid = |message: String| Error::Invalid {
         file: file.to_string(),
         message,
     };
-    if let Warehouse::Sqlite { path } = &config.warehouse {
-        if path.trim().is_empty() {
-            return Err(invalid("`warehouse.path` is empty".into()));
-        }
-    }
+    warehouse::validate(config).map_err(invalid)?;
     for (name, dest) in &config.destinations {
         if let Some(url) = &dest.base_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -51,6 +48,11 @@ pub(super) fn validate(config: &Config, file: &str) -> Result<(), Error> {
             }
             _ => {}
         }
+        warehouse::check_model(config, model).map_err(|message| Error::Config {
+            file: file.to_string(),
+            line: model_warehouse_line(text, name),
+            message: format!("model `{name}`: {message}"),
+        })?;
     }
     for (name, spec) in &config.syncs {
         validate_sync(config, spec).map_err(|message| Error::Sync {
@@ -60,6 +62,33 @@ pub(super) fn validate(config: &Config, file: &str) -> Result<(), Error> {
         })?;
     }
     Ok(())
+}
+
+/// The line of model `model`'s `warehouse:` key (else of the model itself).
+fn model_warehouse_line(text: &str, model: &str) -> Option<usize> {
+    let models = find_key_line(text, "models", 1)?;
+    let at = find_key_line(text, model, models)?;
+    match find_key_line(text, "warehouse", at) {
+        // Only if it is before the next model or section (found by its indentation).
+        Some(line) if line > at && indent_run(text, at, line) => Some(line),
+        _ => Some(at),
+    }
+}
+
+/// Whether every line after `from` up to `to` (1-based) is indented deeper than
+/// line `from`, i.e. `to` is inside the mapping that starts at `from`.
+fn indent_run(text: &str, from: usize, to: usize) -> bool {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(base) = lines.get(from - 1).map(|l| indent(l)) else {
+        return false;
+    };
+    lines
+        .iter()
+        .take(to)
+        .skip(from)
+        .filter(|l| !l.trim().is_empty())
+        .all(|l| indent(l) > base)
 }
 
 fn list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {

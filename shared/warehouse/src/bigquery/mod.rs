@@ -1,0 +1,364 @@
+//! BigQuery, through its REST API (HTTPS; no VPC or NAT needed from Lambda).
+//!
+//! - `auth`: the service account key file → an access token (signed-JWT
+//!   exchange), once per [`crate::Warehouse`].
+//! - [`Client::query`]: `POST /bigquery/v2/projects/P/queries` (jobs.query) with
+//!   `maxResults`, `timeoutMs` and `location`; while `jobComplete` is false,
+//!   `GET …/queries/{jobId}` (jobs.getQueryResults) waits again, until the result
+//!   or the warehouse's `query_timeout_secs` (then the job is cancelled).
+//! - [`Rows`]: the result one page at a time (`pageToken`), so memory holds one
+//!   page (`page_rows` rows), whatever the row count.
+//! - `cells`: values (the type table is there).
+
+mod auth;
+mod cells;
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use backflow_core::value::{Column, Value};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+use tokio::time::Instant;
+
+use crate::redact::Redactor;
+use crate::{BigquerySource, Error};
+use cells::Field;
+
+/// The longest wait one jobs.query / getQueryResults call asks BigQuery for.
+const WAIT_PER_CALL: Duration = Duration::from_secs(10);
+
+/// A BigQuery project, with its access token.
+pub(crate) struct Client {
+    http: reqwest::Client,
+    /// `…/bigquery/v2/projects/<project>`.
+    project_url: String,
+    location: Option<String>,
+    headers: HeaderMap,
+    query_timeout: Duration,
+    page_rows: u32,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("project_url", &self.project_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A jobs.query or jobs.getQueryResults answer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueryResponse {
+    #[serde(default)]
+    job_reference: Option<JobReference>,
+    #[serde(default)]
+    job_complete: Option<bool>,
+    #[serde(default)]
+    schema: Option<Schema>,
+    #[serde(default)]
+    rows: Vec<Row>,
+    #[serde(default)]
+    page_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JobReference {
+    job_id: String,
+    #[serde(default)]
+    location: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Schema {
+    #[serde(default)]
+    fields: Vec<Field>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Row {
+    #[serde(default)]
+    f: Vec<Cell>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Cell {
+    #[serde(default)]
+    v: Json,
+}
+
+/// Google's error envelope: `{"error": {"code", "message", "status"}}`.
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorDetail {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// BigQuery's message for a failed call: `Not found: Table p:d.t was not found
+/// in location US (NOT_FOUND)`.
+fn error_message(status: reqwest::StatusCode, body: &str) -> String {
+    match serde_json::from_str::<ErrorBody>(body) {
+        Ok(ErrorBody { error }) => match error.status {
+            Some(s) => format!("{} ({s})", error.message),
+            None => error.message,
+        },
+        Err(_) => crate::http::unexpected_answer(status, body),
+    }
+}
+
+impl Client {
+    /// Gets an access token from the key file (a refused or malformed one is an
+    /// error naming the project); an emulator without credentials gets none.
+    pub(crate) async fn connect(
+        source: &BigquerySource,
+        http: reqwest::Client,
+        redactor: &mut Redactor,
+    ) -> Result<Client, Error> {
+        let base = source
+            .base_url
+            .as_deref()
+            .unwrap_or("https://bigquery.googleapis.com")
+            .trim_end_matches('/');
+        let mut headers = HeaderMap::new();
+        if let Some(credentials) = &source.credentials {
+            let key =
+                auth::KeyFile::parse(credentials).map_err(|m| redactor.credentials_error(&m))?;
+            redactor.add_secret(backflow_core::secret::Secret::new(key.private_key.clone()));
+            let token = auth::access_token(&http, &key).await.map_err(|m| {
+                redactor.connect_error(&format!("the service account's token was refused: {m}"))
+            })?;
+            redactor.add_secret(token.clone());
+            let value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+                .map_err(|_| redactor.connect_error("the access token is not a valid header"))?;
+            headers.insert(AUTHORIZATION, value);
+        }
+        Ok(Client {
+            http,
+            project_url: format!("{base}/bigquery/v2/projects/{}", source.project),
+            location: source.location.clone(),
+            headers,
+            query_timeout: source.query_timeout,
+            page_rows: source.page_rows.max(1),
+        })
+    }
+
+    /// Runs `sql` (standard SQL) and returns its columns and rows.
+    pub(crate) async fn query<'a>(
+        &'a self,
+        model: &str,
+        sql: &str,
+        redactor: &Redactor,
+    ) -> Result<(Vec<Column>, Rows<'a>), Error> {
+        let deadline = Instant::now() + self.query_timeout;
+        let failed = |message: String| redactor.query_error(model, &message);
+        let mut body = json!({
+            "query": sql,
+            "useLegacySql": false,
+            "maxResults": self.page_rows,
+            "timeoutMs": WAIT_PER_CALL.as_millis() as u64,
+        });
+        if let Some(location) = &self.location {
+            body["location"] = json!(location);
+        }
+        let request = self
+            .http
+            .post(format!("{}/queries", self.project_url))
+            .headers(self.headers.clone())
+            .json(&body);
+        let mut answer = match tokio::time::timeout_at(deadline, self.call(request)).await {
+            Ok(answer) => answer.map_err(failed)?,
+            Err(_) => return Err(redactor.timeout_error(model, self.query_timeout)),
+        };
+        let job = answer
+            .job_reference
+            .clone()
+            .ok_or_else(|| failed("the answer names no job".into()))?;
+        while answer.job_complete != Some(true) {
+            let wait = deadline
+                .saturating_duration_since(Instant::now())
+                .min(WAIT_PER_CALL);
+            if wait.is_zero() {
+                self.cancel(&job).await;
+                return Err(redactor.timeout_error(model, self.query_timeout));
+            }
+            let poll = self.results(&job, None, Some(wait));
+            answer = match tokio::time::timeout_at(deadline, poll).await {
+                Ok(answer) => answer.map_err(failed)?,
+                Err(_) => {
+                    self.cancel(&job).await;
+                    return Err(redactor.timeout_error(model, self.query_timeout));
+                }
+            };
+        }
+        let fields = answer.schema.take().map(|s| s.fields).unwrap_or_default();
+        let columns = fields.iter().map(Field::column).collect();
+        let mut rows = Rows {
+            client: self,
+            model: model.to_string(),
+            job,
+            fields,
+            ready: VecDeque::new(),
+            page_token: None,
+        };
+        rows.push_page(answer)?;
+        Ok((columns, rows))
+    }
+
+    /// jobs.getQueryResults: a page of `job` (the first when `page_token` is
+    /// `None`), waiting up to `wait` for the job to finish.
+    async fn results(
+        &self,
+        job: &JobReference,
+        page_token: Option<&str>,
+        wait: Option<Duration>,
+    ) -> Result<QueryResponse, String> {
+        let mut query: Vec<(&str, String)> = vec![("maxResults", self.page_rows.to_string())];
+        if let Some(location) = job.location.as_ref().or(self.location.as_ref()) {
+            query.push(("location", location.clone()));
+        }
+        if let Some(token) = page_token {
+            query.push(("pageToken", token.to_string()));
+        }
+        if let Some(wait) = wait {
+            query.push(("timeoutMs", wait.as_millis().to_string()));
+        }
+        let url = crate::http::with_query(
+            &format!("{}/queries/{}", self.project_url, job.job_id),
+            &query,
+        )?;
+        let request = self.http.get(url).headers(self.headers.clone());
+        self.call(request).await
+    }
+
+    async fn call(&self, request: reqwest::RequestBuilder) -> Result<QueryResponse, String> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| crate::http::describe(&e))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| crate::http::describe(&e))?;
+        if !status.is_success() {
+            return Err(error_message(status, &text));
+        }
+        serde_json::from_str(&text).map_err(|_| crate::http::unexpected_answer(status, &text))
+    }
+
+    /// Asks BigQuery to stop the job (best effort: the run fails either way).
+    async fn cancel(&self, job: &JobReference) {
+        let location: Vec<(&str, String)> = job
+            .location
+            .as_ref()
+            .or(self.location.as_ref())
+            .map(|l| ("location", l.clone()))
+            .into_iter()
+            .collect();
+        let url = format!("{}/jobs/{}/cancel", self.project_url, job.job_id);
+        let Ok(url) = crate::http::with_query(&url, &location) else {
+            return;
+        };
+        let result = self
+            .http
+            .post(url)
+            .headers(self.headers.clone())
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %crate::http::describe(&e), "could not cancel the BigQuery job");
+        }
+    }
+}
+
+/// The rows of one BigQuery result, a page at a time.
+pub(crate) struct Rows<'a> {
+    client: &'a Client,
+    model: String,
+    job: JobReference,
+    fields: Vec<Field>,
+    ready: VecDeque<Vec<Value>>,
+    page_token: Option<String>,
+}
+
+impl Rows<'_> {
+    /// The next row; `None` at the end.
+    pub(crate) async fn next(&mut self, redactor: &Redactor) -> Option<Result<Vec<Value>, Error>> {
+        loop {
+            if let Some(row) = self.ready.pop_front() {
+                return Some(Ok(row));
+            }
+            let token = self.page_token.take()?;
+            let page = self.client.results(&self.job, Some(&token), None).await;
+            match page {
+                Ok(page) => {
+                    if let Err(e) = self.push_page(page) {
+                        return Some(Err(e));
+                    }
+                }
+                Err(message) => return Some(Err(redactor.query_error(&self.model, &message))),
+            }
+        }
+    }
+
+    fn push_page(&mut self, page: QueryResponse) -> Result<(), Error> {
+        for row in page.rows {
+            if row.f.len() != self.fields.len() {
+                return Err(self.decode_error(
+                    0,
+                    format!(
+                        "a row has {} cells, the schema {} fields",
+                        row.f.len(),
+                        self.fields.len()
+                    ),
+                ));
+            }
+            let mut values = Vec::with_capacity(row.f.len());
+            for (i, (cell, field)) in row.f.iter().zip(&self.fields).enumerate() {
+                values.push(cells::cell(&cell.v, field).map_err(|e| self.decode_error(i, e))?);
+            }
+            self.ready.push_back(values);
+        }
+        self.page_token = page.page_token.filter(|t| !t.is_empty());
+        Ok(())
+    }
+
+    fn decode_error(&self, column: usize, message: String) -> Error {
+        let field = self.fields.get(column);
+        crate::cell_error(
+            &self.model,
+            field.map(|f| f.name.as_str()),
+            field.map(|f| f.type_name.as_str()),
+            message,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_read_as_bigquery_wrote_them() {
+        let body = r#"{"error":{"code":404,"message":"Not found: Table p1:ds.t was not found in location US","errors":[{"message":"Not found: Table p1:ds.t was not found in location US","domain":"global","reason":"notFound"}],"status":"NOT_FOUND"}}"#;
+        assert_eq!(
+            error_message(reqwest::StatusCode::NOT_FOUND, body),
+            "Not found: Table p1:ds.t was not found in location US (NOT_FOUND)"
+        );
+        assert_eq!(
+            error_message(reqwest::StatusCode::BAD_GATEWAY, "<html>oops"),
+            "unexpected answer 502 Bad Gateway: <html>oops"
+        );
+    }
+}

@@ -1,0 +1,1 @@
+Dp/24rW2d0AiLac67zBsSC1WuFt+Ae69upqVqLubozQ=

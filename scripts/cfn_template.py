@@ -170,8 +170,16 @@ class StackModel:
         for var, given in (("BACKFLOW_STATE_TABLE", state_table), ("BACKFLOW_RUNS_TABLE", runs_table)):
             names[self.logical_id_for_env(var)] = given or self.table(var)["TableName"]
         names[self.logical_id_for_env("BACKFLOW_BUCKET")] = bucket or DEFAULT_BUCKET
+        # `!Ref` to a topic is its ARN; moto builds it from the name like AWS does.
+        for lid, props in self.topics().items():
+            names[lid] = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{props['TopicName']}"
         self.resolver.resources.update(names)
         return names
+
+    def topics(self) -> dict[str, dict]:
+        """The SNS topics (logical id -> resolved properties): the alerts topic."""
+        return {lid: self.properties(lid) for lid, res in self.resources.items()
+                if res.get("Type") == "AWS::SNS::Topic"}
 
     def logical_id_for_env(self, var: str) -> str:
         """BACKFLOW_STATE_TABLE: !Ref StateTable -> "StateTable"."""

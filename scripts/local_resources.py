@@ -300,6 +300,11 @@ def ensure_secret(sm, name: str, value: dict) -> None:
         log(f"secret {name} is up to date")
 
 
+def ensure_topic(sns, name: str) -> None:
+    # CreateTopic is idempotent: the same name answers the same ARN.
+    arn = sns.create_topic(Name=name)["TopicArn"]
+    log(f"topic {arn}")
+
 
 # --------------------------------------------------------------------------
 # Command line
@@ -327,6 +332,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
     for var in ("BACKFLOW_STATE_TABLE", "BACKFLOW_RUNS_TABLE"):
         ensure_table(ddb, names[model.logical_id_for_env(var)], model.table(var))
     ensure_bucket(s3, names[model.logical_id_for_env("BACKFLOW_BUCKET")], model.bucket())
+    sns = boto3.client("sns", **kw)
+    for props in model.topics().values():
+        ensure_topic(sns, props["TopicName"])
 
     secrets = model.secrets()
     ensure_secret(sm, secrets["intercom"]["Name"], {"access_token": args.intercom_token})

@@ -36,11 +36,11 @@ REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "infra" / "template.yaml"
 SCRIPT = REPO / "scripts" / "local_resources.py"
 MOTO = REPO / "scripts" / "moto_server.py"
-TOOLS = Path(sys.executable).parent  # the venv's bin/: cfn-lint, checkov, cargo-lambda
 
 sys.path.insert(0, str(REPO / "scripts"))
 import cfn_template  # noqa: E402
 import local_functions  # noqa: E402
+from venv_tools import TOOLS, venv_tool  # noqa: E402
 
 REGION = "us-east-1"
 
@@ -237,6 +237,26 @@ def test_bucket_matches_template(created, template):
     assert all(pab.values())
 
 
+# ------------------------------------------------------------------ topics --
+
+
+def test_alerts_topic_exists_and_functions_name_it(created, template):
+    """The template's SNS topics exist locally, and the functions' alerts variable
+    is its topic's ARN (what `!Ref` to a topic is in AWS)."""
+    endpoint, _ = created
+    arns = {t["TopicArn"] for t in _client("sns", endpoint).list_topics()["Topics"]}
+    expected = {}
+    for lid, res in template["Resources"].items():
+        if res["Type"] == "AWS::SNS::Topic":
+            name = res["Properties"]["TopicName"]["Fn::Sub"].replace("${AWS::StackName}", "backflow")
+            expected[lid] = f"arn:aws:sns:{REGION}:{cfn_template.ACCOUNT_ID}:{name}"
+    assert set(expected.values()) <= arns, (expected, arns)
+    declared = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert declared["BACKFLOW_ALERTS_TOPIC_ARN"] == {"Ref": "AlertsTopic"}
+    env = _function_env("--stack-name", "backflow")
+    assert env["BACKFLOW_ALERTS_TOPIC_ARN"] == expected["AlertsTopic"]
+
+
 # ----------------------------------------------------------------- secrets --
 
 
@@ -362,6 +382,9 @@ def test_local_function_env_is_the_templates(template):
             assert env[var] == "/tmp/backflow.yaml"  # a local file instead of the S3 object
         elif isinstance(value, dict) and value.get("Ref") in local_names:
             assert env[var] == local_names[value["Ref"]], var
+        elif isinstance(value, dict) and value.get("Ref") in template["Resources"]:
+            # a topic: its ARN (test_alerts_topic_exists_and_functions_name_it)
+            assert env[var].startswith("arn:aws:sns:"), (var, env[var])
         elif isinstance(value, dict) and "Fn::Sub" in value:  # a function's name -> its binary
             assert env[var] == functions[value["Fn::Sub"].replace("${AWS::StackName}", "backflow")]
         else:
@@ -420,23 +443,15 @@ def test_watch_command_comes_from_the_venv(tmp_path):
 # ----------------------------------------------------------------- linters --
 
 
-def _tool(name: str) -> str:
-    """A tool of the venv running the tests (never one found on PATH)."""
-    path = TOOLS / name
-    assert os.access(path, os.X_OK), \
-        f"{path} is missing: scripts/venv.sh tools tests/python/requirements.txt installs it"
-    return str(path)
-
-
 def test_cfn_lint_passes():
-    proc = subprocess.run([_tool("cfn-lint"), str(TEMPLATE)], capture_output=True, text=True,
+    proc = subprocess.run([venv_tool("cfn-lint"), str(TEMPLATE)], capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_checkov_passes():
     proc = subprocess.run(
-        [_tool("checkov"), "-f", str(TEMPLATE), "--framework", "cloudformation",
+        [venv_tool("checkov"), "-f", str(TEMPLATE), "--framework", "cloudformation",
          "--skip-download", "--quiet", "--compact"],
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]

@@ -21,13 +21,14 @@ import copy
 import fnmatch
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from venv_tools import venv_tool
 
 cfnlint_decode = pytest.importorskip("cfnlint.decode")
 sam_transform = pytest.importorskip("cfnlint.template.transforms._sam")
@@ -406,13 +407,6 @@ def _branches_taken(tpl: dict) -> dict:
     return dict(tpl, Resources=pick(tpl["Resources"]))
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} is not installed (pip install {name})")
-    return path
-
-
 def _write(tpl: dict, directory: Path) -> Path:
     path = directory / "template.yaml"
     path.write_text(yaml.safe_dump(tpl, sort_keys=False))
@@ -421,7 +415,7 @@ def _write(tpl: dict, directory: Path) -> Path:
 
 def test_cfn_lint_with_every_option_set(raw, tmp_path):
     path = _write(_every_option_set(raw), tmp_path)
-    proc = subprocess.run([_tool("cfn-lint"), str(path)], capture_output=True, text=True,
+    proc = subprocess.run([venv_tool("cfn-lint"), str(path)], capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -431,7 +425,7 @@ def test_checkov_with_every_option_set(raw, tmp_path):
     assert "VpcConfig" in tpl["Resources"]["ExtractFunction"]["Properties"]
     assert len(tpl["Resources"]["ExtractFunctionRole"]["Properties"]["Policies"]) == 6
     proc = subprocess.run(
-        [_tool("checkov"), "-f", str(_write(tpl, tmp_path)), "--framework", "cloudformation",
+        [venv_tool("checkov"), "-f", str(_write(tpl, tmp_path)), "--framework", "cloudformation",
          "--skip-download", "--quiet", "--compact"],
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]

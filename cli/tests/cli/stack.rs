@@ -1,71 +1,24 @@
 //! `--stack NAME`: the API URL from the stack's `ApiUrl` output, through moto's
 //! CloudFormation, and requests signed for the stack's region.
 //!
-//! moto is started the way the AWS adapters' tests start it
-//! (`scripts/moto_server.py`, falling back to `moto_server`); without moto the
-//! test is skipped with a message, except when `CI` is set. moto's
+//! moto is started as every test starts it (`backflow_localstack::MotoServer`,
+//! the project's venv); it is required, never skipped. moto's
 //! CloudFormation needs none of the `cloudformation` extra's packages to create
 //! a stack from a JSON template and describe its outputs.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
+use backflow_localstack::MotoServer;
 use serde_json::json;
 
 use crate::sigv4::{answers, expect, TEST_KEY, TEST_SECRET};
 use crate::verifier;
 use crate::{backflow_async, show, stdout_json};
 
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_moto() -> Option<Moto> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/moto_server.py");
-    let commands: [&[&str]; 2] = [&["python3", script], &["moto_server"]];
-    for command in commands {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .ok()?;
-        let Ok(child) = Command::new(command[0])
-            .args(&command[1..])
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-        else {
-            continue;
-        };
-        let mut moto = Moto {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Some(moto);
-            }
-            if let Ok(Some(_)) = moto.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    None
+/// moto the one way every test starts it (`backflow_localstack::MotoServer`:
+/// the project's venv, `scripts/moto_server.py`); its log in `dir`.
+fn start_moto(dir: &std::path::Path) -> MotoServer {
+    MotoServer::start(&dir.join("moto.log")).unwrap_or_else(|e| panic!("moto: {e:#}"))
 }
 
 async fn cloudformation(endpoint: &str, region: &str) -> aws_sdk_cloudformation::Client {
@@ -99,17 +52,11 @@ async fn create_stack(cf: &aws_sdk_cloudformation::Client, name: &str, outputs: 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stack_outputs_name_the_api_and_requests_are_signed_for_its_region() {
-    let Some(moto) = start_moto() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "moto is required in CI (scripts/venv.sh tools tests/python/requirements.txt)"
-        );
-        eprintln!("SKIPPED: moto_server is not installed");
-        return;
-    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let moto = start_moto(dir.path());
     let region = "eu-west-1";
     let (base, log) = verifier::serve(expect(region), answers()).await;
-    let cf = cloudformation(&moto.url, region).await;
+    let cf = cloudformation(&moto.endpoint, region).await;
     let stack = format!("backflow-cli-{}", std::process::id());
     create_stack(
         &cf,
@@ -134,7 +81,7 @@ async fn stack_outputs_name_the_api_and_requests_are_signed_for_its_region() {
             "--region".into(),
             region.into(),
             "--aws-endpoint".into(),
-            moto.url.clone(),
+            moto.endpoint.clone(),
         ]
     };
     let run = |mut args: Vec<String>, extra: &[&str]| {
@@ -164,7 +111,7 @@ async fn stack_outputs_name_the_api_and_requests_are_signed_for_its_region() {
             "--region",
             region,
             "--aws-endpoint",
-            &moto.url,
+            &moto.endpoint,
             "syncs",
         ],
         &[env[0], env[1], ("BACKFLOW_STACK", stack.as_str())],

@@ -201,6 +201,7 @@ impl<'a> Planner<'a> {
             body: mapped.body,
             company_id: mapped.company_id,
             attached_company,
+            row: Some(row_number),
         }));
         self.live += 1;
         self.remember(
@@ -367,6 +368,7 @@ impl<'a> Planner<'a> {
                 body: Default::default(),
                 company_id: None,
                 attached_company: None,
+                row: None,
             }));
             self.live += 1;
         }

@@ -96,7 +96,7 @@ fn report(item: &BatchItem, outcome: Outcome, reason: String, code: Option<Strin
         outcome,
         reason,
         code,
-        row: None,
+        row: item.row,
     })
 }
 
@@ -250,6 +250,7 @@ mod tests {
             body: Default::default(),
             company_id: None,
             attached_company: None,
+            row: Some(3),
         }
     }
 

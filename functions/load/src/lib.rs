@@ -176,7 +176,7 @@ impl Load {
         let mut counts = Counts::default();
         let mut reports: Vec<RowReport> = Vec::new();
         let mut todo = Vec::new();
-        for (index, item) in batch.items.iter().enumerate() {
+        for item in &batch.items {
             if skip.contains(&item.key) {
                 continue; // a duplicate key: extract reported both rows invalid
             }
@@ -184,7 +184,7 @@ impl Load {
                 counts.bump(outcome);
                 continue;
             }
-            todo.push((index, item));
+            todo.push(item);
         }
 
         let blocked = apply::attribute_problems(&client, spec, &batch.items).await?;
@@ -197,7 +197,7 @@ impl Load {
         let mut fatal = None;
         let mut pending: Vec<StateItem> = Vec::new();
         let mut results = futures::stream::iter(todo)
-            .map(|(index, item)| {
+            .map(|item| {
                 let (client, blocked, stop) = (&client, &blocked, &stop);
                 let left = not_started
                     .fetch_sub(1, Ordering::Relaxed)
@@ -205,16 +205,13 @@ impl Load {
                 client.expect_calls(left as u64);
                 async move {
                     if stop.load(Ordering::Relaxed) {
-                        return (index, None);
+                        return None;
                     }
-                    (
-                        index,
-                        Some(apply::apply(client, spec, this_run, item, blocked).await),
-                    )
+                    Some(apply::apply(client, spec, this_run, item, blocked).await)
                 }
             })
             .buffer_unordered(CONCURRENCY);
-        while let Some((index, result)) = results.next().await {
+        while let Some(result) = results.next().await {
             match result {
                 None => {}
                 Some(ItemResult::Done { outcome, state }) => {
@@ -225,10 +222,7 @@ impl Load {
                 }
                 Some(ItemResult::Problem(report)) => {
                     counts.bump(report.outcome);
-                    reports.push(RowReport {
-                        row: Some(index as u64),
-                        ..report
-                    });
+                    reports.push(report);
                 }
                 Some(ItemResult::Fatal(message)) => {
                     stop.store(true, Ordering::Relaxed);

@@ -63,6 +63,11 @@ pub struct BatchItem {
     /// the attach call is skipped when it equals `company_id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attached_company: Option<String>,
+    /// The row's number in the model (0-based), so a row Intercom refuses is
+    /// reported at the same place as the extract's own reports; `None` for
+    /// removals (the key left the model) and in batches written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row: Option<u64>,
 }
 
 /// One batch (one S3 object, one `load` invocation).

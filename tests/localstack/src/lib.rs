@@ -29,9 +29,25 @@ pub mod process;
 
 pub use moto::MotoServer;
 
-/// The repository root (`tests/localstack/../..`).
+/// The repository root, found when the test runs: the first ancestor of the
+/// running test's package (`CARGO_MANIFEST_DIR`, which cargo sets when it runs
+/// a test or bench) or else of the current directory, that holds
+/// `scripts/venv.sh`. Not `env!("CARGO_MANIFEST_DIR")`: one target directory
+/// serves several checkouts (a fresh clone, a worktree), and cargo reuses this
+/// crate's build across them, so a path fixed when it was compiled could name
+/// another checkout and run that checkout's scripts and functions.
 pub fn repo_root() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let compiled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok());
+    let root = start
+        .and_then(|dir| {
+            dir.ancestors()
+                .find(|d| d.join("scripts/venv.sh").is_file())
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or(compiled);
     root.canonicalize().unwrap_or(root)
 }
 

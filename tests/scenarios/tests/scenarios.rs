@@ -523,6 +523,40 @@ async fn update_only_not_found(sc: Scenario) -> Result<()> {
     for row in &nf {
         check_eq!(row["outcome"], json!("not_found"), "outcome of {row}");
     }
+    // Run again: the three updated rows are unchanged, the two not found are
+    // tried again, alone in a smaller batch, and still reported at their rows
+    // in the model (the user finds them there), not at their place in the batch.
+    let first_rows: BTreeMap<String, Value> = nf
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap_or_default().to_string(),
+                r["row"].clone(),
+            )
+        })
+        .collect();
+    check!(
+        first_rows.values().all(Value::is_u64),
+        "not_found rows carry their model row: {nf:?}"
+    );
+    let again = sc.api.run_to_end(&sync, RunRequest::normal()).await?;
+    check_eq!(again.count("unchanged"), 3, "counts.unchanged\n{again}");
+    check_eq!(again.count("not_found"), 2, "counts.not_found\n{again}");
+    let nf_again = sc.api.rows(again.id(), "not_found").await?;
+    let again_rows: BTreeMap<String, Value> = nf_again
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap_or_default().to_string(),
+                r["row"].clone(),
+            )
+        })
+        .collect();
+    check_eq!(
+        again_rows,
+        first_rows,
+        "a row not found again is reported at its model row: {nf_again:?}"
+    );
     let all = ic.contacts().await?;
     check_eq!(all.len(), 3, "nothing created");
     for n in 1..=3 {

@@ -37,6 +37,7 @@ async fn batches_round_trip_as_json() {
             body,
             company_id: Some("c1".into()),
             attached_company: None,
+            row: Some(7),
         }],
     };
     let key = batches.put(&batch).await.unwrap();

@@ -138,7 +138,8 @@ fi
 if port_open "$LOCAL_LAMBDA_PORT"; then
   say "cargo lambda watch: already listening on $LAMBDA_URL"
 else
-  watch_opts=(--port "$LOCAL_LAMBDA_PORT" --env-file "$ENV_FILE" --concurrency "$LOCAL_LAMBDA_CONCURRENCY")
+  watch_opts=(--port "$LOCAL_LAMBDA_PORT" --env-file "$ENV_FILE" --concurrency "$LOCAL_LAMBDA_CONCURRENCY"
+              --target-dir "$CARGO_TARGET_DIR")
   if [[ $LOCAL_LAMBDA_RELOAD == 1 ]]; then watch_opts+=(--reload); fi
   if [[ $LOCAL_LAMBDA_RELEASE == 1 ]]; then watch_opts+=(--release); fi
   mapfile -t watch_cmd < <("${stack[@]}" watch "${watch_opts[@]}")

@@ -42,6 +42,9 @@ LOCAL_ONLY = {
     "AWS_EC2_METADATA_DISABLED": "true",  # no instance metadata to ask for credentials
 }
 
+# Where `cargo lambda watch` builds, inside the workspace's target dir (watch_command).
+WATCH_TARGET_SUBDIR = "lambda-watch"
+
 # `cargo lambda watch` instances per function: several runs (and a run's loads)
 # at once must really run in parallel.
 DEFAULT_CONCURRENCY = 4
@@ -92,10 +95,17 @@ def dotenv(env: list[tuple[str, str]]) -> str:
 
 
 def watch_command(*, port: int, env_file: Path, concurrency: int = DEFAULT_CONCURRENCY,
-                  release: bool = False, reload: bool = False) -> list[str]:
+                  release: bool = False, reload: bool = False,
+                  target_dir: Path | None = None) -> list[str]:
     """`cargo lambda watch` serving the three functions on 127.0.0.1:`port`, run
     from the repository root. cargo-lambda is the one of the venv this Python
-    belongs to (it comes from PyPI with the other tools)."""
+    belongs to (it comes from PyPI with the other tools).
+
+    With `target_dir` (the workspace's), the functions are built in its
+    `lambda-watch/` subdirectory: cargo-lambda builds with another environment
+    than `cargo test`, which makes `ring`'s build script run again, and with it
+    rustls, the AWS SDK and sqlx — in place, in a shared directory, so each
+    build would undo the other's and every test run paid both (minutes)."""
     cargo_lambda = Path(sys.executable).parent / "cargo-lambda"
     if not os.access(cargo_lambda, os.X_OK):
         raise SystemExit(f"{cargo_lambda} not found: run with the project's Python "
@@ -111,6 +121,8 @@ def watch_command(*, port: int, env_file: Path, concurrency: int = DEFAULT_CONCU
         cmd.append("--ignore-changes")
     if release:
         cmd.append("--release")  # the profile Lambda runs (benchmarks)
+    if target_dir is not None:
+        cmd += ["--target-dir", str(target_dir / WATCH_TARGET_SUBDIR)]
     return cmd
 
 

@@ -28,7 +28,7 @@ Usage:
       [--warehouse-url URL]
   local_resources.py env --endpoint URL --lambda-url URL --config PATH [NAMES]
       [--set VAR=VALUE]... [--env-file PATH] [--json]
-  local_resources.py watch --port PORT --env-file PATH [--concurrency N]
+  local_resources.py watch --port PORT --env-file PATH [--concurrency N] [--target-dir DIR]
       [--release] [--reload] [--json]
   local_resources.py warm --lambda-url URL --log PATH [--pid PID]
       [--timeout SECS] [--require-function-url]
@@ -363,7 +363,7 @@ def cmd_env(args: argparse.Namespace) -> int:
 def cmd_watch(args: argparse.Namespace) -> int:
     cmd = local_functions.watch_command(port=args.port, env_file=args.env_file,
                                         concurrency=args.concurrency, release=args.release,
-                                        reload=args.reload)
+                                        reload=args.reload, target_dir=args.target_dir)
     print(json.dumps(cmd) if args.json else "\n".join(cmd))
     return 0
 
@@ -416,6 +416,8 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--concurrency", type=int, default=local_functions.DEFAULT_CONCURRENCY)
     w.add_argument("--release", action="store_true")
     w.add_argument("--reload", action="store_true", help="rebuild a function when its code changes")
+    w.add_argument("--target-dir", type=Path,
+                   help="the workspace's cargo target dir: the functions build in its lambda-watch/")
     w.add_argument("--json", action="store_true", help="a JSON array (default: one argument a line)")
     w.set_defaults(run=cmd_watch)
 

@@ -14,8 +14,9 @@ use serde_json::Value;
 use super::{release_build, repo_root, target_dir, Moto, Stack, WATCH_CONCURRENCY};
 use crate::config::TOKEN;
 
-/// The `cargo lambda watch` command `argv` (from `local_resources.py watch`),
-/// run from the repository root with the shared target dir.
+/// The `cargo lambda watch` command `argv` (from `local_resources.py watch`,
+/// which builds the functions in `<target dir>/lambda-watch`), run from the
+/// repository root.
 pub(super) fn watch_command(argv: &[String]) -> anyhow::Result<Command> {
     let Some((program, args)) = argv.split_first() else {
         bail!("local_resources.py watch printed an empty command");
@@ -69,6 +70,8 @@ pub(super) async fn watch_argv(port: u16, env_file: &Path) -> anyhow::Result<Vec
         "--concurrency".into(),
         WATCH_CONCURRENCY.to_string(),
         "--json".into(),
+        "--target-dir".into(),
+        target_dir(),
     ];
     // Benchmarks measure the binaries as deployed (release profile).
     if release_build() {

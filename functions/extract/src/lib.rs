@@ -34,7 +34,6 @@ mod prepare;
 
 use std::time::Instant;
 
-use anyhow::Context;
 use serde_json::{json, Value};
 
 use backflow_aws::{Aws, Batches, Invoker, RunStore, Settings, StateStore};

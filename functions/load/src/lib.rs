@@ -25,12 +25,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use anyhow::Context;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
 use backflow_aws::{Aws, Batches, RunStore, RunTag, Secrets, Settings, StateItem, StateStore};
-use backflow_core::batch::{Batch, LoadRequest};
+use backflow_core::batch::Batch;
 use backflow_core::run::{final_status, Counts, RowReport, RunStatus, Usage};
 use backflow_intercom::Client;
 

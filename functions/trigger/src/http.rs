@@ -79,4 +79,3 @@ async fn start_run(trigger: &Trigger, sync: &str, request: RunOptions) -> Value 
         Err(StartError::Internal(msg)) => error(500, "internal", &msg),
     }
 }
-

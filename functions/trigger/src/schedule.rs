@@ -23,7 +23,11 @@ pub fn event_minute(event: &Value) -> anyhow::Result<DateTime<Utc>> {
         None => anyhow::bail!("Scheduled Event: no `time`"),
     };
     let t = DateTime::parse_from_rfc3339(time).map_err(|e| {
-        let shown: String = time.chars().take(80).flat_map(char::escape_default).collect();
+        let shown: String = time
+            .chars()
+            .take(80)
+            .flat_map(char::escape_default)
+            .collect();
         anyhow::anyhow!("Scheduled Event: `time` `{shown}` is not an RFC 3339 time: {e}")
     })?;
     Ok(due_minute(t.with_timezone(&Utc)))
@@ -86,9 +90,18 @@ mod tests {
             (None, "no `time`"),
             (Some(serde_json::json!(1_700_000_000)), "`time` is a number"),
             (Some(serde_json::json!(null)), "`time` is null"),
-            (Some(serde_json::json!("yesterday")), "`yesterday` is not an RFC 3339 time"),
-            (Some(serde_json::json!("2026-13-29T10:30:42Z")), "not an RFC 3339 time"),
-            (Some(serde_json::json!("+999999-01-01T00:00:00Z")), "not an RFC 3339 time"),
+            (
+                Some(serde_json::json!("yesterday")),
+                "`yesterday` is not an RFC 3339 time",
+            ),
+            (
+                Some(serde_json::json!("2026-13-29T10:30:42Z")),
+                "not an RFC 3339 time",
+            ),
+            (
+                Some(serde_json::json!("+999999-01-01T00:00:00Z")),
+                "not an RFC 3339 time",
+            ),
         ] {
             let mut e = serde_json::json!({"detail-type": "Scheduled Event"});
             if let Some(t) = time {

@@ -159,10 +159,7 @@ impl Stack {
             .send()
             .await
             .expect("scan the runs table");
-        out.items()
-            .iter()
-            .map(|item| format!("{item:?}"))
-            .collect()
+        out.items().iter().map(|item| format!("{item:?}")).collect()
     }
 
     fn invokes(&self) -> Vec<(String, Vec<u8>)> {
@@ -212,42 +209,146 @@ fn hostile() -> Vec<(&'static str, Value, u16)> {
     let long = "a".repeat(3_000);
     vec![
         // Paths: escapes, bytes that are not UTF-8, dot segments, sizes, slashes.
-        ("%aé in a run id (once a panic)", request("GET", "/runs/%aé"), 400),
-        ("%aé in a sync name", request("POST", "/syncs/%aé/runs"), 400),
-        ("%é in a run id's rows", request("GET", "/runs/%é/rows"), 400),
+        (
+            "%aé in a run id (once a panic)",
+            request("GET", "/runs/%aé"),
+            400,
+        ),
+        (
+            "%aé in a sync name",
+            request("POST", "/syncs/%aé/runs"),
+            400,
+        ),
+        (
+            "%é in a run id's rows",
+            request("GET", "/runs/%é/rows"),
+            400,
+        ),
         ("lone % in a run id", request("GET", "/runs/%"), 400),
-        ("lone % in a sync name", request("POST", "/syncs/%/runs"), 400),
+        (
+            "lone % in a sync name",
+            request("POST", "/syncs/%/runs"),
+            400,
+        ),
         ("%zz in a run id", request("GET", "/runs/%zz"), 400),
-        ("%zz in a sync name", request("POST", "/syncs/%zz/runs"), 400),
-        ("truncated escape", request("POST", "/syncs/users%4/runs"), 400),
-        ("%00 as a sync name", request("POST", "/syncs/%00/runs"), 400),
-        ("%00 after a sync name", request("POST", "/syncs/users%00/runs"), 400),
-        ("newline in a sync name", request("POST", "/syncs/us%0Aers/runs"), 400),
+        (
+            "%zz in a sync name",
+            request("POST", "/syncs/%zz/runs"),
+            400,
+        ),
+        (
+            "truncated escape",
+            request("POST", "/syncs/users%4/runs"),
+            400,
+        ),
+        (
+            "%00 as a sync name",
+            request("POST", "/syncs/%00/runs"),
+            400,
+        ),
+        (
+            "%00 after a sync name",
+            request("POST", "/syncs/users%00/runs"),
+            400,
+        ),
+        (
+            "newline in a sync name",
+            request("POST", "/syncs/us%0Aers/runs"),
+            400,
+        ),
         ("%FF: not UTF-8", request("POST", "/syncs/%FF/runs"), 400),
-        ("half a UTF-8 character", request("POST", "/syncs/caf%C3/runs"), 400),
+        (
+            "half a UTF-8 character",
+            request("POST", "/syncs/caf%C3/runs"),
+            400,
+        ),
         ("overlong UTF-8 for /", request("GET", "/runs/%C0%AF"), 400),
         ("..", request("POST", "/syncs/../runs"), 400),
         ("encoded ..", request("POST", "/syncs/%2E%2E/runs"), 400),
         (".", request("POST", "/syncs/./runs"), 400),
-        ("overlong path", request("GET", &format!("/runs/{long}")), 414),
-        ("overlong sync name", request("POST", &format!("/syncs/{long}/runs")), 414),
-        ("run id longer than any", request("GET", &format!("/runs/{}", "a".repeat(300))), 404),
+        (
+            "overlong path",
+            request("GET", &format!("/runs/{long}")),
+            414,
+        ),
+        (
+            "overlong sync name",
+            request("POST", &format!("/syncs/{long}/runs")),
+            414,
+        ),
+        (
+            "run id longer than any",
+            request("GET", &format!("/runs/{}", "a".repeat(300))),
+            404,
+        ),
         ("run id with a space", request("GET", "/runs/a%20b"), 404),
         ("run id with a slash", request("GET", "/runs/%2F/rows"), 404),
         ("empty sync segment", request("POST", "/syncs//runs"), 404),
-        ("double slash inside", request("POST", "/syncs/users//runs"), 404),
-        ("unknown route", request("POST", "/syncs/users/runs/now"), 404),
+        (
+            "double slash inside",
+            request("POST", "/syncs/users//runs"),
+            404,
+        ),
+        (
+            "unknown route",
+            request("POST", "/syncs/users/runs/now"),
+            404,
+        ),
         ("unknown sync", request("POST", "/syncs/nope/runs"), 404),
-        ("sync name in another case", request("POST", "/syncs/USERS/runs"), 404),
-        ("lossy match of café", request("POST", "/syncs/caf%E9/runs"), 400),
+        (
+            "sync name in another case",
+            request("POST", "/syncs/USERS/runs"),
+            404,
+        ),
+        (
+            "lossy match of café",
+            request("POST", "/syncs/caf%E9/runs"),
+            400,
+        ),
         // Methods.
-        ("DELETE a run list", request("DELETE", "/syncs/users/runs"), 405),
+        (
+            "DELETE a run list",
+            request("DELETE", "/syncs/users/runs"),
+            405,
+        ),
         ("PUT a run list", request("PUT", "/syncs/users/runs"), 405),
-        ("an unknown method", request("BREW", "/syncs/users/runs"), 405),
-        ("GET where POST starts", request("GET", "/syncs/users/runs"), 405),
-        ("no method", with(request("POST", "/syncs/users/runs"), "/requestContext", json!({})), 400),
-        ("a method that is a number", with(request("POST", "/syncs/users/runs"), "/requestContext/http/method", json!(7)), 400),
-        ("a path that is not a string", with(request("POST", "/syncs/users/runs"), "/rawPath", json!(["/syncs"])), 400),
+        (
+            "an unknown method",
+            request("BREW", "/syncs/users/runs"),
+            405,
+        ),
+        (
+            "GET where POST starts",
+            request("GET", "/syncs/users/runs"),
+            405,
+        ),
+        (
+            "no method",
+            with(
+                request("POST", "/syncs/users/runs"),
+                "/requestContext",
+                json!({}),
+            ),
+            400,
+        ),
+        (
+            "a method that is a number",
+            with(
+                request("POST", "/syncs/users/runs"),
+                "/requestContext/http/method",
+                json!(7),
+            ),
+            400,
+        ),
+        (
+            "a path that is not a string",
+            with(
+                request("POST", "/syncs/users/runs"),
+                "/rawPath",
+                json!(["/syncs"]),
+            ),
+            400,
+        ),
         // Run request bodies: only a JSON object (or nothing).
         ("[] (once a started run)", post("[]"), 400),
         ("[true] (once dry_run by position)", post("[true]"), 400),
@@ -260,32 +361,104 @@ fn hostile() -> Vec<(&'static str, Value, u16)> {
         ("dry_run as a number", post(r#"{"dry_run":1}"#), 400),
         ("dry_run as null", post(r#"{"dry_run":null}"#), 400),
         ("an unknown key", post(r#"{"dryrun":true}"#), 400),
-        ("a known and an unknown key", post(r#"{"dry_run":true,"now":1}"#), 400),
-        ("a key twice", post(r#"{"dry_run":true,"dry_run":false}"#), 400),
+        (
+            "a known and an unknown key",
+            post(r#"{"dry_run":true,"now":1}"#),
+            400,
+        ),
+        (
+            "a key twice",
+            post(r#"{"dry_run":true,"dry_run":false}"#),
+            400,
+        ),
         ("invalid JSON", post(r#"{"dry_run":"#), 400),
         ("trailing garbage", post("{} x"), 400),
         ("two objects", post("{}{}"), 400),
         ("form-encoded", post("dry_run=true"), 400),
-        ("deep nesting [[[", post(&"[".repeat(100_000)), 400),
-        ("deep nesting in an object", post(&format!("{{\"dry_run\":{}", "[".repeat(100_000))), 400),
-        ("huge body", post(&format!("{{\"dry_run\":true,\"pad\":\"{}\"}}", "x".repeat(1 << 20))), 413),
+        (
+            "deep nesting [[[ (100k, over the size cap)",
+            post(&"[".repeat(100_000)),
+            413,
+        ),
+        (
+            "deep nesting [[[ (60k, under the size cap)",
+            post(&"[".repeat(60_000)),
+            400,
+        ),
+        (
+            "deep nesting in an object",
+            post(&format!("{{\"dry_run\":{}", "[".repeat(60_000))),
+            400,
+        ),
+        (
+            "huge body",
+            post(&format!(
+                "{{\"dry_run\":true,\"pad\":\"{}\"}}",
+                "x".repeat(1 << 20)
+            )),
+            413,
+        ),
         ("huge base64 body", post_base64(&vec![b' '; 1 << 20]), 413),
-        ("invalid UTF-8 body", post_base64(b"{\"dry_run\":\xff}"), 400),
-        ("bad base64", with(post("!!not base64!!"), "/isBase64Encoded", json!(true)), 400),
+        (
+            "invalid UTF-8 body",
+            post_base64(b"{\"dry_run\":\xff}"),
+            400,
+        ),
+        (
+            "bad base64",
+            with(post("!!not base64!!"), "/isBase64Encoded", json!(true)),
+            400,
+        ),
         ("base64 of []", post_base64(b"[]"), 400),
-        ("isBase64Encoded as a string", with(post("e30="), "/isBase64Encoded", json!("true")), 400),
-        ("a body that is not a string", with(post("{}"), "/body", json!({"dry_run": true})), 400),
-        ("[] sent as text/plain", with(post("[]"), "/headers", json!({"content-type": "text/plain"})), 400),
+        (
+            "isBase64Encoded as a string",
+            with(post("e30="), "/isBase64Encoded", json!("true")),
+            400,
+        ),
+        (
+            "a body that is not a string",
+            with(post("{}"), "/body", json!({"dry_run": true})),
+            400,
+        ),
+        (
+            "[] sent as text/plain",
+            with(
+                post("[]"),
+                "/headers",
+                json!({"content-type": "text/plain"}),
+            ),
+            400,
+        ),
         // Query strings of the rows route.
         ("outcome=%aé", rows_query("outcome=%aé"), 400),
         ("outcome=%FF", rows_query("outcome=%FF"), 400),
         ("outcome=%", rows_query("outcome=%"), 400),
         ("an unknown outcome", rows_query("outcome=created"), 400),
-        ("outcome twice", rows_query("outcome=invalid&outcome=rejected"), 400),
-        ("a bad escape in a name", rows_query("%zz=1&outcome=invalid"), 400),
-        ("overlong query", rows_query(&format!("outcome=invalid&pad={}", "x".repeat(5_000))), 414),
-        ("query parameters not strings", json!({"requestContext": {"http": {"method": "GET"}}, "rawPath": "/runs/r1/rows", "queryStringParameters": {"outcome": ["invalid"]}}), 400),
-        ("raw query not a string", with(rows_query(""), "/rawQueryString", json!(5)), 400),
+        (
+            "outcome twice",
+            rows_query("outcome=invalid&outcome=rejected"),
+            400,
+        ),
+        (
+            "a bad escape in a name",
+            rows_query("%zz=1&outcome=invalid"),
+            400,
+        ),
+        (
+            "overlong query",
+            rows_query(&format!("outcome=invalid&pad={}", "x".repeat(5_000))),
+            414,
+        ),
+        (
+            "query parameters not strings",
+            json!({"requestContext": {"http": {"method": "GET"}}, "rawPath": "/runs/r1/rows", "queryStringParameters": {"outcome": ["invalid"]}}),
+            400,
+        ),
+        (
+            "raw query not a string",
+            with(rows_query(""), "/rawQueryString", json!(5)),
+            400,
+        ),
     ]
 }
 
@@ -295,18 +468,21 @@ async fn hostile_requests_answer_4xx_and_start_nothing() {
     let cases = hostile();
     assert!(cases.len() >= 40, "the table has {} cases", cases.len());
     for (what, event, want) in cases {
-        let answer = stack
-            .trigger
-            .handle(event)
-            .await
-            .unwrap_or_else(|e| panic!("{what}: an HTTP request must get an answer, got {e:#}"));
+        let answer =
+            stack.trigger.handle(event).await.unwrap_or_else(|e| {
+                panic!("{what}: an HTTP request must get an answer, got {e:#}")
+            });
         let status = answer["statusCode"].as_u64();
         assert_eq!(status, Some(u64::from(want)), "{what}: {answer}");
         let body: Value = serde_json::from_str(answer["body"].as_str().unwrap_or_default())
             .unwrap_or_else(|e| panic!("{what}: the body is not JSON ({e}): {answer}"));
         let message = body["error"]["message"].as_str().unwrap_or_default();
         assert!(!message.is_empty(), "{what}: no error message: {body}");
-        assert!(message.chars().count() < 600, "{what}: {} chars", message.len());
+        assert!(
+            message.chars().count() < 600,
+            "{what}: {} chars",
+            message.len()
+        );
     }
 
     // Events that are not HTTP requests: refused, nothing started (the sync
@@ -316,15 +492,28 @@ async fn hostile_requests_answer_4xx_and_start_nothing() {
         ("an array", json!([])),
         ("a string", json!("x")),
         ("an empty object", json!({})),
-        ("a Scheduled Event without a time", json!({"detail-type": "Scheduled Event"})),
-        ("a Scheduled Event with a bad time", json!({"detail-type": "Scheduled Event", "time": "soon"})),
-        ("a Scheduled Event with a number time", json!({"detail-type": "Scheduled Event", "time": 0})),
+        (
+            "a Scheduled Event without a time",
+            json!({"detail-type": "Scheduled Event"}),
+        ),
+        (
+            "a Scheduled Event with a bad time",
+            json!({"detail-type": "Scheduled Event", "time": "soon"}),
+        ),
+        (
+            "a Scheduled Event with a number time",
+            json!({"detail-type": "Scheduled Event", "time": 0}),
+        ),
     ] {
         let result = stack.trigger.handle(event).await;
         assert!(result.is_err(), "{what}: {result:?}");
     }
 
-    assert_eq!(stack.run_items().await, Vec::<String>::new(), "no run record, lock or claim");
+    assert_eq!(
+        stack.run_items().await,
+        Vec::<String>::new(),
+        "no run record, lock or claim"
+    );
     assert_eq!(stack.invokes(), vec![], "no extract invoked");
 
     // The same stack sees a run when one starts: a good request, and a sync

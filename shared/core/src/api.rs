@@ -163,13 +163,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, Refusal> {
     }
     let inner = strip_prefix(path).trim_matches('/');
     let parts: Vec<&str> = inner.split('/').collect();
-    let no_route = || {
-        Refusal::not_found(format!(
-            "no route for {} {}",
-            echo(method),
-            echo(path)
-        ))
-    };
+    let no_route = || Refusal::not_found(format!("no route for {} {}", echo(method), echo(path)));
     if parts.iter().any(|p| p.is_empty()) {
         return Err(no_route());
     }

@@ -71,7 +71,10 @@ pub fn object_bytes<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, 
             let found = serde_json::from_slice::<Value>(bytes)
                 .map(|v| kind(&v).to_string())
                 .unwrap_or_else(|_| "not JSON".into());
-            return Err(payload(what, format!("expected a JSON object, found {found}")));
+            return Err(payload(
+                what,
+                format!("expected a JSON object, found {found}"),
+            ));
         }
     }
     serde_json::from_slice(bytes).map_err(|e| payload(what, e.to_string()))

@@ -157,7 +157,9 @@ fn decode_fingerprint(attrs: &Attrs) -> Result<Option<Fingerprint>, Error> {
 }
 
 pub(super) fn decode_prior(sync: &str, item: &Item) -> Result<(String, Prior), Error> {
-    let sk = Attrs::new(item, "a state item").s("sk")?.unwrap_or_default();
+    let sk = Attrs::new(item, "a state item")
+        .s("sk")?
+        .unwrap_or_default();
     let what = format!("state item `{sk}` of sync `{sync}`");
     let attrs = Attrs::new(item, &what);
     let key = sk
@@ -352,12 +354,19 @@ mod tests {
             ("co", AttributeValue::Bool(true), "`co` is BOOL, not S"),
             ("st", AttributeValue::L(vec![]), "`st` is L, not S"),
             ("r", s("r1"), "`r` is S, not B"),
-            ("fp", AttributeValue::N("1".into()), "`fp` is neither B nor S"),
+            (
+                "fp",
+                AttributeValue::N("1".into()),
+                "`fp` is neither B nor S",
+            ),
         ] {
             let mut encoded = encode_item("users", &item());
             encoded.insert(attr.into(), value);
             let err = decode_item("users", &encoded).unwrap_err().to_string();
-            assert!(err.contains("KEY#u-1") && err.contains(says), "{attr}: {err}");
+            assert!(
+                err.contains("KEY#u-1") && err.contains(says),
+                "{attr}: {err}"
+            );
         }
         let mut encoded = encode_item("users", &item());
         encoded.insert("sk".into(), AttributeValue::N("1".into()));

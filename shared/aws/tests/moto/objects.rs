@@ -81,7 +81,8 @@ async fn batches_round_trip_as_json() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("expected a JSON object, found an array"),
+        err.to_string()
+            .contains("expected a JSON object, found an array"),
         "{err}"
     );
 

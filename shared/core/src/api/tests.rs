@@ -16,11 +16,15 @@ fn post(path: &str, body: &str) -> Value {
 fn routes() {
     let cases = [
         ("GET", "/syncs", Route::ListSyncs),
-        ("get", "/syncs/", Route::ListSyncs),
+        ("GET", "/syncs/", Route::ListSyncs),
         ("GET", "/lambda-url/trigger/syncs", Route::ListSyncs),
         ("POST", "/syncs/users/runs", Route::StartRun("users".into())),
         ("POST", "/syncs/a%20b/runs", Route::StartRun("a b".into())),
-        ("POST", "/syncs/caf%C3%A9/runs", Route::StartRun("café".into())),
+        (
+            "POST",
+            "/syncs/caf%C3%A9/runs",
+            Route::StartRun("café".into()),
+        ),
         ("POST", "/syncs/café/runs", Route::StartRun("café".into())),
         ("GET", "/runs/r1", Route::GetRun("r1".into())),
         (
@@ -117,7 +121,11 @@ fn run_requests_are_objects_only() {
     ] {
         let refusal = run_options(body).expect_err(body);
         assert_eq!(refusal.status, 400, "{body}");
-        assert!(refusal.message.contains(says), "{body}: {}", refusal.message);
+        assert!(
+            refusal.message.contains(says),
+            "{body}: {}",
+            refusal.message
+        );
     }
     let deep = "[".repeat(100_000);
     assert_eq!(run_options(&deep).unwrap_err().status, 400);
@@ -132,11 +140,27 @@ fn bodies_are_decoded_bounded_and_utf8() {
     assert_eq!(body_text(&json!({})).unwrap(), "");
     assert_eq!(body_text(&json!({"body": null})).unwrap(), "");
     let cases = [
-        (json!({"body": "!!!", "isBase64Encoded": true}), 400, "base64"),
-        (json!({"body": "/w==", "isBase64Encoded": true}), 400, "not UTF-8"),
-        (json!({"body": "e30=", "isBase64Encoded": "yes"}), 400, "isBase64Encoded"),
+        (
+            json!({"body": "!!!", "isBase64Encoded": true}),
+            400,
+            "base64",
+        ),
+        (
+            json!({"body": "/w==", "isBase64Encoded": true}),
+            400,
+            "not UTF-8",
+        ),
+        (
+            json!({"body": "e30=", "isBase64Encoded": "yes"}),
+            400,
+            "isBase64Encoded",
+        ),
         (json!({"body": 12}), 400, "`body` is a number"),
-        (json!({"body": {"dry_run": true}}), 400, "`body` is an object"),
+        (
+            json!({"body": {"dry_run": true}}),
+            400,
+            "`body` is an object",
+        ),
         (
             json!({"body": "x".repeat(MAX_BODY_BYTES + 1)}),
             413,
@@ -158,14 +182,23 @@ fn bodies_are_decoded_bounded_and_utf8() {
 #[test]
 fn queries_from_raw_or_map() {
     let e = json!({"rawQueryString": "a=1&outcome=not_found"});
-    assert_eq!(query_param(&e, "outcome").unwrap().as_deref(), Some("not_found"));
+    assert_eq!(
+        query_param(&e, "outcome").unwrap().as_deref(),
+        Some("not_found")
+    );
     let e = json!({"rawQueryString": "outcome=not%5Ffound&limit=5"});
-    assert_eq!(query_param(&e, "outcome").unwrap().as_deref(), Some("not_found"));
+    assert_eq!(
+        query_param(&e, "outcome").unwrap().as_deref(),
+        Some("not_found")
+    );
     let e = json!({"rawQueryString": "&&outcome&x=%C3%A9+b"});
     assert_eq!(query_param(&e, "outcome").unwrap().as_deref(), Some(""));
     assert_eq!(query_param(&e, "x").unwrap().as_deref(), Some("é b"));
     let e = json!({"queryStringParameters": {"outcome": "invalid"}});
-    assert_eq!(query_param(&e, "outcome").unwrap().as_deref(), Some("invalid"));
+    assert_eq!(
+        query_param(&e, "outcome").unwrap().as_deref(),
+        Some("invalid")
+    );
     assert_eq!(query_param(&json!({}), "outcome").unwrap(), None);
     for e in [
         json!({"rawQueryString": "outcome=%aé"}),

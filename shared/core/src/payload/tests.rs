@@ -18,12 +18,18 @@ fn extract_payloads_are_objects_with_a_run_id() {
         ExtractRequest { run_id: RUN.into() }
     );
     for (payload, says) in [
-        (json!([RUN]), "expected a JSON object {\"run_id\": \"…\"}, found an array"),
+        (
+            json!([RUN]),
+            "expected a JSON object {\"run_id\": \"…\"}, found an array",
+        ),
         (json!(RUN), "found a string"),
         (json!(null), "found null"),
         (json!(7), "found a number"),
         (json!({}), "missing field `run_id`"),
-        (json!({"run_id": 7}), "invalid type: integer `7`, expected a string"),
+        (
+            json!({"run_id": 7}),
+            "invalid type: integer `7`, expected a string",
+        ),
         (json!({"run_id": ""}), "is not a run id"),
         (json!({"run_id": "../x"}), "is not a run id"),
         (json!({"run_id": "a".repeat(129)}), "is not a run id"),
@@ -45,12 +51,27 @@ fn load_payloads_are_objects_with_ids_and_a_key() {
         (json!([RUN, 3, key]), "found an array"),
         (json!(true), "found a boolean"),
         (json!({"run_id": RUN, "key": key}), "missing field `seq`"),
-        (json!({"run_id": RUN, "seq": -1, "key": key}), "invalid value"),
-        (json!({"run_id": RUN, "seq": 4_294_967_296_u64, "key": key}), "invalid value"),
-        (json!({"run_id": RUN, "seq": "3", "key": key}), "invalid type"),
+        (
+            json!({"run_id": RUN, "seq": -1, "key": key}),
+            "invalid value",
+        ),
+        (
+            json!({"run_id": RUN, "seq": 4_294_967_296_u64, "key": key}),
+            "invalid value",
+        ),
+        (
+            json!({"run_id": RUN, "seq": "3", "key": key}),
+            "invalid type",
+        ),
         (json!({"run_id": RUN, "seq": 3, "key": ""}), "`key`"),
-        (json!({"run_id": "r 1", "seq": 3, "key": key}), "is not a run id"),
-        (json!({"run_id": RUN, "seq": 3, "key": key, "skip_list": 1}), "invalid type"),
+        (
+            json!({"run_id": "r 1", "seq": 3, "key": key}),
+            "is not a run id",
+        ),
+        (
+            json!({"run_id": RUN, "seq": 3, "key": key, "skip_list": 1}),
+            "invalid type",
+        ),
     ] {
         let m = message(load_request(&payload).expect_err(says));
         assert!(m.starts_with("load payload: "), "{m}");
@@ -86,7 +107,8 @@ fn sample_batch(run_id: &str, seq: u32) -> Batch {
 
 #[test]
 fn batches_are_objects_of_the_invocation_that_names_them() {
-    let request = load_request(&json!({"run_id": RUN, "seq": 0, "key": batch_key(RUN, 0)})).unwrap();
+    let request =
+        load_request(&json!({"run_id": RUN, "seq": 0, "key": batch_key(RUN, 0)})).unwrap();
     let bytes = serde_json::to_vec(&sample_batch(RUN, 0)).unwrap();
     assert_eq!(batch(&bytes, &request).unwrap(), sample_batch(RUN, 0));
 
@@ -95,9 +117,12 @@ fn batches_are_objects_of_the_invocation_that_names_them() {
         Value::Object(map) => Value::Array(map.into_iter().map(|(_, v)| v).collect()),
         other => other,
     };
-    let deep = format!("{{\"run_id\":{}", "[".repeat(100_000));
+    let deep = format!("{{\"items\":[{{\"body\":{{\"a\":{}", "[".repeat(100_000));
     let cases: Vec<(Vec<u8>, &str)> = vec![
-        (serde_json::to_vec(&as_array).unwrap(), "expected a JSON object, found an array"),
+        (
+            serde_json::to_vec(&as_array).unwrap(),
+            "expected a JSON object, found an array",
+        ),
         (b"".to_vec(), "empty, expected a JSON object"),
         (b"  \n".to_vec(), "empty"),
         (b"\xff\xfe{".to_vec(), "found not JSON"),
@@ -105,7 +130,10 @@ fn batches_are_objects_of_the_invocation_that_names_them() {
         (b"{\"run_id\":".to_vec(), "EOF"),
         (b"{\"run_id\":\"\xff\"}".to_vec(), "invalid unicode"),
         (deep.into_bytes(), "recursion limit"),
-        (serde_json::to_vec(&sample_batch(RUN, 1)).unwrap(), "holds batch 1 of run"),
+        (
+            serde_json::to_vec(&sample_batch(RUN, 1)).unwrap(),
+            "holds batch 1 of run",
+        ),
         (
             serde_json::to_vec(&sample_batch("other", 0)).unwrap(),
             "of run `other`, but the invocation is for batch 0",

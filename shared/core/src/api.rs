@@ -176,7 +176,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, Refusal> {
         ["syncs"] | ["syncs", _, "runs"] | ["runs", _] | ["runs", _, "rows"] => Err(Refusal {
             status: 405,
             code: "method_not_allowed",
-            message: format!("{} is not allowed on {}", echo(method), echo(path)),
+            message: bounded(format!("{} is not allowed on {}", echo(method), echo(path))),
         }),
         _ => Err(no_route()),
     }
@@ -394,23 +394,22 @@ pub fn kind(value: &Value) -> &'static str {
     }
 }
 
-/// A client's text as an error message shows it: at most [`ECHO_CHARS`]
-/// characters, control characters escaped.
+/// A client's text as an error message shows it: control characters escaped,
+/// at most [`ECHO_CHARS`] characters once escaped (an escape is up to 10).
 fn echo(text: &str) -> String {
-    let mut shown: String = text
-        .chars()
-        .take(ECHO_CHARS)
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect();
-    if text.chars().nth(ECHO_CHARS).is_some() {
-        shown.push('…');
+    let mut shown = String::new();
+    for c in text.chars() {
+        let before = shown.len();
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+        if shown.chars().count() > ECHO_CHARS {
+            shown.truncate(before);
+            shown.push('…');
+            break;
+        }
     }
     shown
 }

@@ -90,6 +90,17 @@ fn messages_echo_a_bounded_escaped_excerpt() {
     assert!(refusal.message.ends_with('…'), "{}", refusal.message);
     let refusal = route("GET", "/a\u{1b}[31m").unwrap_err();
     assert!(!refusal.message.contains('\u{1b}'), "{}", refusal.message);
+    // Found by the http_request fuzz target: escaped control characters (up to
+    // 10 characters each) made a 405 message of 503 characters.
+    let method = format!("{}GEZ", "\u{fffd}".repeat(26));
+    let path = format!("/runs/20261129T1{}", "\u{19}".repeat(60));
+    let refusal = route(&method, &path).unwrap_err();
+    assert_eq!(refusal.status, 405);
+    assert!(
+        refusal.message.chars().count() <= MAX_MESSAGE_CHARS + 1,
+        "{} chars",
+        refusal.message.chars().count()
+    );
 }
 
 #[test]

@@ -2,6 +2,8 @@
 # Fuzzes backflow-core for a bounded time (fuzz/, cargo-fuzz + libFuzzer):
 #   config_parse  bytes -> config::parse, the functions' config entry point
 #   coerce        warehouse cells -> value coercion and row mapping
+#   http_request  an HTTP event -> the trigger's routing and request parsing
+#   payloads      extract/load invocation payloads and S3 batches -> their types
 # Each target starts from its committed seeds (fuzz/seeds/<target>) plus the corpus
 # kept from earlier runs on this machine (<target dir>/fuzz/corpus/<target>), and
 # runs for FUZZ_SECONDS (default 30). Exits non-zero when a target panics, breaks an

@@ -34,8 +34,6 @@ mod prepare;
 
 use std::time::Instant;
 
-use anyhow::Context;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use backflow_aws::{Aws, Batches, Invoker, RunStore, Settings, StateStore};
@@ -43,11 +41,8 @@ use backflow_core::run::{RunRecord, RunStatus, Usage};
 
 use fan_out::Recorded;
 
-/// The invocation payload.
-#[derive(Debug, Deserialize)]
-pub struct ExtractRequest {
-    pub run_id: String,
-}
+/// The invocation payload (parsed by [`backflow_core::payload::extract_request`]).
+pub use backflow_core::payload::ExtractRequest;
 
 /// What every invocation needs, built once per cold start.
 pub struct Extract {
@@ -75,8 +70,9 @@ impl Extract {
         if event.get("warmup").is_some() {
             return Ok(json!({"ok": true}));
         }
-        let request: ExtractRequest =
-            serde_json::from_value(event).context("extract: bad payload")?;
+        // Anything but `{"run_id": "…"}` is refused before any IO, naming what
+        // was expected; Lambda's retries of it are refused the same way.
+        let request = backflow_core::payload::extract_request(&event)?;
         let started = Instant::now();
         let Some(run) = self.runs.get_run(&request.run_id).await? else {
             anyhow::bail!("extract: no run `{}`", request.run_id);

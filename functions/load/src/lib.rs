@@ -25,12 +25,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use anyhow::Context;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
 use backflow_aws::{Aws, Batches, RunStore, RunTag, Secrets, Settings, StateItem, StateStore};
-use backflow_core::batch::{Batch, LoadRequest};
+use backflow_core::batch::Batch;
 use backflow_core::run::{final_status, Counts, RowReport, RunStatus, Usage};
 use backflow_intercom::Client;
 
@@ -66,7 +65,8 @@ impl Load {
         if event.get("warmup").is_some() {
             return Ok(json!({"ok": true}));
         }
-        let request: LoadRequest = serde_json::from_value(event).context("load: bad payload")?;
+        // Anything but `{"run_id", "seq", "key"}` is refused before any IO.
+        let request = backflow_core::payload::load_request(&event)?;
         let started = Instant::now();
         let Some(run) = self.runs.get_run(&request.run_id).await? else {
             anyhow::bail!("load: no run `{}`", request.run_id);
@@ -75,7 +75,7 @@ impl Load {
             tracing::info!(run_id = %run.run_id, seq = request.seq, "load: run already finished");
             return Ok(json!({"skipped": true}));
         }
-        let batch = self.batches.get(&request.key).await?;
+        let batch = self.batches.get(&request).await?;
         let skip: HashSet<String> = match &request.skip_list {
             Some(key) => self.batches.get_json(key).await?.unwrap_or_default(),
             None => HashSet::new(),

@@ -1,7 +1,9 @@
 //! The `trigger` function: the HTTP API and the every-minute schedule.
 //!
 //! # Layout
-//! - [`http`]: the API Gateway (payload 2.0) / function-URL event → route → answer.
+//! - [`http`]: the API Gateway (payload 2.0) / function-URL event → answer. What
+//!   the client sent is parsed first, with no IO, by `backflow_core::api`: a
+//!   refused request is a 4xx that starts nothing.
 //! - [`runs`]: starting a run (lock, record, hand-off to `extract`), stalled runs.
 //! - [`schedule`]: the Scheduled Event: which syncs are due, once per due minute.
 //!

@@ -10,20 +10,32 @@ use backflow_core::schedule::{due_minute, is_due};
 use crate::runs::{self, StartError, StartOptions};
 use crate::Trigger;
 
-/// The minute the event stands for: its `time`, else now.
-pub fn event_minute(event: &Value) -> DateTime<Utc> {
-    let t = event
-        .get("time")
-        .and_then(Value::as_str)
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(Utc::now);
-    due_minute(t)
+/// The minute the event stands for: its `time`. A missing or unreadable `time`
+/// is an error, not "now": the minute is what makes a second delivery of the
+/// same event a no-op, and "now" would differ between two deliveries.
+pub fn event_minute(event: &Value) -> anyhow::Result<DateTime<Utc>> {
+    let time = match event.get("time") {
+        Some(Value::String(time)) => time,
+        Some(other) => anyhow::bail!(
+            "Scheduled Event: `time` is {}, not an RFC 3339 string",
+            backflow_core::api::kind(other)
+        ),
+        None => anyhow::bail!("Scheduled Event: no `time`"),
+    };
+    let t = DateTime::parse_from_rfc3339(time).map_err(|e| {
+        let shown: String = time
+            .chars()
+            .take(80)
+            .flat_map(char::escape_default)
+            .collect();
+        anyhow::anyhow!("Scheduled Event: `time` `{shown}` is not an RFC 3339 time: {e}")
+    })?;
+    Ok(due_minute(t.with_timezone(&Utc)))
 }
 
 /// Returns the run ids started.
 pub async fn handle(trigger: &Trigger, event: &Value) -> anyhow::Result<Vec<String>> {
-    let minute = event_minute(event);
+    let minute = event_minute(event)?;
     let stamp = minute.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let config = runs::load_config(trigger).await?;
     let mut started = Vec::new();
@@ -66,6 +78,37 @@ mod tests {
     fn minute_comes_from_the_event_time() {
         let e =
             serde_json::json!({"detail-type": "Scheduled Event", "time": "2026-11-29T10:30:42Z"});
-        assert_eq!(event_minute(&e).to_rfc3339(), "2026-11-29T10:30:00+00:00");
+        assert_eq!(
+            event_minute(&e).unwrap().to_rfc3339(),
+            "2026-11-29T10:30:00+00:00"
+        );
+    }
+
+    #[test]
+    fn odd_event_times_are_errors_that_name_the_field() {
+        for (time, says) in [
+            (None, "no `time`"),
+            (Some(serde_json::json!(1_700_000_000)), "`time` is a number"),
+            (Some(serde_json::json!(null)), "`time` is null"),
+            (
+                Some(serde_json::json!("yesterday")),
+                "`yesterday` is not an RFC 3339 time",
+            ),
+            (
+                Some(serde_json::json!("2026-13-29T10:30:42Z")),
+                "not an RFC 3339 time",
+            ),
+            (
+                Some(serde_json::json!("+999999-01-01T00:00:00Z")),
+                "not an RFC 3339 time",
+            ),
+        ] {
+            let mut e = serde_json::json!({"detail-type": "Scheduled Event"});
+            if let Some(t) = time {
+                e["time"] = t;
+            }
+            let message = format!("{:#}", event_minute(&e).unwrap_err());
+            assert!(message.contains(says), "{e}: {message}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
-use backflow_core::batch::{batch_key, Batch};
+use backflow_core::batch::{batch_key, Batch, LoadRequest};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -38,12 +38,19 @@ impl Batches {
         Ok(key)
     }
 
-    /// Reads a batch; a missing object is [`Error::S3NotFound`].
-    pub async fn get(&self, key: &str) -> Result<Batch, Error> {
-        self.get_json(key).await?.ok_or_else(|| Error::S3NotFound {
-            bucket: self.bucket.clone(),
-            key: key.to_string(),
-        })
+    /// Reads the batch a `load` invocation names: a JSON object holding that
+    /// batch of that run ([`backflow_core::payload::batch`]); a missing object is
+    /// [`Error::S3NotFound`].
+    pub async fn get(&self, request: &LoadRequest) -> Result<Batch, Error> {
+        let key = &request.key;
+        let Some(bytes) = get_object(&self.s3, &self.bucket, key).await? else {
+            return Err(Error::S3NotFound {
+                bucket: self.bucket.clone(),
+                key: key.to_string(),
+            });
+        };
+        backflow_core::payload::batch(&bytes, request)
+            .map_err(|e| Error::corrupt(format!("s3://{}/{key}", self.bucket), e))
     }
 
     /// Writes any serializable value as a JSON object at `key`.

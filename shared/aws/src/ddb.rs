@@ -61,8 +61,109 @@ pub(crate) fn get_u64(item: &Item, name: &str) -> Option<u64> {
         .or_else(|| text.parse::<f64>().ok().map(|f| f.max(0.0) as u64))
 }
 
-pub(crate) fn get_f64(item: &Item, name: &str) -> Option<f64> {
-    item.get(name)?.as_n().ok()?.parse().ok()
+/// Typed reads of an item's attributes, for decoding what a table holds: an
+/// absent (or NULL) attribute is `None`; one of another type, or a number that
+/// is not what the field needs, is [`Error::Corrupt`] naming the item and the
+/// attribute — never a silent default, never a panic.
+pub(crate) struct Attrs<'a> {
+    item: &'a Item,
+    what: &'a str,
+}
+
+impl<'a> Attrs<'a> {
+    /// `what` names the item in errors (`run `r1``, `state item …`).
+    pub(crate) fn new(item: &'a Item, what: &'a str) -> Attrs<'a> {
+        Attrs { item, what }
+    }
+
+    /// The item's name in errors.
+    pub(crate) fn what(&self) -> &'a str {
+        self.what
+    }
+
+    /// The attribute, whatever its type (`None` when absent or NULL).
+    pub(crate) fn get(&self, name: &str) -> Option<&'a AttributeValue> {
+        match self.item.get(name) {
+            None | Some(AttributeValue::Null(_)) => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    fn wrong(&self, name: &str, message: impl std::fmt::Display) -> Error {
+        Error::corrupt(self.what, format!("attribute `{name}` {message}"))
+    }
+
+    pub(crate) fn s(&self, name: &str) -> Result<Option<&'a str>, Error> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::S(v)) => Ok(Some(v)),
+            Some(other) => Err(self.wrong(name, format!("is {}, not S", type_name(other)))),
+        }
+    }
+
+    /// A string attribute that must be there.
+    pub(crate) fn required_s(&self, name: &str) -> Result<&'a str, Error> {
+        self.s(name)?.ok_or_else(|| self.wrong(name, "is missing"))
+    }
+
+    pub(crate) fn b(&self, name: &str) -> Result<Option<&'a [u8]>, Error> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::B(blob)) => Ok(Some(blob.as_ref())),
+            Some(other) => Err(self.wrong(name, format!("is {}, not B", type_name(other)))),
+        }
+    }
+
+    fn number(&self, name: &str) -> Result<Option<&'a str>, Error> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::N(v)) => Ok(Some(v)),
+            Some(other) => Err(self.wrong(name, format!("is {}, not N", type_name(other)))),
+        }
+    }
+
+    /// A counter: a whole number ≥ 0 (`3.0` is read as 3).
+    pub(crate) fn u64(&self, name: &str) -> Result<Option<u64>, Error> {
+        let Some(text) = self.number(name)? else {
+            return Ok(None);
+        };
+        if let Ok(v) = text.parse::<u64>() {
+            return Ok(Some(v));
+        }
+        match text.parse::<f64>() {
+            Ok(f) if f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < u64::MAX as f64 => {
+                Ok(Some(f as u64))
+            }
+            _ => Err(self.wrong(name, format!("is `{text}`, not a whole number ≥ 0"))),
+        }
+    }
+
+    pub(crate) fn f64(&self, name: &str) -> Result<Option<f64>, Error> {
+        let Some(text) = self.number(name)? else {
+            return Ok(None);
+        };
+        match text.parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok(Some(f)),
+            _ => Err(self.wrong(name, format!("is `{text}`, not a finite number"))),
+        }
+    }
+}
+
+/// A DynamoDB type's name as DynamoDB spells it, for a message.
+fn type_name(value: &AttributeValue) -> &'static str {
+    match value {
+        AttributeValue::S(_) => "S",
+        AttributeValue::N(_) => "N",
+        AttributeValue::B(_) => "B",
+        AttributeValue::Bool(_) => "BOOL",
+        AttributeValue::Null(_) => "NULL",
+        AttributeValue::L(_) => "L",
+        AttributeValue::M(_) => "M",
+        AttributeValue::Ss(_) => "SS",
+        AttributeValue::Ns(_) => "NS",
+        AttributeValue::Bs(_) => "BS",
+        _ => "of an unknown type",
+    }
 }
 
 pub(crate) fn now_secs() -> u64 {

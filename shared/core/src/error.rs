@@ -45,4 +45,8 @@ pub enum Error {
         column: String,
         available: String,
     },
+    /// An invocation payload or an S3 batch that cannot be read: not a JSON
+    /// object, a missing or mistyped field, an id that is not one.
+    #[error("{what}: {message}")]
+    Payload { what: String, message: String },
 }

@@ -14,6 +14,11 @@
 //! - [`plan`]: the diff of a mapped row against what Intercom confirmed before
 //!   (create / update / unchanged / delete / archive / send), plan counts, the mirror
 //!   mass-removal guard.
+//! - [`api`]: the HTTP API's requests parsed before any IO (route, percent-decoded
+//!   path segments, query, run request body as a JSON object only), or the 4xx
+//!   answer that says what is wrong.
+//! - [`payload`]: the `extract` and `load` invocation payloads and the S3 batch,
+//!   read as JSON objects only, their ids checked.
 //! - [`batch`]: what `extract` writes to S3 and `load` reads: the rows to send and the
 //!   spec needed to send them.
 //! - [`run`]: run records, counters, row reports, statuses.
@@ -30,6 +35,7 @@
 //! Nothing here does IO: no tokio, no HTTP, no AWS SDK, no database. The adapters
 //! (`backflow-aws`, `backflow-warehouse`, `backflow-intercom`) and the functions do.
 
+pub mod api;
 pub mod batch;
 pub mod budget;
 pub mod config;
@@ -38,6 +44,7 @@ pub mod error;
 pub mod fingerprint;
 pub mod mapping;
 pub mod pacing;
+pub mod payload;
 pub mod plan;
 pub mod retry;
 pub mod run;

@@ -227,3 +227,18 @@ pub fn final_status(counts: &Counts) -> RunStatus {
         RunStatus::Succeeded
     }
 }
+
+/// Longest run id accepted from outside (`trigger` makes 25-character ids).
+pub const MAX_RUN_ID_BYTES: usize = 128;
+
+/// Whether `id` can be a run id: 1 to [`MAX_RUN_ID_BYTES`] ASCII letters, digits,
+/// `-` or `_` (`trigger` makes `20261129T111444Z-606c45ac`). Ids from a request
+/// or a payload are checked before they become DynamoDB or S3 keys, whose length
+/// and character limits a client must not reach.
+pub fn is_run_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_RUN_ID_BYTES
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}

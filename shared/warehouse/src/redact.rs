@@ -152,27 +152,12 @@ fn url_passwords(url: &str) -> Vec<&str> {
 }
 
 /// `%XX` → byte (and `+` left alone: it is literal in a URL's userinfo). Invalid
-/// escapes and non-UTF-8 results are kept as written.
+/// escapes are kept as written, and so is the whole text when the decoded bytes
+/// are not UTF-8.
 fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(high), Some(low)) = (hex_digit(bytes[i + 1]), hex_digit(bytes[i + 2])) {
-                out.push(high * 16 + low);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|_| text.to_string())
-}
-
-fn hex_digit(byte: u8) -> Option<u8> {
-    (byte as char).to_digit(16).map(|d| d as u8)
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map_or_else(|_| text.to_string(), |decoded| decoded.into_owned())
 }
 
 #[cfg(test)]
@@ -199,6 +184,9 @@ mod tests {
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
         assert_eq!(percent_decode("%E2%9C%93"), "✓");
+        // A multi-byte character right after `%`, and bytes that are not UTF-8.
+        assert_eq!(percent_decode("p%aé%"), "p%aé%");
+        assert_eq!(percent_decode("p%FFw"), "p%FFw");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use backflow_core::run::{Counts, RunRecord, RunStatus, Usage};
 
-use crate::ddb::{get_f64, get_s, get_u64, n, n_f64, s, Item};
+use crate::ddb::{n, n_f64, s, Attrs, Item};
 use crate::Error;
 
 type CountField = fn(&mut Counts) -> &mut u64;
@@ -59,54 +59,56 @@ pub(super) fn json<T: serde::Serialize + ?Sized>(value: &T) -> AttributeValue {
 }
 
 pub(super) fn decode_run(run_id: &str, item: &Item) -> Result<RunRecord, Error> {
-    let what = || format!("run `{run_id}`");
-    let doc = get_s(item, "doc").ok_or_else(|| Error::corrupt(what(), "no `doc` attribute"))?;
-    let mut r: RunRecord = serde_json::from_str(doc).map_err(|e| Error::corrupt(what(), e))?;
-    if let Some(status) = get_s(item, "status") {
+    let what = format!("run `{run_id}`");
+    let attrs = Attrs::new(item, &what);
+    let doc = attrs.required_s("doc")?;
+    let mut r: RunRecord = serde_json::from_str(doc).map_err(|e| Error::corrupt(&what, e))?;
+    if let Some(status) = attrs.s("status")? {
         r.status = serde_json::from_value(serde_json::Value::String(status.into()))
-            .map_err(|_| Error::corrupt(what(), format!("bad status `{status}`")))?;
+            .map_err(|_| Error::corrupt(&what, format!("bad status `{status}`")))?;
     }
     for (attr, field) in COUNTERS {
-        if let Some(v) = get_u64(item, attr) {
+        if let Some(v) = attrs.u64(attr)? {
             *field(&mut r.counts) = v;
         }
     }
     for (attr, field) in USAGE_FLOATS {
-        if let Some(v) = get_f64(item, attr) {
+        if let Some(v) = attrs.f64(attr)? {
             *field(&mut r.usage) = v;
         }
     }
     for (attr, field) in USAGE_INTS {
-        if let Some(v) = get_u64(item, attr) {
+        if let Some(v) = attrs.u64(attr)? {
             *field(&mut r.usage) = v;
         }
     }
-    let overlay = |attr: &str, target: &mut u64| {
-        if let Some(v) = get_u64(item, attr) {
+    for (attr, target) in [
+        ("api_calls", &mut r.api_calls),
+        ("retries", &mut r.retries),
+        ("b_total", &mut r.batches.total),
+        ("b_done", &mut r.batches.done),
+        ("b_failed", &mut r.batches.failed),
+    ] {
+        if let Some(v) = attrs.u64(attr)? {
             *target = v;
         }
-    };
-    overlay("api_calls", &mut r.api_calls);
-    overlay("retries", &mut r.retries);
-    overlay("b_total", &mut r.batches.total);
-    overlay("b_done", &mut r.batches.done);
-    overlay("b_failed", &mut r.batches.failed);
-    if let Some(plan) = get_s(item, "plan") {
-        r.plan = serde_json::from_str(plan).map_err(|e| Error::corrupt(what(), e))?;
     }
-    if let Some(samples) = get_s(item, "samples") {
-        r.samples = serde_json::from_str(samples).map_err(|e| Error::corrupt(what(), e))?;
+    if let Some(plan) = attrs.s("plan")? {
+        r.plan = serde_json::from_str(plan).map_err(|e| Error::corrupt(&what, e))?;
     }
-    if let Some(warnings) = get_s(item, "warnings") {
-        r.warnings = serde_json::from_str(warnings).map_err(|e| Error::corrupt(what(), e))?;
+    if let Some(samples) = attrs.s("samples")? {
+        r.samples = serde_json::from_str(samples).map_err(|e| Error::corrupt(&what, e))?;
     }
-    if let Some(at) = get_s(item, "finished_at") {
+    if let Some(warnings) = attrs.s("warnings")? {
+        r.warnings = serde_json::from_str(warnings).map_err(|e| Error::corrupt(&what, e))?;
+    }
+    if let Some(at) = attrs.s("finished_at")? {
         r.finished_at = Some(at.to_string());
     }
-    if let Some(error) = get_s(item, "error") {
+    if let Some(error) = attrs.s("error")? {
         r.error = Some(error.to_string());
     }
-    if let Some(at) = get_u64(item, "updated_at") {
+    if let Some(at) = attrs.u64("updated_at")? {
         r.updated_at = i64::try_from(at).ok();
     }
     Ok(r)

@@ -6,7 +6,7 @@ use backflow_core::run::{Outcome, RowReport};
 
 use super::item::{json, run_pk};
 use super::{RunStore, RUN_TTL_SECS};
-use crate::ddb::{self, get_s, n, now_secs, s, Item};
+use crate::ddb::{self, n, now_secs, s, Attrs, Item};
 use crate::Error;
 
 impl RunStore {
@@ -81,10 +81,10 @@ impl RunStore {
                 .send()
                 .await
                 .map_err(|e| self.err("Query", e))?;
+            let what = format!("row report of run `{run_id}`");
             for item in out.items() {
-                let doc = get_s(item, "doc").unwrap_or_default();
-                let row = serde_json::from_str(doc)
-                    .map_err(|e| Error::corrupt(format!("row report of run `{run_id}`"), e))?;
+                let doc = Attrs::new(item, &what).required_s("doc")?;
+                let row = serde_json::from_str(doc).map_err(|e| Error::corrupt(&what, e))?;
                 rows.push(row);
             }
             match out.last_evaluated_key {

@@ -8,7 +8,7 @@ use backflow_core::plan::{Prior, RecordStatus};
 use backflow_core::run::Outcome;
 
 use super::{pk, KEY_PREFIX};
-use crate::ddb::{self, get_s, s, Item};
+use crate::ddb::{self, s, Attrs, Item};
 use crate::Error;
 
 /// One key's state, as `load` writes it after Intercom answered.
@@ -137,72 +137,73 @@ fn b(bytes: Vec<u8>) -> AttributeValue {
     AttributeValue::B(Blob::new(bytes))
 }
 
-fn get_b<'a>(item: &'a Item, name: &str) -> Option<&'a [u8]> {
-    item.get(name)
-        .and_then(|v| v.as_b().ok())
-        .map(|blob| blob.as_ref())
-}
-
-fn decode_fingerprint(item: &Item) -> Result<Option<Fingerprint>, String> {
-    if let Some(bytes) = get_b(item, "fp") {
-        let raw: [u8; 16] = bytes
-            .try_into()
-            .map_err(|_| format!("bad fingerprint: {} bytes", bytes.len()))?;
-        return Ok(Some(Fingerprint(u128::from_be_bytes(raw))));
-    }
-    // Items written before fingerprints were binary.
-    match get_s(item, "fp") {
+fn decode_fingerprint(attrs: &Attrs) -> Result<Option<Fingerprint>, Error> {
+    let bad = |message: String| Error::corrupt(attrs.what(), message);
+    match attrs.get("fp") {
         None => Ok(None),
-        Some(hex) => Fingerprint::from_hex(hex)
+        Some(AttributeValue::B(blob)) => {
+            let bytes = blob.as_ref();
+            let raw: [u8; 16] = bytes
+                .try_into()
+                .map_err(|_| bad(format!("bad fingerprint: {} bytes", bytes.len())))?;
+            Ok(Some(Fingerprint(u128::from_be_bytes(raw))))
+        }
+        // Items written before fingerprints were binary.
+        Some(AttributeValue::S(hex)) => Fingerprint::from_hex(hex)
             .map(Some)
-            .ok_or_else(|| format!("bad fingerprint `{hex}`")),
+            .ok_or_else(|| bad(format!("bad fingerprint `{hex}`"))),
+        Some(_) => Err(bad("attribute `fp` is neither B nor S".into())),
     }
 }
 
 pub(super) fn decode_prior(sync: &str, item: &Item) -> Result<(String, Prior), Error> {
-    let sk = get_s(item, "sk").unwrap_or_default();
-    let what = || format!("state item `{sk}` of sync `{sync}`");
+    let sk = Attrs::new(item, "a state item")
+        .s("sk")?
+        .unwrap_or_default();
+    let what = format!("state item `{sk}` of sync `{sync}`");
+    let attrs = Attrs::new(item, &what);
     let key = sk
         .strip_prefix(KEY_PREFIX)
-        .ok_or_else(|| Error::corrupt(what(), "sort key does not start with KEY#"))?
+        .ok_or_else(|| Error::corrupt(&what, "sort key does not start with KEY#"))?
         .to_string();
-    let fingerprint = decode_fingerprint(item).map_err(|e| Error::corrupt(what(), e))?;
-    let status = match get_s(item, "st") {
+    let fingerprint = decode_fingerprint(&attrs)?;
+    let status = match attrs.s("st")? {
         None => RecordStatus::Active,
         Some(st) => {
-            parse_status(st).ok_or_else(|| Error::corrupt(what(), format!("bad status `{st}`")))?
+            parse_status(st).ok_or_else(|| Error::corrupt(&what, format!("bad status `{st}`")))?
         }
     };
     let prior = Prior {
-        intercom_id: get_s(item, "iid").map(str::to_string),
+        intercom_id: attrs.s("iid")?.map(str::to_string),
         fingerprint,
         status,
-        company_id: get_s(item, "co").map(str::to_string),
+        company_id: attrs.s("co")?.map(str::to_string),
     };
     Ok((key, prior))
 }
 
 pub(super) fn decode_item(sync: &str, item: &Item) -> Result<StateItem, Error> {
     let (key, prior) = decode_prior(sync, item)?;
-    let what = || format!("state item `KEY#{key}` of sync `{sync}`");
-    let (outcome, run) = match get_b(item, "r") {
+    let what = format!("state item `KEY#{key}` of sync `{sync}`");
+    let attrs = Attrs::new(item, &what);
+    let (outcome, run) = match attrs.b("r")? {
         Some(&[code, a, b, c, d]) => {
             let outcome = outcome_of(code)
-                .ok_or_else(|| Error::corrupt(what(), format!("bad outcome code {code}")))?;
+                .ok_or_else(|| Error::corrupt(&what, format!("bad outcome code {code}")))?;
             (outcome, RunTag([a, b, c, d]))
         }
         Some(other) => {
             return Err(Error::corrupt(
-                what(),
+                &what,
                 format!("bad `r`: {} bytes, want 5", other.len()),
             ))
         }
         // Items written before `r`: the run id and outcome spelled out.
         None => {
-            let out = get_s(item, "out").unwrap_or_default();
+            let out = attrs.s("out")?.unwrap_or_default();
             let outcome = parse_outcome(out)
-                .ok_or_else(|| Error::corrupt(what(), format!("bad outcome `{out}`")))?;
-            (outcome, RunTag::of(get_s(item, "run").unwrap_or_default()))
+                .ok_or_else(|| Error::corrupt(&what, format!("bad outcome `{out}`")))?;
+            (outcome, RunTag::of(attrs.s("run")?.unwrap_or_default()))
         }
     };
     Ok(StateItem {
@@ -219,6 +220,11 @@ pub(super) fn decode_item(sync: &str, item: &Item) -> Result<StateItem, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ddb::get_s;
+
+    fn get_b<'a>(item: &'a Item, name: &str) -> Option<&'a [u8]> {
+        Attrs::new(item, "item").b(name).ok().flatten()
+    }
 
     fn item() -> StateItem {
         StateItem {
@@ -341,5 +347,33 @@ mod tests {
         encoded.insert("fp".into(), b(vec![1, 2, 3]));
         let err = decode_item("users", &encoded).unwrap_err().to_string();
         assert!(err.contains("KEY#u-1") && err.contains("3 bytes"), "{err}");
+
+        // Attributes of the wrong type are named, never read as absent.
+        for (attr, value, says) in [
+            ("iid", AttributeValue::N("7".into()), "`iid` is N, not S"),
+            ("co", AttributeValue::Bool(true), "`co` is BOOL, not S"),
+            ("st", AttributeValue::L(vec![]), "`st` is L, not S"),
+            ("r", s("r1"), "`r` is S, not B"),
+            (
+                "fp",
+                AttributeValue::N("1".into()),
+                "`fp` is neither B nor S",
+            ),
+        ] {
+            let mut encoded = encode_item("users", &item());
+            encoded.insert(attr.into(), value);
+            let err = decode_item("users", &encoded).unwrap_err().to_string();
+            assert!(
+                err.contains("KEY#u-1") && err.contains(says),
+                "{attr}: {err}"
+            );
+        }
+        let mut encoded = encode_item("users", &item());
+        encoded.insert("sk".into(), AttributeValue::N("1".into()));
+        let err = decode_item("users", &encoded).unwrap_err().to_string();
+        assert!(err.contains("`sk` is N, not S"), "{err}");
+        encoded.remove("sk");
+        let err = decode_item("users", &encoded).unwrap_err().to_string();
+        assert!(err.contains("sort key does not start with KEY#"), "{err}");
     }
 }

@@ -16,7 +16,7 @@ use backflow_aws::{
     load_config, sqlite_path, Aws, Batches, Error, Invoker, RunStore, RunTag, Secrets, StateItem,
     StateStore,
 };
-use backflow_core::batch::{Batch, BatchItem, DestinationSpec, LoadSpec};
+use backflow_core::batch::{Batch, BatchItem, DestinationSpec, LoadRequest, LoadSpec};
 use backflow_core::config::{Behavior, DeleteMode, KeyField, Object, SecretRef};
 use backflow_core::fingerprint::Fingerprint;
 use backflow_core::plan::{Action, PlanCounts, Prior, RecordStatus};

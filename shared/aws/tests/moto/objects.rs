@@ -42,7 +42,13 @@ async fn batches_round_trip_as_json() {
     };
     let key = batches.put(&batch).await.unwrap();
     assert_eq!(key, "runs/r1/batch-000003.json");
-    assert_eq!(batches.get(&key).await.unwrap(), batch);
+    let request = |seq: u32, key: &str| LoadRequest {
+        run_id: "r1".into(),
+        seq,
+        key: key.into(),
+        skip_list: None,
+    };
+    assert_eq!(batches.get(&request(3, &key)).await.unwrap(), batch);
     let head = f
         .aws
         .s3
@@ -54,8 +60,32 @@ async fn batches_round_trip_as_json() {
         .unwrap();
     assert_eq!(head.content_type(), Some("application/json"));
 
-    let err = batches.get("runs/r1/batch-000099.json").await.unwrap_err();
+    let err = batches
+        .get(&request(99, "runs/r1/batch-000099.json"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::S3NotFound { .. }), "{err:?}");
+
+    // What S3 holds is read as a batch only when it is a JSON object holding
+    // the batch the invocation names.
+    let err = batches.get(&request(4, &key)).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Corrupt { .. }) && err.to_string().contains("holds batch 3"),
+        "{err}"
+    );
+    batches
+        .put_json("runs/r1/batch-000005.json", &serde_json::json!(["r1", 5]))
+        .await
+        .unwrap();
+    let err = batches
+        .get(&request(5, "runs/r1/batch-000005.json"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("expected a JSON object, found an array"),
+        "{err}"
+    );
 
     let skip = serde_json::json!({"keys": ["a", "b"]});
     batches.put_json("runs/r1/skip.json", &skip).await.unwrap();

@@ -5,7 +5,7 @@ use backflow_core::value::Value;
 use serde_json::Value as Json;
 
 use super::columns::{is_timestamp, SfColumn};
-use crate::cells::{binary_value, floor_decimal, integer_text, time_of_day};
+use crate::cells::{binary_value, floor_decimal, integer_text, json_list, time_of_day};
 use crate::decimal;
 
 /// One cell. Snowflake sends text; a number or object (seen from stand-ins) is
@@ -45,6 +45,7 @@ pub(crate) fn cell(raw: &Json, column: &SfColumn) -> Result<Value, String> {
             Value::Timestamp(floor_decimal(instant).ok_or_else(bad)?)
         }
         "BINARY" => binary_value(&hex(&text).ok_or_else(bad)?)?,
+        "ARRAY" => json_list(&text)?,
         _ => Value::Text(text),
     })
 }

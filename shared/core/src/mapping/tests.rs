@@ -860,7 +860,7 @@ fn custom_attribute_types_from_column_name_kind_and_long_form() {
             declared: Some("date"),
             rows: vec![(
                 Value::List(vec![Value::Timestamp(NOON)]),
-                Err("field `custom_attributes.x` (column `dates_at`): the list ['2026-01-01T12:00:00Z'] cannot be a custom attribute"),
+                Err("field `custom_attributes.x` (column `dates_at`): the list [2026-01-01T12:00:00Z] cannot be a custom attribute"),
             )],
             data_type: DataType::Date,
         },

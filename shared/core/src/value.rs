@@ -124,6 +124,10 @@ fn quote_list(items: &[Value]) -> String {
 /// Writes `[item, item, …` into `out` (without the closing bracket of the outer
 /// list); false when `out` passed `max` characters and writing stopped.
 fn write_list(items: &[Value], out: &mut String, max: usize) -> bool {
+    // Checked before going deeper too, so nesting costs no more than length.
+    if out.chars().count() > max {
+        return false;
+    }
     out.push('[');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {

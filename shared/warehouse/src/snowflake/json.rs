@@ -146,6 +146,12 @@ mod tests {
                 col("VARIANT", 0),
                 Value::Text("{\n  \"a\": 1\n}".into()),
             ),
+            // Snowflake writes an ARRAY as indented JSON text.
+            (
+                json!("[\n  \"vip\",\n  2,\n  null\n]"),
+                col("ARRAY", 0),
+                Value::List(vec![Value::Text("vip".into()), Value::Int(2), Value::Null]),
+            ),
             (
                 json!("68656C6C6F"),
                 col("BINARY", 0),
@@ -175,6 +181,7 @@ mod tests {
             (json!("ZZ"), col("BINARY", 0)),
             (json!("00FF"), col("BINARY", 0)),
             (json!("x"), col("TIME", 9)),
+            (json!("{\"a\": 1}"), col("ARRAY", 0)),
         ];
         for (raw, column) in cases {
             assert!(cell(&raw, &column).is_err(), "{raw} as {}", column.logical);

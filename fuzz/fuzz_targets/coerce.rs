@@ -151,7 +151,9 @@ fn parse_cell(line: &str) -> Value {
         's' => Some(Value::Text(rest.to_string())),
         'l' if rest.is_empty() => Some(Value::List(Vec::new())),
         'l' => Some(Value::List(
-            rest.split(',').map(|t| Value::Text(t.to_string())).collect(),
+            rest.split(',')
+                .map(|t| Value::Text(t.to_string()))
+                .collect(),
         )),
         _ => None,
     };

@@ -15,8 +15,8 @@ use crate::config::{Behavior, KeyField, Object, SyncSpec, MAX_METADATA_KEYS};
 use crate::fingerprint::Fingerprint;
 use crate::value::{
     check_email, infer_data_type, infer_date_named_type, is_date_name, kind_may_hold_dates,
-    number_json, to_bool, to_float, to_int, to_json, to_text, to_unix_seconds, CoerceError,
-    Column, ColumnKind, DataType, Value, MAX_ATTRIBUTE_CHARS,
+    number_json, to_bool, to_float, to_int, to_json, to_text, to_unix_seconds, CoerceError, Column,
+    ColumnKind, DataType, Value, MAX_ATTRIBUTE_CHARS,
 };
 use crate::Error;
 

@@ -287,7 +287,11 @@ mod tests {
         let one = 1i32.to_be_bytes();
         let two = 2i32.to_be_bytes();
         assert_eq!(
-            decode_array(&array(&[2, 2], 23, &[Some(&one), Some(&two), Some(&two), Some(&one)])),
+            decode_array(&array(
+                &[2, 2],
+                23,
+                &[Some(&one), Some(&two), Some(&two), Some(&one)]
+            )),
             Ok(Value::List(vec![
                 Value::List(vec![Value::Int(1), Value::Int(2)]),
                 Value::List(vec![Value::Int(2), Value::Int(1)]),
@@ -299,7 +303,10 @@ mod tests {
             decode_array(&array(&[1], 1184, &[Some(&micros)])),
             Ok(Value::List(vec![Value::Timestamp(1_704_164_645)]))
         );
-        assert_eq!(decode_array(&array(&[], 25, &[])), Ok(Value::List(Vec::new())));
+        assert_eq!(
+            decode_array(&array(&[], 25, &[])),
+            Ok(Value::List(Vec::new()))
+        );
         // Corrupt headers are errors, never panics or huge allocations.
         let mut huge = array(&[1], 25, &[Some(b"a")]);
         huge[12..16].copy_from_slice(&i32::MAX.to_be_bytes());

@@ -1249,10 +1249,7 @@ async fn postgres_text_dates_and_arrays() {
             &collect(rows).await,
             &[vec![
                 list(vec![text("vip"), text("beta")]),
-                list(vec![
-                    list(vec![Int(1), Int(2)]),
-                    list(vec![Int(3), Null]),
-                ]),
+                list(vec![list(vec![Int(1), Int(2)]), list(vec![Int(3), Null])]),
                 list(vec![Timestamp(1_709_207_130), Null]),
                 list(vec![Float(0.5), Float(2.0)]),
                 list(vec![]),

@@ -2062,13 +2062,18 @@ async fn text_dates_become_date_attributes(sc: Scenario) -> Result<()> {
         &format!(
             "select id, trial_ends_at, renewal_date, seen_at, note_at, trial_text from {table}"
         ),
-        user_spec(&dest, "id", "external_id", json!({
-            "custom_attributes.trial_ends_at": "trial_ends_at",
-            "custom_attributes.renewal_date": "renewal_date",
-            "custom_attributes.seen_at": "seen_at",
-            "custom_attributes.note_at": "note_at",
-            "custom_attributes.trial": {"column": "trial_text", "type": "date"},
-        })),
+        user_spec(
+            &dest,
+            "id",
+            "external_id",
+            json!({
+                "custom_attributes.trial_ends_at": "trial_ends_at",
+                "custom_attributes.renewal_date": "renewal_date",
+                "custom_attributes.seen_at": "seen_at",
+                "custom_attributes.note_at": "note_at",
+                "custom_attributes.trial": {"column": "trial_text", "type": "date"},
+            }),
+        ),
     )?;
     let r = sc.api.run_to_end(&sync, RunRequest::normal()).await?;
     check_eq!(r.status(), "partial", "one row has no date\n{r}");
@@ -2084,7 +2089,11 @@ async fn text_dates_become_date_attributes(sc: Scenario) -> Result<()> {
         ("trial", "date"),
     ] {
         let a = only(&attrs, "name", name)?;
-        check_eq!(a["data_type"], json!(ty), "data type of new attribute {name}");
+        check_eq!(
+            a["data_type"],
+            json!(ty),
+            "data type of new attribute {name}"
+        );
     }
     let all = ic.contacts().await?;
     let first = &only(&all, "external_id", "u-1")?["custom_attributes"];
@@ -2094,13 +2103,25 @@ async fn text_dates_become_date_attributes(sc: Scenario) -> Result<()> {
         "text '2026-01-01 12:00:00' as Unix seconds"
     );
     check_eq!(first["renewal_date"], json!(JAN_01_2026), "text date");
-    check_eq!(first["seen_at"], json!(JAN_01_2026_NOON), "epoch milliseconds");
+    check_eq!(
+        first["seen_at"],
+        json!(JAN_01_2026_NOON),
+        "epoch milliseconds"
+    );
     check_eq!(first["note_at"], json!("soon"), "not a date: stays text");
     check_eq!(first["trial"], json!(JAN_01_2026_NOON), "the long form");
     let second = &only(&all, "external_id", "u-2")?["custom_attributes"];
-    check_eq!(second["trial_ends_at"], json!(JAN_01_2026_NOON), "offset text");
+    check_eq!(
+        second["trial_ends_at"],
+        json!(JAN_01_2026_NOON),
+        "offset text"
+    );
     check_eq!(second["seen_at"], json!(JAN_01_2026_NOON), "epoch seconds");
-    check_eq!(second["note_at"], json!("2026-01-01"), "a string attribute stays one");
+    check_eq!(
+        second["note_at"],
+        json!("2026-01-01"),
+        "a string attribute stays one"
+    );
     check_eq!(second["trial"], json!(JAN_01_2026), "the long form, a date");
     check!(
         matching(&all, "external_id", "u-3").is_empty(),
@@ -2112,8 +2133,14 @@ async fn text_dates_become_date_attributes(sc: Scenario) -> Result<()> {
     let bad = keyed.get("u-3").cloned().unwrap_or_default();
     check_eq!(bad.len(), 1, "u-3 reported invalid ({invalid:?})");
     let reason = bad[0]["reason"].as_str().unwrap_or_default();
-    for column in ["(column `trial_ends_at`): 'never' is not a timestamp", "(column `trial_text`): 'never' is not a timestamp"] {
-        check!(reason.contains(column), "the reason names {column}: {reason}");
+    for column in [
+        "(column `trial_ends_at`): 'never' is not a timestamp",
+        "(column `trial_text`): 'never' is not a timestamp",
+    ] {
+        check!(
+            reason.contains(column),
+            "the reason names {column}: {reason}"
+        );
     }
     Ok(())
 }

@@ -624,7 +624,9 @@ fn long_form_mistakes_name_the_sync_field_and_line() {
         "{USER_SYNC}    fields:\n      signed_up_at: {{ column: created, type: date }}\n"
     ));
     assert!(
-        got.starts_with("`fields.signed_up_at: { column: created, type: date }`: only custom attributes"),
+        got.starts_with(
+            "`fields.signed_up_at: { column: created, type: date }`: only custom attributes"
+        ),
         "{got}"
     );
     // An empty column is refused in either form.

@@ -1,7 +1,6 @@
 //! Validation of a parsed config: everything serde cannot check. Each error names
 //! the sync (or model, destination) and the key at fault.
 
-
 use super::fields::{allowed_fields, field_kind, FieldKind, EVENT_IDENTITY_FIELDS};
 use super::{find_key_line, warehouse, Behavior, Config, KeyField, Object, SyncSpec};
 use crate::Error;

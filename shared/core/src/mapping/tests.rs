@@ -878,7 +878,10 @@ fn custom_attribute_types_from_column_name_kind_and_long_form() {
         let mut mapper = Mapper::new("s", &spec, &columns).unwrap();
         for (i, (value, expected)) in case.rows.iter().enumerate() {
             let row = [text("k"), value.clone()];
-            let label = format!("{} {:?} {:?} row {i}", case.column, case.kind, case.declared);
+            let label = format!(
+                "{} {:?} {:?} row {i}",
+                case.column, case.kind, case.declared
+            );
             match (mapper.map(i as u64 + 1, &row), expected) {
                 (Ok(mapped), Ok(json)) => {
                     assert_eq!(mapped.body["custom_attributes"]["x"], *json, "{label}")
@@ -929,7 +932,10 @@ fn a_declared_type_is_kept_when_intercom_has_another() {
     let mut mapper = Mapper::new("s", &inferred, &columns).unwrap();
     assert!(mapper.set_attribute_type("trial", DataType::String));
     let mapped = mapper.map(1, &[text("k"), text("2026-01-01")]).unwrap();
-    assert_eq!(mapped.body["custom_attributes"]["trial"], json!("2026-01-01"));
+    assert_eq!(
+        mapped.body["custom_attributes"]["trial"],
+        json!("2026-01-01")
+    );
 }
 
 #[test]
@@ -937,9 +943,18 @@ fn lists_are_refused_wherever_intercom_takes_no_list() {
     let columns = cols(&[("id", K::Text), ("tags", K::List)]);
     let list = Value::List(vec![text("a"), Value::Int(2), Value::Null]);
     for (field, reason) in [
-        ("name", "field `name` (column `tags`): the list ['a', 2, null] is not text"),
-        ("signed_up_at", "field `signed_up_at` (column `tags`): the list ['a', 2, null] is not a timestamp"),
-        ("owner_id", "field `owner_id` (column `tags`): the list ['a', 2, null] is not an integer"),
+        (
+            "name",
+            "field `name` (column `tags`): the list ['a', 2, null] is not text",
+        ),
+        (
+            "signed_up_at",
+            "field `signed_up_at` (column `tags`): the list ['a', 2, null] is not a timestamp",
+        ),
+        (
+            "owner_id",
+            "field `owner_id` (column `tags`): the list ['a', 2, null] is not an integer",
+        ),
     ] {
         let spec = spec(&format!(
             "object: user\nbehavior: update_or_create\nkey: {{ column: id, field: external_id }}\n\

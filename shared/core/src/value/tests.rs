@@ -304,7 +304,11 @@ fn date_names_and_date_named_inference() {
         (K::Unknown, text("n/a"), DataType::String),
     ];
     for (kind, value, want) in cases {
-        assert_eq!(infer_date_named_type(*kind, value), *want, "{kind:?} {value:?}");
+        assert_eq!(
+            infer_date_named_type(*kind, value),
+            *want,
+            "{kind:?} {value:?}"
+        );
     }
     assert!(kind_may_hold_dates(K::Text) && kind_may_hold_dates(K::Unknown));
     assert!(!kind_may_hold_dates(K::Bool) && !kind_may_hold_dates(K::List));
@@ -312,7 +316,11 @@ fn date_names_and_date_named_inference() {
 
 #[test]
 fn lists_are_refused_by_every_coercion() {
-    let list = Value::List(vec![text("vip"), Value::Int(2), Value::List(vec![Value::Null])]);
+    let list = Value::List(vec![
+        text("vip"),
+        Value::Int(2),
+        Value::List(vec![Value::Null]),
+    ]);
     assert_eq!(list.quoted(), "the list ['vip', 2, [null]]");
     for data_type in [
         DataType::String,
@@ -327,7 +335,10 @@ fn lists_are_refused_by_every_coercion() {
     // A huge list is cut in messages, like text.
     let huge = Value::List((0..100_000).map(Value::Int).collect());
     let quoted = huge.quoted();
-    assert!(quoted.chars().count() < 80 && quoted.ends_with("…]"), "{quoted}");
+    assert!(
+        quoted.chars().count() < 80 && quoted.ends_with("…]"),
+        "{quoted}"
+    );
     let deep = (0..1000).fold(Value::Null, |inner, _| Value::List(vec![inner]));
     assert!(deep.quoted().chars().count() < 80);
     assert_eq!(infer_data_type(ColumnKind::List, None), DataType::String);

@@ -4,9 +4,11 @@
 //!
 //! Input: text, one warehouse cell per line (at most 16), so seeds stay readable:
 //! `n` null, `b<true|false>`, `i<i64>`, `f<f64>`, `t<i64>` a timestamp (Unix
-//! seconds), `s<text>` text; any other line is text as it is. An optional first
-//! line `#<kinds>` sets the column kinds, one letter per column (`u`nknown, `b`ool,
-//! `i`nt, `f`loat, `s` text, `t`imestamp, `d`ate).
+//! seconds), `s<text>` text, `l<a,b,…>` a list of texts (`l` alone: empty); any
+//! other line is text as it is. An optional first line `#<kinds>` sets the column
+//! kinds, one letter per column (`u`nknown, `b`ool, `i`nt, `f`loat, `s` text,
+//! `t`imestamp, `d`ate, `l`ist). Column 12 is named `c12_at`, so the date-name
+//! rule is exercised too.
 //!
 //! Must never panic. Every coercion that succeeds obeys its invariants (a
 //! timestamp is Unix seconds within years 0000–9999 and reads back the same, a
@@ -59,7 +61,7 @@ syncs:
       custom_attributes.a: c9
       custom_attributes.b: c10
       custom_attributes.c: c11
-      custom_attributes.d: c12
+      custom_attributes.d: c12_at
       phone: c13
   users_by_email:
     model: m
@@ -124,7 +126,7 @@ syncs:
       metadata.m9: c9
       metadata.m10: c10
       metadata.m11: c11
-      metadata.m12: c12
+      metadata.m12: c12_at
       metadata.m13: c13
       metadata.m14: c14
       metadata.m15: c15
@@ -147,6 +149,12 @@ fn parse_cell(line: &str) -> Value {
         'f' => rest.parse().ok().map(Value::Float),
         't' => rest.parse().ok().map(Value::Timestamp),
         's' => Some(Value::Text(rest.to_string())),
+        'l' if rest.is_empty() => Some(Value::List(Vec::new())),
+        'l' => Some(Value::List(
+            rest.split(',')
+                .map(|t| Value::Text(t.to_string()))
+                .collect(),
+        )),
         _ => None,
     };
     parsed.unwrap_or_else(|| Value::Text(line.to_string()))
@@ -160,6 +168,7 @@ fn parse_kind(c: char) -> ColumnKind {
         's' => ColumnKind::Text,
         't' => ColumnKind::Timestamp,
         'd' => ColumnKind::Date,
+        'l' => ColumnKind::List,
         _ => ColumnKind::Unknown,
     }
 }
@@ -326,7 +335,11 @@ fn check_rows(kinds: &[ColumnKind; COLUMNS], row: &[Value]) {
         .iter()
         .enumerate()
         .map(|(i, kind)| Column {
-            name: format!("c{i}"),
+            name: if i == 12 {
+                "c12_at".to_string()
+            } else {
+                format!("c{i}")
+            },
             kind: *kind,
         })
         .collect();

@@ -177,9 +177,9 @@ fn check_config(mut config: Config, sql: &str) {
             name: spec.key.column.clone(),
             kind: ColumnKind::Unknown,
         }];
-        for column in spec.fields.values() {
+        for source in spec.fields.values() {
             columns.push(Column {
-                name: column.clone(),
+                name: source.column().to_string(),
                 kind: ColumnKind::Text,
             });
         }

@@ -180,6 +180,7 @@ fn kind_name(kind: ColumnKind) -> &'static str {
         ColumnKind::Text => "text",
         ColumnKind::Timestamp => "timestamp",
         ColumnKind::Date => "date",
+        ColumnKind::List => "list",
         ColumnKind::Unknown => "any",
     }
 }

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{AttributeSpec, DestinationSpec, LoadSpec};
+use crate::value::DataType;
 use crate::Error;
 
 pub use validate::{MAX_BATCH_SIZE, MAX_METADATA_KEYS};
@@ -280,9 +281,10 @@ pub struct SyncSpec {
     pub object: Object,
     pub behavior: Behavior,
     pub key: KeySpec,
-    /// Intercom field (left) ← model column (right).
+    /// Intercom field (left) ← model column (right): a column name, or for a
+    /// custom attribute `{ column, type }`.
     #[serde(default)]
-    pub fields: BTreeMap<String, String>,
+    pub fields: BTreeMap<String, FieldSource>,
     /// Cron (5 fields, UTC); no schedule = on demand only.
     #[serde(default)]
     pub schedule: Option<String>,
@@ -304,6 +306,89 @@ pub struct SyncSpec {
     /// Rows per S3 batch / load invocation (default 1000).
     #[serde(default)]
     pub batch_size: Option<usize>,
+}
+
+/// The right side of a `fields` entry: a column name (`ltv`), or the long form
+/// `{ column: ltv, type: float }` that says a custom attribute's data type outright
+/// instead of letting backflow infer it from the column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum FieldSource {
+    Column(String),
+    Typed(TypedColumn),
+}
+
+/// `{ column: C, type: T }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypedColumn {
+    /// The model column.
+    pub column: String,
+    /// The custom attribute's data type: `string`, `integer`, `float`, `boolean`
+    /// or `date`.
+    #[serde(rename = "type")]
+    pub data_type: DataType,
+}
+
+impl FieldSource {
+    /// The model column, in either form.
+    pub fn column(&self) -> &str {
+        match self {
+            FieldSource::Column(column) => column,
+            FieldSource::Typed(typed) => &typed.column,
+        }
+    }
+
+    /// The data type the long form declares; `None` for the short form.
+    pub fn data_type(&self) -> Option<DataType> {
+        match self {
+            FieldSource::Column(_) => None,
+            FieldSource::Typed(typed) => Some(typed.data_type),
+        }
+    }
+}
+
+impl From<&str> for FieldSource {
+    fn from(column: &str) -> Self {
+        FieldSource::Column(column.to_string())
+    }
+}
+
+impl PartialEq<&str> for FieldSource {
+    fn eq(&self, other: &&str) -> bool {
+        matches!(self, FieldSource::Column(c) if c == other)
+    }
+}
+
+// By hand rather than `#[serde(untagged)]`: an untagged enum replaces every inner
+// error ("unknown variant `datetime`", "unknown field `colum`") with "did not match
+// any variant", and the user needs to know which part of the long form is wrong.
+impl<'de> Deserialize<'de> for FieldSource {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = FieldSource;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a column name or { column: <column>, type: string|integer|float|boolean|date }",
+                )
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<FieldSource, E> {
+                Ok(FieldSource::Column(v.to_string()))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<FieldSource, A::Error> {
+                TypedColumn::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(FieldSource::Typed)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 fn default_true() -> bool {

@@ -14,8 +14,9 @@ use crate::config::fields::{field_kind, FieldKind};
 use crate::config::{Behavior, KeyField, Object, SyncSpec, MAX_METADATA_KEYS};
 use crate::fingerprint::Fingerprint;
 use crate::value::{
-    check_email, infer_data_type, number_json, to_bool, to_float, to_int, to_json, to_text,
-    to_unix_seconds, CoerceError, Column, ColumnKind, DataType, Value, MAX_ATTRIBUTE_CHARS,
+    check_email, infer_data_type, infer_date_named_type, is_date_name, kind_may_hold_dates,
+    number_json, to_bool, to_float, to_int, to_json, to_text, to_unix_seconds, CoerceError, Column,
+    ColumnKind, DataType, Value, MAX_ATTRIBUTE_CHARS,
 };
 use crate::Error;
 
@@ -82,9 +83,26 @@ struct Target {
 struct Attribute {
     name: String,
     kind: ColumnKind,
-    /// Decided from the column kind at once, or from the first non-null value for
-    /// `Unknown` kinds (or pinned by [`Mapper::set_attribute_type`]).
+    /// How the type is chosen while it is not settled yet.
+    rule: TypeRule,
+    /// Declared by the long form, decided from the column kind at once, or from
+    /// the first non-null value (`Unknown` kinds, date-named columns), or pinned
+    /// by [`Mapper::set_attribute_type`].
     data_type: Option<DataType>,
+}
+
+/// Where a custom attribute's data type comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TypeRule {
+    /// The long form `{ column, type }` said it: kept even when the attribute
+    /// exists in Intercom with another type (then `load` reports the mismatch
+    /// rather than backflow sending values the sync did not ask for).
+    Declared,
+    /// A text or number column named `…_at` / `…_date`: a `date` when its first
+    /// non-null value is a timestamp, else as the column's kind says.
+    DateName,
+    /// The column's kind, or the first non-null value for `Unknown` kinds.
+    Kind,
 }
 
 /// Finds `name` among `columns`: exactly first, then ignoring case (PostgreSQL folds
@@ -117,7 +135,8 @@ impl Mapper {
         let key_index = resolve(&spec.key.column)?;
         let mut targets = Vec::new();
         let mut attributes = Vec::new();
-        for (field, column) in &spec.fields {
+        for (field, source) in &spec.fields {
+            let column = source.column();
             let kind = field_kind(spec.object, field).ok_or_else(|| Error::Sync {
                 file: "config".to_string(),
                 sync: sync_name.to_string(),
@@ -134,20 +153,14 @@ impl Mapper {
             }
             let attribute = match &kind {
                 FieldKind::CustomAttribute(name) => {
-                    let kind = columns[index].kind;
-                    attributes.push(Attribute {
-                        name: name.clone(),
-                        kind,
-                        data_type: (kind != ColumnKind::Unknown)
-                            .then(|| infer_data_type(kind, None)),
-                    });
+                    attributes.push(Attribute::new(name, &columns[index], source.data_type()));
                     Some(attributes.len() - 1)
                 }
                 _ => None,
             };
             targets.push(Target {
                 field: field.clone(),
-                column: column.clone(),
+                column: column.to_string(),
                 index,
                 kind,
                 attribute,
@@ -187,9 +200,11 @@ impl Mapper {
 
     /// One custom attribute per `custom_attributes.<name>` mapping (none for events):
     /// its name, `contact` or `company`, and the data type settled so far — the
-    /// column's kind, or for `Unknown` kinds the type of the first non-null value
-    /// mapped (`string` while every value seen was null). Call it after mapping the
-    /// rows.
+    /// long form's type; `date` for a date or timestamp column; for a text or
+    /// number column named `…_at`/`…_date`, `date` when its first non-null value
+    /// was a timestamp; the column's kind; or for `Unknown` kinds the type of the
+    /// first non-null value mapped (`string` while every value seen was null).
+    /// Call it after mapping the rows.
     pub fn attributes(&self) -> Vec<AttributeSpec> {
         let Some(model) = self.object.attribute_model() else {
             return Vec::new();
@@ -205,15 +220,17 @@ impl Mapper {
     }
 
     /// Pins the data type of custom attribute `name` before mapping — for an
-    /// attribute that already exists in Intercom, whose type cannot change. Returns
-    /// false when the sync maps no such attribute.
+    /// attribute that already exists in Intercom, whose type cannot change. A type
+    /// the sync declares (`{ column, type }`) is kept: the sync asked for it, and
+    /// `load` refuses the rows with Intercom's type named if the two disagree.
+    /// Returns false when the sync maps no such attribute or declares its type.
     pub fn set_attribute_type(&mut self, name: &str, data_type: DataType) -> bool {
         match self.attributes.iter_mut().find(|a| a.name == name) {
-            Some(a) => {
+            Some(a) if a.rule != TypeRule::Declared => {
                 a.data_type = Some(data_type);
                 true
             }
-            None => false,
+            _ => false,
         }
     }
 
@@ -407,13 +424,50 @@ fn cell(row: &[Value], index: usize) -> &Value {
     row.get(index).unwrap_or(&Value::Null)
 }
 
+impl Attribute {
+    fn new(name: &str, column: &Column, declared: Option<DataType>) -> Attribute {
+        let kind = column.kind;
+        let (rule, data_type) = match declared {
+            Some(data_type) => (TypeRule::Declared, Some(data_type)),
+            None if is_date_name(&column.name) && kind_may_hold_dates(kind) => {
+                (TypeRule::DateName, None)
+            }
+            None => (
+                TypeRule::Kind,
+                (kind != ColumnKind::Unknown).then(|| infer_data_type(kind, None)),
+            ),
+        };
+        Attribute {
+            name: name.to_string(),
+            kind,
+            rule,
+            data_type,
+        }
+    }
+
+    /// The data type, settled by `value` (the first non-null one) if it was not.
+    fn settle(&mut self, value: &Value) -> DataType {
+        let (kind, rule) = (self.kind, self.rule);
+        *self.data_type.get_or_insert_with(|| match rule {
+            TypeRule::DateName => infer_date_named_type(kind, value),
+            TypeRule::Declared | TypeRule::Kind => infer_data_type(kind, Some(value)),
+        })
+    }
+}
+
 /// A custom attribute's value in its data type, settling the type from this value
 /// if the column's kind did not.
 fn attribute_json(attribute: &mut Attribute, value: &Value) -> Result<Json, CoerceError> {
-    let kind = attribute.kind;
-    let data_type = *attribute
-        .data_type
-        .get_or_insert_with(|| infer_data_type(kind, Some(value)));
+    if let Value::List(_) = value {
+        // Intercom's data attributes are scalars: `POST /data_attributes` has no
+        // list type, and a list value is refused.
+        return Err(CoerceError(format!(
+            "{} cannot be a custom attribute: Intercom's custom attributes hold no \
+             lists (join it into text in the model's SQL)",
+            value.quoted()
+        )));
+    }
+    let data_type = attribute.settle(value);
     let json = to_json(value, data_type)?;
     if let Json::String(s) = &json {
         let chars = s.chars().count();
@@ -471,6 +525,12 @@ fn metadata_value(key: &str, value: &Value) -> Result<Json, CoerceError> {
         Value::Timestamp(t) => Json::from(*t),
         Value::Text(s) => Json::from(s.clone()),
         Value::Null => Json::Null,
+        Value::List(_) => {
+            return Err(CoerceError(format!(
+                "{} cannot be event metadata: Intercom's metadata values hold no lists",
+                value.quoted()
+            )))
+        }
     })
 }
 

@@ -17,6 +17,11 @@ pub enum Value {
     Text(String),
     /// A point in time, Unix seconds UTC (dates become midnight UTC).
     Timestamp(i64),
+    /// An array (PostgreSQL `text[]`/`int[]`, Snowflake `ARRAY`, BigQuery
+    /// `REPEATED`), its items as values. No Intercom field backflow maps takes a
+    /// list yet, so every coercion refuses it and the row is invalid, naming the
+    /// column — never silently flattened into text.
+    List(Vec<Value>),
 }
 
 /// What the warehouse declared for a column; used to infer the data type of a custom
@@ -31,6 +36,8 @@ pub enum ColumnKind {
     Text,
     Timestamp,
     Date,
+    /// An array type: its cells are [`Value::List`]s.
+    List,
     Unknown,
 }
 
@@ -50,6 +57,20 @@ pub enum DataType {
     Float,
     Boolean,
     Date,
+}
+
+impl DataType {
+    /// The config's and Intercom's spelling (`string`, `integer`, `float`,
+    /// `boolean`, `date`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataType::String => "string",
+            DataType::Integer => "integer",
+            DataType::Float => "float",
+            DataType::Boolean => "boolean",
+            DataType::Date => "date",
+        }
+    }
 }
 
 /// Why a value could not be coerced; the mapping adds the field and column.
@@ -80,8 +101,52 @@ impl Value {
             Value::Float(f) => f.to_string(),
             Value::Text(s) => quote_text(s),
             Value::Timestamp(t) => rfc3339(*t).unwrap_or_else(|| format!("timestamp {t}")),
+            Value::List(items) => quote_list(items),
         }
     }
+}
+
+/// A list as a user would read it: `the list ['a', 2, null]`, cut at 60
+/// characters like text (items are written until the cut, so a huge list costs no
+/// more than a short one).
+fn quote_list(items: &[Value]) -> String {
+    const MAX: usize = 60;
+    let mut out = String::new();
+    if write_list(items, &mut out, MAX) {
+        out.push(']');
+    } else {
+        let cut: String = out.chars().take(MAX).collect();
+        out = format!("{cut}…]");
+    }
+    format!("the list {out}")
+}
+
+/// Writes `[item, item, …` into `out` (without the closing bracket of the outer
+/// list); false when `out` passed `max` characters and writing stopped.
+fn write_list(items: &[Value], out: &mut String, max: usize) -> bool {
+    // Checked before going deeper too, so nesting costs no more than length.
+    if out.chars().count() > max {
+        return false;
+    }
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        match item {
+            Value::List(inner) => {
+                if !write_list(inner, out, max) {
+                    return false;
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.quoted()),
+        }
+        if out.chars().count() > max {
+            return false;
+        }
+    }
+    true
 }
 
 /// Epoch numbers at or above this magnitude are milliseconds: 10^11 seconds is the
@@ -175,7 +240,7 @@ fn unix_seconds(value: &Value) -> Result<i64, CoerceError> {
                 value.quoted()
             ))
         }),
-        Value::Null | Value::Bool(_) => err(value, "a timestamp"),
+        Value::Null | Value::Bool(_) | Value::List(_) => err(value, "a timestamp"),
     }
 }
 
@@ -227,7 +292,9 @@ pub fn to_int(value: &Value) -> Result<i64, CoerceError> {
                 .or_else(|| t.parse::<f64>().ok().and_then(float_to_int))
                 .ok_or_else(|| not_integer(value))
         }
-        Value::Null | Value::Bool(_) | Value::Timestamp(_) => Err(not_integer(value)),
+        Value::Null | Value::Bool(_) | Value::Timestamp(_) | Value::List(_) => {
+            Err(not_integer(value))
+        }
     }
 }
 
@@ -248,7 +315,7 @@ pub fn to_float(value: &Value) -> Result<f64, CoerceError> {
         Value::Int(n) => Some(*n as f64),
         Value::Float(f) => Some(*f),
         Value::Text(s) => s.trim().parse::<f64>().ok(),
-        Value::Null | Value::Bool(_) | Value::Timestamp(_) => None,
+        Value::Null | Value::Bool(_) | Value::Timestamp(_) | Value::List(_) => None,
     };
     match f {
         Some(f) if f.is_finite() => Ok(f),
@@ -286,7 +353,7 @@ pub fn to_text(value: &Value) -> Result<String, CoerceError> {
         Value::Timestamp(t) => {
             rfc3339(*t).ok_or_else(|| CoerceError(format!("timestamp {t} is out of range")))
         }
-        Value::Float(_) | Value::Null => err(value, "text"),
+        Value::Float(_) | Value::Null | Value::List(_) => err(value, "text"),
     }
 }
 
@@ -350,14 +417,51 @@ pub fn infer_data_type(kind: ColumnKind, first_non_null: Option<&Value>) -> Data
         ColumnKind::Int => DataType::Integer,
         ColumnKind::Float => DataType::Float,
         ColumnKind::Timestamp | ColumnKind::Date => DataType::Date,
-        ColumnKind::Text => DataType::String,
+        // Intercom has no list attribute; every list value is refused by the
+        // mapping, so the type is never used to create one.
+        ColumnKind::Text | ColumnKind::List => DataType::String,
         ColumnKind::Unknown => match first_non_null {
             Some(Value::Bool(_)) => DataType::Boolean,
             Some(Value::Int(_)) => DataType::Integer,
             Some(Value::Float(_)) => DataType::Float,
             Some(Value::Timestamp(_)) => DataType::Date,
-            Some(Value::Text(_)) | Some(Value::Null) | None => DataType::String,
+            Some(Value::Text(_)) | Some(Value::List(_)) | Some(Value::Null) | None => {
+                DataType::String
+            }
         },
+    }
+}
+
+/// Does a column's name mark it as a date? Intercom's own convention names dates
+/// `…_at`, and warehouses that keep dates as text or epoch numbers (SQLite above
+/// all) leave the name as the only hint. Any case (`TRIAL_ENDS_AT` from
+/// Snowflake).
+pub fn is_date_name(column: &str) -> bool {
+    let lower = column.to_ascii_lowercase();
+    lower.ends_with("_at") || lower.ends_with("_date")
+}
+
+/// Whether a date-named column ([`is_date_name`]) of this kind is a `date`
+/// attribute when its values are timestamps: text and number columns (and
+/// columns the driver cannot type). Booleans and lists never are; date and
+/// timestamp columns already are.
+pub fn kind_may_hold_dates(kind: ColumnKind) -> bool {
+    matches!(
+        kind,
+        ColumnKind::Text | ColumnKind::Int | ColumnKind::Float | ColumnKind::Unknown
+    )
+}
+
+/// The data type of a new custom attribute mapped from a date-named text or
+/// number column, settled by its first non-null value: `Date` when that value is
+/// a timestamp (ISO-8601 text, `YYYY-MM-DD[ HH:MM:SS]`, epoch seconds or
+/// milliseconds), otherwise what [`infer_data_type`] says (the attribute stays a
+/// string for text).
+pub fn infer_date_named_type(kind: ColumnKind, first_non_null: &Value) -> DataType {
+    if to_unix_seconds(first_non_null).is_ok() {
+        DataType::Date
+    } else {
+        infer_data_type(kind, Some(first_non_null))
     }
 }
 

@@ -126,6 +126,38 @@ pub(crate) fn time_of_day(value: i64, scale: u32) -> Option<String> {
     ))
 }
 
+/// A JSON array (Snowflake's `ARRAY` text) as a [`Value::List`]: strings become
+/// `Text`, whole numbers `Int` (beyond `i64`, their digits as `Text`), other
+/// numbers `Float`, booleans `Bool`, nested arrays lists, objects their JSON
+/// text. Anything but an array is an error for the user.
+pub(crate) fn json_list(text: &str) -> Result<Value, String> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(json @ serde_json::Value::Array(_)) => Ok(json_value(json)),
+        _ => Err(format!(
+            "expected a JSON array, got '{}'",
+            text.chars().take(60).collect::<String>()
+        )),
+    }
+}
+
+/// One JSON value as a [`Value`] (see [`json_list`]).
+pub(crate) fn json_value(json: serde_json::Value) -> Value {
+    use serde_json::Value as J;
+    match json {
+        J::Null => Value::Null,
+        J::Bool(b) => Value::Bool(b),
+        J::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Value::Int(i),
+            (None, _) if n.is_u64() => Value::Text(n.to_string()),
+            (None, Some(f)) => Value::Float(f),
+            (None, None) => Value::Text(n.to_string()),
+        },
+        J::String(s) => Value::Text(s),
+        J::Array(items) => Value::List(items.into_iter().map(json_value).collect()),
+        object @ J::Object(_) => Value::Text(object.to_string()),
+    }
+}
+
 /// Binary data as text when it is printable UTF-8; else a message for the user.
 pub(crate) fn binary_value(bytes: &[u8]) -> Result<Value, String> {
     printable_text(bytes)
@@ -205,6 +237,27 @@ mod tests {
         );
         assert_eq!(time_of_day(3723, 0).as_deref(), Some("01:02:03"));
         assert_eq!(time_of_day(1, 40), None);
+    }
+
+    #[test]
+    fn json_arrays_become_lists() {
+        let text = |s: &str| Value::Text(s.to_string());
+        assert_eq!(
+            json_list(r#"["a", 1, 2.5, true, null, [3], {"k": "v"}, 18446744073709551615]"#),
+            Ok(Value::List(vec![
+                text("a"),
+                Value::Int(1),
+                Value::Float(2.5),
+                Value::Bool(true),
+                Value::Null,
+                Value::List(vec![Value::Int(3)]),
+                text(r#"{"k":"v"}"#),
+                text("18446744073709551615"),
+            ]))
+        );
+        assert_eq!(json_list("[]"), Ok(Value::List(Vec::new())));
+        assert!(json_list(r#"{"a": 1}"#).is_err());
+        assert!(json_list("[1,").is_err());
     }
 
     #[test]

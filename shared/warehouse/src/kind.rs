@@ -13,11 +13,12 @@
 //! | PostgreSQL | `TIME` | `Text` `HH:MM:SS[.ffffff]` | `Text` |
 //! | PostgreSQL | `DATE` | `Timestamp` at midnight UTC; `±infinity` → `Null` | `Date` |
 //! | PostgreSQL | `TIMESTAMP` (read as UTC), `TIMESTAMPTZ` | `Timestamp` (seconds, floored); `±infinity` → `Null` | `Timestamp` |
+//! | PostgreSQL | arrays (`TEXT[]`, `INT4[]`, `TIMESTAMPTZ[]`, …) | `List`, each element read as its type above (`NULL` elements `Null`; several dimensions nest) | `List` |
 //! | MySQL/MariaDB | `BOOLEAN` (= `TINYINT(1)`) | `Bool` (non-zero is true) | `Bool` |
 //! | MySQL/MariaDB | `TINYINT`, `SMALLINT`, `MEDIUMINT`, `INT`, `BIGINT`, each also `UNSIGNED`; `YEAR`, `BIT` | `Int`; a `BIGINT UNSIGNED` above `i64::MAX` → `Text` of its digits | `Int` |
 //! | MySQL/MariaDB | `FLOAT`, `DOUBLE` | `Float` (`FLOAT` through its shortest decimal) | `Float` |
 //! | MySQL/MariaDB | `DECIMAL` | as PostgreSQL `NUMERIC` | `Float` |
-//! | MySQL/MariaDB | `CHAR`, `VARCHAR`, `TINYTEXT`, `TEXT`, `MEDIUMTEXT`, `LONGTEXT`, `ENUM`, `SET`, `JSON` (MariaDB's `JSON` is a `LONGTEXT`) | `Text` | `Text` |
+//! | MySQL/MariaDB | `CHAR`, `VARCHAR`, `TINYTEXT`, `TEXT`, `MEDIUMTEXT`, `LONGTEXT`, `ENUM`, `SET`, `JSON` (MariaDB's `JSON` is a `LONGTEXT`; a JSON array stays its text: MySQL has no array type) | `Text` | `Text` |
 //! | MySQL/MariaDB | `BINARY`, `VARBINARY`, `*BLOB` (also text columns with a binary collation) | `Text` when the bytes are UTF-8 text, else an error | `Text` |
 //! | MySQL/MariaDB | `TIME` | `Text` `[-]HH:MM:SS[.ffffff]` (hours may exceed 24) | `Text` |
 //! | MySQL/MariaDB | `DATE` | `Timestamp` at midnight UTC; the zero date `0000-00-00` → `Null` | `Date` |
@@ -30,7 +31,7 @@
 //! | SQLite | declared `DATE` | values as stored (text or numbers; the core coerces them) | `Date` |
 //! | SQLite | declared `DATETIME`, `TIMESTAMP` | values as stored | `Timestamp` |
 //! | SQLite | declared `BLOB`, `NUMERIC`/`DECIMAL` or anything else; expressions (`count(*)`, `a + b`) | | `Unknown` |
-//! | any | anything else (`INTERVAL`, arrays, `MONEY`, `GEOMETRY`, ...) | `Text` when the value's bytes are printable UTF-8, else an error naming the model, column and type (cast it to text in the SQL) | `Unknown` |
+//! | any | anything else (`INTERVAL`, `MONEY`, `GEOMETRY`, ...) | `Text` when the value's bytes are printable UTF-8, else an error naming the model, column and type (cast it to text in the SQL) | `Unknown` |
 //!
 //! `NULL` is `Value::Null` in every type. `Unknown` tells the core to infer the
 //! column's type from its first non-null value.
@@ -55,6 +56,9 @@ pub(crate) enum PgDecoder {
     Time,
     Date,
     Timestamp,
+    /// A one- or more-dimensional array (`TEXT[]`, `INT4[]`, …): a list whose
+    /// items are read by the element type the array names.
+    Array,
     /// Printable UTF-8 text, else an error.
     Other,
 }
@@ -81,6 +85,32 @@ impl PgDecoder {
             "TIME" => Self::Time,
             "DATE" => Self::Date,
             "TIMESTAMP" | "TIMESTAMPTZ" => Self::Timestamp,
+            _ if name.ends_with("[]") => Self::Array,
+            _ => Self::Other,
+        }
+    }
+
+    /// The decoder of an array's elements, from the element type's OID in the
+    /// array's binary header (PostgreSQL's fixed OIDs of the built-in types).
+    pub(crate) fn for_element_oid(oid: u32) -> Self {
+        match oid {
+            16 => Self::Bool,
+            21 => Self::Int2,
+            23 => Self::Int4,
+            20 => Self::Int8,
+            26 => Self::Oid,
+            700 => Self::Float4,
+            701 => Self::Float8,
+            1700 => Self::Numeric,
+            25 | 1043 | 1042 | 19 => Self::Text,
+            2950 => Self::Uuid,
+            114 => Self::Json,
+            3802 => Self::Jsonb,
+            1083 => Self::Time,
+            1082 => Self::Date,
+            1114 | 1184 => Self::Timestamp,
+            // Enums (their binary form is the label), citext, domains: text when
+            // printable.
             _ => Self::Other,
         }
     }
@@ -93,6 +123,7 @@ impl PgDecoder {
             Self::Text | Self::Uuid | Self::Json | Self::Jsonb | Self::Time => ColumnKind::Text,
             Self::Date => ColumnKind::Date,
             Self::Timestamp => ColumnKind::Timestamp,
+            Self::Array => ColumnKind::List,
             Self::Other => ColumnKind::Unknown,
         }
     }
@@ -205,7 +236,9 @@ mod tests {
             ("TIMESTAMP", Timestamp),
             ("TIMESTAMPTZ", Timestamp),
             ("INTERVAL", Unknown),
-            ("INT4[]", Unknown),
+            ("INT4[]", List),
+            ("TEXT[]", List),
+            ("TIMESTAMPTZ[]", List),
             ("MONEY", Unknown),
             ("\"CHAR\"", Unknown),
             ("mood", Unknown),

@@ -32,7 +32,14 @@
 //! Timestamps: every point in time becomes [`Value::Timestamp`] in Unix seconds
 //! (sub-second parts are floored); `TIMESTAMP`/`DATETIME` without a zone is read as
 //! UTC; dates are midnight UTC. SQLite has no date type, so its dates stay as stored
-//! (text or numbers) and the core crate coerces them.
+//! (text or numbers) and the core crate coerces them (a `…_at`/`…_date` column
+//! whose values are timestamps is a date there).
+//!
+//! Arrays — PostgreSQL's (`text[]`, `int4[]`, …, read from their binary form),
+//! Snowflake's `ARRAY`, BigQuery's `REPEATED` fields — become
+//! [`Value::List`] with [`ColumnKind::List`], each item read as its own type.
+//! MySQL/MariaDB and SQLite have no array type: a JSON array there stays its
+//! text.
 
 mod bigquery;
 mod cells;

@@ -77,6 +77,11 @@ fn decode(decoder: PgDecoder, raw: &PgValueRef<'_>) -> Result<Value, String> {
         return Err("unexpected text-format value".to_string());
     }
     let bytes = raw.as_bytes().map_err(|e| e.to_string())?;
+    decode_bytes(decoder, bytes)
+}
+
+/// One value in PostgreSQL's binary format (an array's elements too).
+fn decode_bytes(decoder: PgDecoder, bytes: &[u8]) -> Result<Value, String> {
     Ok(match decoder {
         PgDecoder::Bool => Value::Bool(fixed::<1>(bytes)?[0] != 0),
         PgDecoder::Int2 => Value::Int(i16::from_be_bytes(fixed(bytes)?).into()),
@@ -103,6 +108,7 @@ fn decode(decoder: PgDecoder, raw: &PgValueRef<'_>) -> Result<Value, String> {
             i64::MAX | i64::MIN => Value::Null,
             micros => Value::Timestamp(PG_EPOCH + micros.div_euclid(1_000_000)),
         },
+        PgDecoder::Array => decode_array(bytes)?,
         PgDecoder::Other => match printable_text(bytes) {
             Some(text) => Value::Text(text.to_string()),
             None => {
@@ -113,6 +119,82 @@ fn decode(decoder: PgDecoder, raw: &PgValueRef<'_>) -> Result<Value, String> {
             }
         },
     })
+}
+
+/// An array in PostgreSQL's binary format (`array_send`): the number of
+/// dimensions, a has-nulls flag, the element type's OID, each dimension's length
+/// and lower bound, then each element as a length (-1 for NULL) and its bytes,
+/// the last dimension varying fastest. One dimension is a list; more nest.
+fn decode_array(bytes: &[u8]) -> Result<Value, String> {
+    let mut reader = Reader(bytes);
+    let dimensions = reader.i32()?;
+    let _has_nulls = reader.i32()?;
+    let element = PgDecoder::for_element_oid(reader.i32()? as u32);
+    if dimensions == 0 {
+        return Ok(Value::List(Vec::new()));
+    }
+    // PostgreSQL allows at most 6 dimensions (MAXDIM).
+    if !(1..=6).contains(&dimensions) {
+        return Err(format!("an array of {dimensions} dimensions"));
+    }
+    let mut lengths = Vec::with_capacity(dimensions as usize);
+    for _ in 0..dimensions {
+        let length = usize::try_from(reader.i32()?).map_err(|_| "a negative array length")?;
+        let _lower_bound = reader.i32()?;
+        lengths.push(length);
+    }
+    // Every element takes at least its 4-byte length: a count beyond that is a
+    // corrupt header, refused before anything is allocated for it.
+    let count = lengths
+        .iter()
+        .try_fold(1usize, |n, l| n.checked_mul(*l))
+        .filter(|n| *n <= reader.0.len() / 4)
+        .ok_or("array dimensions larger than the data")?;
+    let mut items = Vec::with_capacity(count);
+    for _ in 0..count {
+        items.push(match reader.i32()? {
+            -1 => Value::Null,
+            length => {
+                let length = usize::try_from(length).map_err(|_| "a negative element length")?;
+                decode_bytes(element, reader.take(length)?)?
+            }
+        });
+    }
+    // Group the flat elements by the dimensions, innermost first.
+    for &length in lengths[1..].iter().rev() {
+        if length == 0 {
+            break;
+        }
+        let mut grouped = Vec::with_capacity(items.len() / length);
+        let mut rest = items.into_iter();
+        loop {
+            let chunk: Vec<Value> = rest.by_ref().take(length).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            grouped.push(Value::List(chunk));
+        }
+        items = grouped;
+    }
+    Ok(Value::List(items))
+}
+
+/// Reads big-endian fields off the front of a byte slice.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if n > self.0.len() {
+            return Err("a truncated array".to_string());
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn i32(&mut self) -> Result<i32, String> {
+        Ok(i32::from_be_bytes(fixed(self.take(4)?)?))
+    }
 }
 
 /// The bytes as an array of exactly `N` bytes.
@@ -170,6 +252,70 @@ mod tests {
             "13:45:30.000250"
         );
         assert_eq!(time_of_day(86_400 * 1_000_000), "24:00:00");
+    }
+
+    /// `array_send` bytes: dimensions, element OID, then each element (`None`
+    /// is NULL).
+    fn array(dims: &[i32], oid: i32, elements: &[Option<&[u8]>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend((dims.len() as i32).to_be_bytes());
+        out.extend(i32::from(elements.iter().any(Option::is_none)).to_be_bytes());
+        out.extend(oid.to_be_bytes());
+        for d in dims {
+            out.extend(d.to_be_bytes());
+            out.extend(1i32.to_be_bytes());
+        }
+        for e in elements {
+            match e {
+                None => out.extend((-1i32).to_be_bytes()),
+                Some(bytes) => {
+                    out.extend((bytes.len() as i32).to_be_bytes());
+                    out.extend(*bytes);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn arrays_become_lists() {
+        let text = |s: &str| Value::Text(s.to_string());
+        assert_eq!(
+            decode_array(&array(&[3], 25, &[Some(b"vip"), None, Some(b"beta")])),
+            Ok(Value::List(vec![text("vip"), Value::Null, text("beta")]))
+        );
+        let one = 1i32.to_be_bytes();
+        let two = 2i32.to_be_bytes();
+        assert_eq!(
+            decode_array(&array(
+                &[2, 2],
+                23,
+                &[Some(&one), Some(&two), Some(&two), Some(&one)]
+            )),
+            Ok(Value::List(vec![
+                Value::List(vec![Value::Int(1), Value::Int(2)]),
+                Value::List(vec![Value::Int(2), Value::Int(1)]),
+            ]))
+        );
+        // A timestamptz element: microseconds since 2000-01-01.
+        let micros = ((1_704_164_645 - PG_EPOCH) * 1_000_000).to_be_bytes();
+        assert_eq!(
+            decode_array(&array(&[1], 1184, &[Some(&micros)])),
+            Ok(Value::List(vec![Value::Timestamp(1_704_164_645)]))
+        );
+        assert_eq!(
+            decode_array(&array(&[], 25, &[])),
+            Ok(Value::List(Vec::new()))
+        );
+        // Corrupt headers are errors, never panics or huge allocations.
+        let mut huge = array(&[1], 25, &[Some(b"a")]);
+        huge[12..16].copy_from_slice(&i32::MAX.to_be_bytes());
+        assert!(decode_array(&huge).is_err());
+        let whole = array(&[2], 25, &[Some(b"a"), Some(b"b")]);
+        for cut in 0..whole.len() {
+            assert!(decode_array(&whole[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(decode_array(&array(&[1, 1, 1, 1, 1, 1, 1], 25, &[Some(b"a")])).is_err());
     }
 
     #[test]

@@ -555,3 +555,83 @@ fn references_and_models() {
         "{e}"
     );
 }
+
+#[test]
+fn the_long_form_declares_a_custom_attribute_type() {
+    let text = with_sync(&format!(
+        "{USER_SYNC}    fields:\n      email: email\n      \
+         custom_attributes.trial_ends_at: {{ column: trial_end, type: date }}\n      \
+         custom_attributes.seats:\n        column: seats\n        type: integer\n"
+    ));
+    let config = parse_str(&text).unwrap();
+    let fields = &config.syncs["s"].fields;
+    assert_eq!(fields["email"], FieldSource::Column("email".into()));
+    assert_eq!(
+        fields["custom_attributes.trial_ends_at"],
+        FieldSource::Typed(TypedColumn {
+            column: "trial_end".into(),
+            data_type: DataType::Date,
+        })
+    );
+    assert_eq!(fields["custom_attributes.seats"].column(), "seats");
+    assert_eq!(
+        fields["custom_attributes.seats"].data_type(),
+        Some(DataType::Integer)
+    );
+    for t in ["string", "integer", "float", "boolean", "date"] {
+        let text = with_sync(&format!(
+            "{USER_SYNC}    fields:\n      custom_attributes.x: {{ column: c, type: {t} }}\n"
+        ));
+        let config = parse_str(&text).unwrap();
+        let declared = config.syncs["s"].fields["custom_attributes.x"].data_type();
+        assert_eq!(declared.map(DataType::as_str), Some(t));
+    }
+}
+
+#[test]
+fn long_form_mistakes_name_the_sync_field_and_line() {
+    let field = |source: &str| {
+        with_sync(&format!(
+            "{USER_SYNC}    fields:\n      email: email\n      custom_attributes.trial: {source}\n"
+        ))
+    };
+    // An unknown type: the sync, the field and the types there are.
+    let (line, message) = config_error(&field("{ column: trial_end, type: datetime }"));
+    assert_eq!(line, Some(20), "{message}");
+    assert!(
+        message.contains("syncs.s.fields.custom_attributes.trial")
+            && message.contains("unknown variant `datetime`, expected one of `string`, `integer`, `float`, `boolean`, `date`"),
+        "{message}"
+    );
+    // A misspelt key of the long form.
+    let (line, message) = config_error(&field("{ colum: trial_end, type: date }"));
+    assert_eq!(line, Some(20), "{message}");
+    assert!(
+        message.contains("unknown field `colum`, expected `column` or `type`"),
+        "{message}"
+    );
+    // Both keys are needed.
+    let (_, message) = config_error(&field("{ column: trial_end }"));
+    assert!(message.contains("missing field `type`"), "{message}");
+    // Neither a name nor the long form.
+    let (_, message) = config_error(&field("[trial_end]"));
+    assert!(
+        message.contains("a column name or { column: <column>, type:"),
+        "{message}"
+    );
+    // Only custom attributes take a type.
+    let got = check(&format!(
+        "{USER_SYNC}    fields:\n      signed_up_at: {{ column: created, type: date }}\n"
+    ));
+    assert!(
+        got.starts_with(
+            "`fields.signed_up_at: { column: created, type: date }`: only custom attributes"
+        ),
+        "{got}"
+    );
+    // An empty column is refused in either form.
+    let got = check(&format!(
+        "{USER_SYNC}    fields:\n      custom_attributes.x: {{ column: \" \", type: date }}\n"
+    ));
+    assert_eq!(got, "`fields.custom_attributes.x` names no column");
+}

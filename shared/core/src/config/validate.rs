@@ -1,8 +1,6 @@
 //! Validation of a parsed config: everything serde cannot check. Each error names
 //! the sync (or model, destination) and the key at fault.
 
-use std::collections::BTreeMap;
-
 use super::fields::{allowed_fields, field_kind, FieldKind, EVENT_IDENTITY_FIELDS};
 use super::{find_key_line, warehouse, Behavior, Config, KeyField, Object, SyncSpec};
 use crate::Error;
@@ -194,7 +192,8 @@ fn validate_sync(config: &Config, spec: &SyncSpec) -> Result<(), String> {
 
 fn validate_fields(spec: &SyncSpec) -> Result<(), String> {
     let object = spec.object.as_str();
-    for (field, column) in &spec.fields {
+    for (field, source) in &spec.fields {
+        let column = source.column();
         let Some(kind) = field_kind(spec.object, field) else {
             return Err(format!(
                 "`fields.{field}` is not a field of object `{object}` (allowed: {})",
@@ -203,6 +202,17 @@ fn validate_fields(spec: &SyncSpec) -> Result<(), String> {
         };
         if column.trim().is_empty() {
             return Err(format!("`fields.{field}` names no column"));
+        }
+        if let (Some(data_type), false) = (
+            source.data_type(),
+            matches!(kind, FieldKind::CustomAttribute(_)),
+        ) {
+            return Err(format!(
+                "`fields.{field}: {{ column: {column}, type: {} }}`: only custom attributes \
+                 (`custom_attributes.<name>`) take a type; `{field}` has Intercom's own \
+                 (write `fields.{field}: {column}`)",
+                data_type.as_str()
+            ));
         }
         match kind {
             FieldKind::CustomAttribute(name) => check_attribute_name(field, &name)?,
@@ -215,7 +225,8 @@ fn validate_fields(spec: &SyncSpec) -> Result<(), String> {
     // The key is sent under its field; mapping that field to another column would
     // make the body disagree with the key backflow matches on.
     if let Some(column) = spec.fields.get(spec.key.field.as_str()) {
-        if spec.object != Object::Event && *column != spec.key.column {
+        let column = column.column();
+        if spec.object != Object::Event && column != spec.key.column {
             return Err(format!(
                 "`fields.{}: {column}` contradicts `key: {{ column: {}, field: {} }}`: \
                  the key field must map the key column (or be left out of `fields`)",
@@ -243,7 +254,7 @@ fn check_attribute_name(field: &str, name: &str) -> Result<(), String> {
 }
 
 fn validate_event(spec: &SyncSpec) -> Result<(), String> {
-    let fields: &BTreeMap<String, String> = &spec.fields;
+    let fields = &spec.fields;
     match (&spec.event_name, fields.contains_key("event_name")) {
         (Some(_), true) => {
             return Err(

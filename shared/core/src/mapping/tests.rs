@@ -666,3 +666,323 @@ fn fingerprints_follow_what_is_sent() {
         "the behavior is part of it"
     );
 }
+
+/// One custom attribute `x` mapped from one column, rows of one value each.
+struct TypeCase {
+    column: &'static str,
+    kind: ColumnKind,
+    /// The long form's `type`, when the sync declares one.
+    declared: Option<&'static str>,
+    /// Each row's value, and what is sent for it: the JSON, or the reason the
+    /// row is invalid.
+    rows: Vec<(Value, Result<serde_json::Value, &'static str>)>,
+    /// The attribute's data type once the rows are mapped.
+    data_type: DataType,
+}
+
+/// 2026-01-01T12:00:00Z and midnight of the same day.
+const NOON: i64 = 1_767_268_800;
+const MIDNIGHT: i64 = 1_767_225_600;
+
+#[test]
+fn custom_attribute_types_from_column_name_kind_and_long_form() {
+    use serde_json::Value as J;
+    let cases = vec![
+        // SQLite keeps dates as text, and an expression's column has no type.
+        TypeCase {
+            column: "trial_ends_at",
+            kind: K::Unknown,
+            declared: None,
+            rows: vec![
+                (text("2026-01-01 12:00:00"), Ok(json!(NOON))),
+                (text("2026-01-01"), Ok(json!(MIDNIGHT))),
+            ],
+            data_type: DataType::Date,
+        },
+        // A declared TEXT column (SQLite, PostgreSQL, MySQL) named `…_at`.
+        TypeCase {
+            column: "trial_ends_at",
+            kind: K::Text,
+            declared: None,
+            rows: vec![(text("2026-01-01T13:00:00+01:00"), Ok(json!(NOON)))],
+            data_type: DataType::Date,
+        },
+        // `…_date`, and Snowflake's upper-case names.
+        TypeCase {
+            column: "RENEWAL_DATE",
+            kind: K::Text,
+            declared: None,
+            rows: vec![(text("2026-01-01"), Ok(json!(MIDNIGHT)))],
+            data_type: DataType::Date,
+        },
+        // Epoch seconds and milliseconds in number columns.
+        TypeCase {
+            column: "seen_at",
+            kind: K::Int,
+            declared: None,
+            rows: vec![
+                (Value::Int(NOON), Ok(json!(NOON))),
+                (Value::Int(NOON * 1000 + 999), Ok(json!(NOON))),
+            ],
+            data_type: DataType::Date,
+        },
+        TypeCase {
+            column: "seen_at",
+            kind: K::Float,
+            declared: None,
+            rows: vec![(Value::Float(NOON as f64 + 0.5), Ok(json!(NOON)))],
+            data_type: DataType::Date,
+        },
+        // Nulls settle nothing; the first value does.
+        TypeCase {
+            column: "trial_ends_at",
+            kind: K::Unknown,
+            declared: None,
+            rows: vec![
+                (Value::Null, Ok(J::Null)),
+                (text("2026-01-01"), Ok(json!(MIDNIGHT))),
+            ],
+            data_type: DataType::Date,
+        },
+        // A first value that is no timestamp: the attribute stays a string, and
+        // later dates are sent as the text they are.
+        TypeCase {
+            column: "trial_ends_at",
+            kind: K::Text,
+            declared: None,
+            rows: vec![
+                (text("soon"), Ok(json!("soon"))),
+                (text("2026-01-01"), Ok(json!("2026-01-01"))),
+            ],
+            data_type: DataType::String,
+        },
+        // Settled as a date: a later value that is no timestamp is invalid,
+        // naming the column, rather than sent to a date attribute.
+        TypeCase {
+            column: "trial_ends_at",
+            kind: K::Text,
+            declared: None,
+            rows: vec![
+                (text("2026-01-01"), Ok(json!(MIDNIGHT))),
+                (
+                    text("soon"),
+                    Err("field `custom_attributes.x` (column `trial_ends_at`): 'soon' is not a timestamp"),
+                ),
+            ],
+            data_type: DataType::Date,
+        },
+        // Without the suffix, text stays text; `format` only ends in "at".
+        TypeCase {
+            column: "trial_ends",
+            kind: K::Text,
+            declared: None,
+            rows: vec![(text("2026-01-01"), Ok(json!("2026-01-01")))],
+            data_type: DataType::String,
+        },
+        TypeCase {
+            column: "format",
+            kind: K::Unknown,
+            declared: None,
+            rows: vec![(text("2026-01-01"), Ok(json!("2026-01-01")))],
+            data_type: DataType::String,
+        },
+        // A boolean named `…_at` is still a boolean.
+        TypeCase {
+            column: "opted_at",
+            kind: K::Bool,
+            declared: None,
+            rows: vec![(Value::Bool(true), Ok(json!(true)))],
+            data_type: DataType::Boolean,
+        },
+        // The long form says it outright, whatever the name or kind.
+        TypeCase {
+            column: "trial_end",
+            kind: K::Text,
+            declared: Some("date"),
+            rows: vec![
+                (text("2026-01-01 12:00:00"), Ok(json!(NOON))),
+                (Value::Int(NOON * 1000), Ok(json!(NOON))),
+                (
+                    text("soon"),
+                    Err("field `custom_attributes.x` (column `trial_end`): 'soon' is not a timestamp"),
+                ),
+            ],
+            data_type: DataType::Date,
+        },
+        TypeCase {
+            column: "created_at",
+            kind: K::Timestamp,
+            declared: Some("string"),
+            rows: vec![(Value::Timestamp(NOON), Ok(json!("2026-01-01T12:00:00Z")))],
+            data_type: DataType::String,
+        },
+        TypeCase {
+            column: "ltv",
+            kind: K::Text,
+            declared: Some("float"),
+            rows: vec![
+                (text("12.5"), Ok(json!(12.5))),
+                (
+                    text("n/a"),
+                    Err("field `custom_attributes.x` (column `ltv`): 'n/a' is not a number"),
+                ),
+            ],
+            data_type: DataType::Float,
+        },
+        TypeCase {
+            column: "seats",
+            kind: K::Unknown,
+            declared: Some("integer"),
+            rows: vec![(text("12"), Ok(json!(12)))],
+            data_type: DataType::Integer,
+        },
+        TypeCase {
+            column: "vip",
+            kind: K::Text,
+            declared: Some("boolean"),
+            rows: vec![(text("yes"), Ok(json!(true)))],
+            data_type: DataType::Boolean,
+        },
+        // Arrays: Intercom's custom attributes hold no lists.
+        TypeCase {
+            column: "tags",
+            kind: K::List,
+            declared: None,
+            rows: vec![(
+                Value::List(vec![text("a"), text("b")]),
+                Err("field `custom_attributes.x` (column `tags`): the list ['a', 'b'] cannot be a custom attribute"),
+            )],
+            data_type: DataType::String,
+        },
+        TypeCase {
+            column: "dates_at",
+            kind: K::List,
+            declared: Some("date"),
+            rows: vec![(
+                Value::List(vec![Value::Timestamp(NOON)]),
+                Err("field `custom_attributes.x` (column `dates_at`): the list [2026-01-01T12:00:00Z] cannot be a custom attribute"),
+            )],
+            data_type: DataType::Date,
+        },
+    ];
+    for case in cases {
+        let source = match case.declared {
+            Some(t) => format!("{{ column: {}, type: {t} }}", case.column),
+            None => case.column.to_string(),
+        };
+        let spec = spec(&format!(
+            "object: user\nbehavior: update_or_create\nkey: {{ column: id, field: external_id }}\n\
+             sync_nulls: true\nfields:\n  custom_attributes.x: {source}\n"
+        ));
+        let columns = cols(&[("id", K::Text), (case.column, case.kind)]);
+        let mut mapper = Mapper::new("s", &spec, &columns).unwrap();
+        for (i, (value, expected)) in case.rows.iter().enumerate() {
+            let row = [text("k"), value.clone()];
+            let label = format!(
+                "{} {:?} {:?} row {i}",
+                case.column, case.kind, case.declared
+            );
+            match (mapper.map(i as u64 + 1, &row), expected) {
+                (Ok(mapped), Ok(json)) => {
+                    assert_eq!(mapped.body["custom_attributes"]["x"], *json, "{label}")
+                }
+                (Err(invalid), Err(reason)) => {
+                    assert_eq!(invalid.reasons.len(), 1, "{label}");
+                    assert!(
+                        invalid.reasons[0].starts_with(reason),
+                        "{label}: {}",
+                        invalid.reasons[0]
+                    );
+                }
+                (got, want) => panic!("{label}: got {got:?}, want {want:?}"),
+            }
+        }
+        assert_eq!(
+            mapper.attributes(),
+            vec![attr("x", "contact", case.data_type)],
+            "{} {:?} {:?}",
+            case.column,
+            case.kind,
+            case.declared
+        );
+    }
+}
+
+#[test]
+fn a_declared_type_is_kept_when_intercom_has_another() {
+    let columns = cols(&[("id", K::Text), ("trial_end", K::Text)]);
+    let declared = spec(
+        "object: user\nbehavior: update_or_create\nkey: { column: id, field: external_id }\n\
+         fields:\n  custom_attributes.trial: { column: trial_end, type: date }\n",
+    );
+    let mut mapper = Mapper::new("s", &declared, &columns).unwrap();
+    assert!(!mapper.set_attribute_type("trial", DataType::String));
+    let mapped = mapper.map(1, &[text("k"), text("2026-01-01")]).unwrap();
+    assert_eq!(mapped.body["custom_attributes"]["trial"], json!(MIDNIGHT));
+    assert_eq!(
+        mapper.attributes(),
+        vec![attr("trial", "contact", DataType::Date)]
+    );
+    // Inferred from the name: Intercom's existing type wins (it cannot change).
+    let columns = cols(&[("id", K::Text), ("trial_ends_at", K::Text)]);
+    let inferred = spec(
+        "object: user\nbehavior: update_or_create\nkey: { column: id, field: external_id }\n\
+         fields:\n  custom_attributes.trial: trial_ends_at\n",
+    );
+    let mut mapper = Mapper::new("s", &inferred, &columns).unwrap();
+    assert!(mapper.set_attribute_type("trial", DataType::String));
+    let mapped = mapper.map(1, &[text("k"), text("2026-01-01")]).unwrap();
+    assert_eq!(
+        mapped.body["custom_attributes"]["trial"],
+        json!("2026-01-01")
+    );
+}
+
+#[test]
+fn lists_are_refused_wherever_intercom_takes_no_list() {
+    let columns = cols(&[("id", K::Text), ("tags", K::List)]);
+    let list = Value::List(vec![text("a"), Value::Int(2), Value::Null]);
+    for (field, reason) in [
+        (
+            "name",
+            "field `name` (column `tags`): the list ['a', 2, null] is not text",
+        ),
+        (
+            "signed_up_at",
+            "field `signed_up_at` (column `tags`): the list ['a', 2, null] is not a timestamp",
+        ),
+        (
+            "owner_id",
+            "field `owner_id` (column `tags`): the list ['a', 2, null] is not an integer",
+        ),
+    ] {
+        let spec = spec(&format!(
+            "object: user\nbehavior: update_or_create\nkey: {{ column: id, field: external_id }}\n\
+             fields:\n  {field}: tags\n"
+        ));
+        let mut mapper = Mapper::new("s", &spec, &columns).unwrap();
+        let invalid = mapper.map(1, &[text("k"), list.clone()]).unwrap_err();
+        assert_eq!(invalid.reasons, vec![reason.to_string()]);
+    }
+    // A list key is no key.
+    let spec = spec(
+        "object: user\nbehavior: update_or_create\nkey: { column: tags, field: external_id }\n",
+    );
+    let mut mapper = Mapper::new("s", &spec, &columns).unwrap();
+    let invalid = mapper.map(1, &[text("k"), list.clone()]).unwrap_err();
+    assert!(invalid.reasons[0].contains("is not text"), "{invalid:?}");
+    // Event metadata.
+    let events = self::spec(
+        "object: event\nbehavior: send\nkey: { column: id, field: event_id }\nevent_name: e\n\
+         fields:\n  user_id: id\n  created_at: at\n  metadata.tags: tags\n",
+    );
+    let columns = cols(&[("id", K::Text), ("at", K::Int), ("tags", K::List)]);
+    let mut mapper = Mapper::new("s", &events, &columns).unwrap();
+    let invalid = mapper
+        .map(1, &[text("k"), Value::Int(NOON), list])
+        .unwrap_err();
+    assert_eq!(
+        invalid.reasons,
+        vec!["field `metadata.tags` (column `tags`): the list ['a', 2, null] cannot be event metadata: Intercom's metadata values hold no lists"]
+    );
+}

@@ -269,6 +269,82 @@ fn data_type_inference() {
 }
 
 #[test]
+fn date_names_and_date_named_inference() {
+    for (name, want) in [
+        ("trial_ends_at", true),
+        ("TRIAL_ENDS_AT", true),
+        ("renewal_date", true),
+        ("Renewal_Date", true),
+        ("at", false),
+        ("format", false),
+        ("chat", false),
+        ("date", false),
+        ("update", false),
+        ("trial_ends", false),
+        ("_at", true),
+    ] {
+        assert_eq!(is_date_name(name), want, "{name}");
+    }
+    use ColumnKind as K;
+    let cases: &[(ColumnKind, Value, DataType)] = &[
+        (K::Text, text("2026-01-01 12:00:00"), DataType::Date),
+        (K::Text, text("2026-01-01"), DataType::Date),
+        (K::Text, text("2026-01-01T12:00:00+01:00"), DataType::Date),
+        (K::Text, text("1767268800"), DataType::Date),
+        (K::Text, text("soon"), DataType::String),
+        (K::Text, text("01/02/2026"), DataType::String),
+        (K::Int, Value::Int(1_767_268_800), DataType::Date),
+        (K::Int, Value::Int(1_767_268_800_000), DataType::Date),
+        // Beyond the year 9999 even as milliseconds: a number, not a date.
+        (K::Int, Value::Int(i64::MAX), DataType::Integer),
+        (K::Float, Value::Float(1.5e9), DataType::Date),
+        (K::Float, Value::Float(f64::NAN), DataType::Float),
+        (K::Unknown, text("2026-01-01"), DataType::Date),
+        (K::Unknown, Value::Bool(true), DataType::Boolean),
+        (K::Unknown, text("n/a"), DataType::String),
+    ];
+    for (kind, value, want) in cases {
+        assert_eq!(
+            infer_date_named_type(*kind, value),
+            *want,
+            "{kind:?} {value:?}"
+        );
+    }
+    assert!(kind_may_hold_dates(K::Text) && kind_may_hold_dates(K::Unknown));
+    assert!(!kind_may_hold_dates(K::Bool) && !kind_may_hold_dates(K::List));
+}
+
+#[test]
+fn lists_are_refused_by_every_coercion() {
+    let list = Value::List(vec![
+        text("vip"),
+        Value::Int(2),
+        Value::List(vec![Value::Null]),
+    ]);
+    assert_eq!(list.quoted(), "the list ['vip', 2, [null]]");
+    for data_type in [
+        DataType::String,
+        DataType::Integer,
+        DataType::Float,
+        DataType::Boolean,
+        DataType::Date,
+    ] {
+        let e = to_json(&list, data_type).unwrap_err();
+        assert!(e.0.starts_with("the list ['vip', 2, [null]] is not"), "{e}");
+    }
+    // A huge list is cut in messages, like text.
+    let huge = Value::List((0..100_000).map(Value::Int).collect());
+    let quoted = huge.quoted();
+    assert!(
+        quoted.chars().count() < 80 && quoted.ends_with("…]"),
+        "{quoted}"
+    );
+    let deep = (0..1000).fold(Value::Null, |inner, _| Value::List(vec![inner]));
+    assert!(deep.quoted().chars().count() < 80);
+    assert_eq!(infer_data_type(ColumnKind::List, None), DataType::String);
+}
+
+#[test]
 fn long_text_is_cut_in_messages() {
     let long = "x".repeat(500);
     let e = to_int(&text(&long)).unwrap_err();

@@ -15,7 +15,7 @@
 //! | `TIME` | `"13:45:30.250000"` | `Text` | `Text` |
 //! | `JSON` | JSON text | `Text` of the JSON | `Text` |
 //! | `RECORD` / `STRUCT` | `{"f": [...]}` | `Text` of a JSON object keyed by the field names | `Text` |
-//! | mode `REPEATED` (arrays) | `[{"v": …}]` | `Text` of a JSON array | `Text` |
+//! | mode `REPEATED` (arrays) | `[{"v": …}]` | `List` of the items, each read as its type says (a `NULL` array is BigQuery's empty one) | `List` |
 //! | anything else (`GEOGRAPHY`, `INTERVAL`, `RANGE`) | text | `Text` | `Unknown` |
 //!
 //! Inside records and arrays, numbers and booleans become JSON numbers and
@@ -61,7 +61,7 @@ impl Field {
 
     pub(crate) fn column(&self) -> Column {
         let kind = match (self.repeated(), self.base()) {
-            (true, _) => ColumnKind::Text,
+            (true, _) => ColumnKind::List,
             (_, "INTEGER") => ColumnKind::Int,
             (_, "FLOAT" | "NUMERIC" | "BIGNUMERIC") => ColumnKind::Float,
             (_, "BOOLEAN") => ColumnKind::Bool,
@@ -82,7 +82,21 @@ pub(crate) fn cell(v: &Json, field: &Field) -> Result<Value, String> {
     if v.is_null() {
         return Ok(Value::Null);
     }
-    if field.repeated() || field.base() == "RECORD" {
+    if field.repeated() {
+        let items = v
+            .as_array()
+            .ok_or_else(|| format!("expected an array, got {}", excerpt(&v.to_string())))?;
+        let item = Field {
+            mode: None,
+            ..field.clone()
+        };
+        return items
+            .iter()
+            .map(|wrapped| cell(wrapped.get("v").unwrap_or(&Json::Null), &item))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::List);
+    }
+    if field.base() == "RECORD" {
         return Ok(Value::Text(json(v, field)?.to_string()));
     }
     let text = v
@@ -280,7 +294,7 @@ mod tests {
     }
 
     #[test]
-    fn records_and_arrays_become_json() {
+    fn records_become_json_and_arrays_lists() {
         let record = Field {
             fields: vec![
                 field("INTEGER"),
@@ -311,17 +325,36 @@ mod tests {
         };
         assert_eq!(
             cell(&json!([{"v": "1"}, {"v": "2"}]), &array).unwrap(),
-            Value::Text("[1,2]".into())
+            Value::List(vec![Value::Int(1), Value::Int(2)])
         );
-        assert_eq!(cell(&json!([]), &array).unwrap(), Value::Text("[]".into()));
+        assert_eq!(array.column().kind, ColumnKind::List);
+        assert_eq!(cell(&json!([]), &array).unwrap(), Value::List(Vec::new()));
         let tags = Field {
             mode: Some("REPEATED".into()),
             ..field("STRING")
         };
         assert_eq!(
             cell(&json!([{"v": "vip"}, {"v": "beta"}]), &tags).unwrap(),
-            Value::Text(r#"["vip","beta"]"#.into())
+            Value::List(vec![Value::Text("vip".into()), Value::Text("beta".into())])
         );
+        // Items are read as their type says: timestamps, records.
+        let times = Field {
+            mode: Some("REPEATED".into()),
+            ..field("TIMESTAMP")
+        };
+        assert_eq!(
+            cell(&json!([{"v": "1.704157445678E9"}]), &times).unwrap(),
+            Value::List(vec![Value::Timestamp(1_704_157_445)])
+        );
+        let records = Field {
+            mode: Some("REPEATED".into()),
+            ..record
+        };
+        assert_eq!(
+            cell(&json!([{"v": {"f": [{"v": "2"}, {"v": "q"}]}}]), &records).unwrap(),
+            Value::List(vec![Value::Text(r#"{"a":2,"b":"q"}"#.into())])
+        );
+        assert!(cell(&json!("[1]"), &array).is_err(), "not an array");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use backflow_core::value::Value;
 
 use super::columns::{is_timestamp, SfColumn};
-use crate::cells::{binary_value, floor_decimal, scaled_value, time_of_day};
+use crate::cells::{binary_value, floor_decimal, json_list, scaled_value, time_of_day};
 
 /// An Arrow IPC stream in memory, read batch by batch.
 pub(crate) struct IpcStream {
@@ -183,8 +183,16 @@ fn values(array: &ArrayRef, column: &SfColumn) -> Result<Vec<Value>, String> {
     Ok(out)
 }
 
-/// One non-null cell.
+/// One non-null cell; an `ARRAY` (JSON text in Arrow too) becomes a list.
 fn cell(array: &ArrayRef, i: usize, column: &SfColumn) -> Result<Value, String> {
+    match scalar_cell(array, i, column)? {
+        Value::Text(json) if column.logical == "ARRAY" => json_list(&json),
+        value => Ok(value),
+    }
+}
+
+/// One non-null cell as the Arrow array holds it.
+fn scalar_cell(array: &ArrayRef, i: usize, column: &SfColumn) -> Result<Value, String> {
     let unsupported = || {
         format!(
             "backflow cannot read {} sent as Arrow {}; cast the column to text in the model's SQL (`column::varchar`)",

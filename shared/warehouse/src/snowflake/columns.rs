@@ -12,7 +12,8 @@
 //! | `TIMESTAMP_NTZ` (read as UTC), `TIMESTAMP_LTZ` | int64 scaled by `scale`, or struct {epoch s, fraction ns} | `1700000000.123456789` | `Timestamp` (seconds, floored) | `Timestamp` |
 //! | `TIMESTAMP_TZ` | struct {epoch (scaled), timezone} or {epoch s, fraction, timezone} | `1700000000.123 1560` | `Timestamp` of the instant | `Timestamp` |
 //! | `TIME` | int32/int64 scaled by `scale` | seconds since midnight | `Text` `HH:MM:SS[.fff]` | `Text` |
-//! | `VARIANT`, `OBJECT`, `ARRAY` | utf8 (JSON) | JSON text | `Text` of the JSON | `Text` |
+//! | `VARIANT`, `OBJECT` | utf8 (JSON) | JSON text | `Text` of the JSON | `Text` |
+//! | `ARRAY` | utf8 (JSON) | JSON text | `List` of the items (strings `Text`, numbers `Int`/`Float`, objects their JSON text) | `List` |
 //! | `BINARY` | binary | hex | `Text` when UTF-8 text, else an error naming the column | `Text` |
 //! | anything else (`GEOGRAPHY`, `DECFLOAT`, `VECTOR`, ...) | utf8 | text | `Text`; a non-text Arrow array is an error naming the column (cast it in the SQL) | `Unknown` |
 //!
@@ -58,7 +59,8 @@ impl SfColumn {
         match self.logical.as_str() {
             "FIXED" if self.scale == 0 => ColumnKind::Int,
             "FIXED" | "REAL" => ColumnKind::Float,
-            "TEXT" | "VARIANT" | "OBJECT" | "ARRAY" | "BINARY" | "TIME" => ColumnKind::Text,
+            "TEXT" | "VARIANT" | "OBJECT" | "BINARY" | "TIME" => ColumnKind::Text,
+            "ARRAY" => ColumnKind::List,
             "BOOLEAN" => ColumnKind::Bool,
             "DATE" => ColumnKind::Date,
             t if is_timestamp(t) => ColumnKind::Timestamp,
@@ -100,7 +102,7 @@ mod tests {
             ("time", Some(9), ColumnKind::Text),
             ("variant", None, ColumnKind::Text),
             ("object", None, ColumnKind::Text),
-            ("array", None, ColumnKind::Text),
+            ("array", None, ColumnKind::List),
             ("binary", None, ColumnKind::Text),
             ("geography", None, ColumnKind::Unknown),
         ];

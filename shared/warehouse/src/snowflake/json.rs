@@ -5,7 +5,7 @@ use backflow_core::value::Value;
 use serde_json::Value as Json;
 
 use super::columns::{is_timestamp, SfColumn};
-use crate::cells::{binary_value, floor_decimal, integer_text, time_of_day};
+use crate::cells::{binary_value, floor_decimal, integer_text, json_list, time_of_day};
 use crate::decimal;
 
 /// One cell. Snowflake sends text; a number or object (seen from stand-ins) is
@@ -45,6 +45,7 @@ pub(crate) fn cell(raw: &Json, column: &SfColumn) -> Result<Value, String> {
             Value::Timestamp(floor_decimal(instant).ok_or_else(bad)?)
         }
         "BINARY" => binary_value(&hex(&text).ok_or_else(bad)?)?,
+        "ARRAY" => json_list(&text)?,
         _ => Value::Text(text),
     })
 }
@@ -145,6 +146,12 @@ mod tests {
                 col("VARIANT", 0),
                 Value::Text("{\n  \"a\": 1\n}".into()),
             ),
+            // Snowflake writes an ARRAY as indented JSON text.
+            (
+                json!("[\n  \"vip\",\n  2,\n  null\n]"),
+                col("ARRAY", 0),
+                Value::List(vec![Value::Text("vip".into()), Value::Int(2), Value::Null]),
+            ),
             (
                 json!("68656C6C6F"),
                 col("BINARY", 0),
@@ -174,6 +181,7 @@ mod tests {
             (json!("ZZ"), col("BINARY", 0)),
             (json!("00FF"), col("BINARY", 0)),
             (json!("x"), col("TIME", 9)),
+            (json!("{\"a\": 1}"), col("ARRAY", 0)),
         ];
         for (raw, column) in cases {
             assert!(cell(&raw, &column).is_err(), "{raw} as {}", column.logical);

@@ -80,8 +80,8 @@ async fn bigquery_values_and_kinds() {
             col("tm", K::Text),
             col("j", K::Text),
             col("st", K::Text),
-            col("a", K::Text),
-            col("tags", K::Text),
+            col("a", K::List),
+            col("tags", K::List),
             col("by", K::Text),
         ]
     );
@@ -108,14 +108,14 @@ async fn bigquery_values_and_kinds() {
     };
     assert_eq!(json(&first[9]), serde_json::json!({"a": 1}));
     assert_eq!(json(&first[10]), serde_json::json!({"a": 2, "b": "q"}));
-    assert_eq!(json(&first[11]), serde_json::json!([1, 2]));
-    assert_eq!(json(&first[12]), serde_json::json!(["vip", "beta"]));
+    assert_eq!(first[11], Value::List(vec![Int(1), Int(2)]));
+    assert_eq!(first[12], Value::List(vec![text("vip"), text("beta")]));
     assert_eq!(first[13], text("hello"));
     // NULLs are Null; a NULL array is BigQuery's empty array.
     assert_eq!(rows[1][0], Int(2));
     for (i, value) in rows[1].iter().enumerate().skip(1) {
         match i {
-            11 | 12 => assert_eq!(*value, text("[]"), "column {i}"),
+            11 | 12 => assert_eq!(*value, Value::List(Vec::new()), "column {i}"),
             _ => assert_eq!(*value, Null, "column {i}"),
         }
     }

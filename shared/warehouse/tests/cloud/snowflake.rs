@@ -76,6 +76,10 @@ async fn snowflake_values_and_kinds() {
             col("TM", K::Text),
             col("V", K::Text),
             col("O", K::Text),
+            // fakesnow describes an ARRAY as `variant` (DuckDB keeps it as
+            // JSON), so it arrives as JSON text here; Snowflake's own `array`
+            // rowtype becomes a list (the `snowflake::json` unit tests, on the
+            // documented wire format).
             col("A", K::Text),
             col("BIN", K::Text),
         ]

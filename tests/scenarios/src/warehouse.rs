@@ -1,15 +1,22 @@
-//! Per-scenario warehouse tables in SQLite, PostgreSQL or MySQL/MariaDB.
+//! Per-scenario warehouse tables in SQLite, PostgreSQL, MySQL/MariaDB,
+//! Snowflake (fakesnow) or BigQuery (crucible).
 //!
-//! Each stack owns one warehouse: an SQLite file in its temp dir, or a fresh
+//! Each stack owns one warehouse: an SQLite file in its temp dir, a fresh
 //! database `bfscn_<pid>_<nanos>` on the local PostgreSQL / MariaDB server
 //! (databases left by test processes that no longer run are dropped when a
-//! stack starts). Scenario tables are named `<scenario>_<table>`, so scenarios
-//! never share a table.
+//! stack starts), a fresh database on the fakesnow stand-in (its schema `MARTS`
+//! is the session's), or a fresh dataset on the crucible stand-in (tables are
+//! named `<dataset>.<table>`, [`Warehouse::table_name`]). The stand-ins run once
+//! per test process ([`backflow_localstack::standin`]); they keep everything in
+//! memory, so nothing is left to drop. Scenario tables are named
+//! `<scenario>_<table>`, so scenarios never share a table.
 //!
 //! Columns use portable [`Col`] types mapped to each dialect, and rows are
-//! written as SQL literals ([`Val`]), so one scenario body runs unchanged on all
-//! three warehouses. Every operation opens its own connection: a pool would be
-//! tied to the tokio runtime of the test that created it.
+//! written as SQL literals ([`Val`]), so one scenario body runs unchanged on
+//! every warehouse. The cloud warehouses are seeded through the stand-in's own
+//! SQL, with backflow's adapter (the same HTTPS protocol `extract` speaks).
+//! Every operation opens its own connection: a pool would be tied to the tokio
+//! runtime of the test that created it.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -21,7 +28,23 @@ use sqlx::postgres::PgConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 
+use backflow_core::secret::Secret;
+use backflow_core::value::Value as Cell;
+use backflow_localstack::standin::{self, StandInKind};
+use backflow_warehouse::{
+    BigquerySource, SnowflakeAuth, SnowflakeSource, Source, DEFAULT_PAGE_ROWS,
+};
+use serde_json::json;
+
 use crate::Kind;
+
+/// The Snowflake account, user, role and virtual warehouse the scenarios'
+/// configs name (fakesnow accepts any).
+pub const SNOWFLAKE_ACCOUNT: &str = "backflow_scenarios";
+pub const SNOWFLAKE_USER: &str = "BACKFLOW";
+pub const SNOWFLAKE_SCHEMA: &str = "MARTS";
+/// The BigQuery project the scenarios' configs name.
+pub const BIGQUERY_PROJECT: &str = "backflow-scenarios";
 
 /// The admin URLs of the local database servers (trust auth, no password).
 pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -92,6 +115,16 @@ pub enum Warehouse {
     Sqlite { path: PathBuf },
     Postgres { url: String },
     Mysql { url: String },
+    /// A database of the fakesnow stand-in; the password the config's secret
+    /// holds (fakesnow accepts any, so it is a unique value a grep can find).
+    Snowflake {
+        base_url: String,
+        database: String,
+        secret: String,
+        password: String,
+    },
+    /// A dataset of the crucible stand-in (it has no auth: no credentials).
+    Bigquery { base_url: String, dataset: String },
 }
 
 enum Conn {
@@ -203,7 +236,107 @@ impl Warehouse {
                     url: format!("mysql://root@127.0.0.1:3306/{db}"),
                 })
             }
+            Kind::Snowflake => {
+                let stand_in = stand_in(StandInKind::Fakesnow).await?;
+                let database = unique_db_name().to_uppercase();
+                let wh = Warehouse::Snowflake {
+                    base_url: stand_in,
+                    secret: format!("bfscn/{database}/snowflake"),
+                    password: format!("sf-password-{database}"),
+                    database,
+                };
+                // The first login creates the database and its schema.
+                wh.exec(&["select 1".to_string()]).await?;
+                Ok(wh)
+            }
+            Kind::Bigquery => {
+                let base_url = stand_in(StandInKind::Crucible).await?;
+                let dataset = unique_db_name();
+                let created = reqwest::Client::new()
+                    .post(format!(
+                        "{base_url}/bigquery/v2/projects/{BIGQUERY_PROJECT}/datasets"
+                    ))
+                    .json(&json!({"datasetReference": {
+                        "projectId": BIGQUERY_PROJECT, "datasetId": dataset,
+                    }}))
+                    .send()
+                    .await
+                    .context("creating the dataset on crucible")?;
+                let status = created.status();
+                anyhow::ensure!(
+                    status.is_success(),
+                    "creating the dataset {dataset} on crucible: {status} {}",
+                    created.text().await.unwrap_or_default()
+                );
+                Ok(Warehouse::Bigquery { base_url, dataset })
+            }
         }
+    }
+
+    /// The Secrets Manager secrets the config section names: `(name, value)`.
+    pub fn secrets(&self) -> Vec<(String, serde_json::Value)> {
+        match self {
+            Warehouse::Snowflake {
+                secret, password, ..
+            } => vec![(secret.clone(), json!({ "password": password }))],
+            _ => Vec::new(),
+        }
+    }
+
+    /// How a model names the table `name`: BigQuery qualifies it with the
+    /// stack's dataset (a query job has no default dataset).
+    pub fn table_name(&self, name: &str) -> String {
+        match self {
+            Warehouse::Bigquery { dataset, .. } => format!("{dataset}.{name}"),
+            _ => name.to_string(),
+        }
+    }
+
+    /// The adapter's source for a cloud warehouse (the harness seeds through it).
+    fn cloud_source(&self) -> Option<Source> {
+        match self {
+            Warehouse::Snowflake {
+                base_url,
+                database,
+                password,
+                ..
+            } => Some(Source::Snowflake(SnowflakeSource {
+                account: SNOWFLAKE_ACCOUNT.into(),
+                user: SNOWFLAKE_USER.into(),
+                auth: SnowflakeAuth::Password(Secret::new(password.clone())),
+                role: Some("BACKFLOW_READER".into()),
+                warehouse: Some("COMPUTE_WH".into()),
+                database: Some(database.clone()),
+                schema: Some(SNOWFLAKE_SCHEMA.into()),
+                base_url: Some(base_url.clone()),
+                query_timeout: Duration::from_secs(120),
+            })),
+            Warehouse::Bigquery { base_url, .. } => Some(Source::Bigquery(BigquerySource {
+                project: BIGQUERY_PROJECT.into(),
+                location: Some("US".into()),
+                credentials: None,
+                base_url: Some(base_url.clone()),
+                query_timeout: Duration::from_secs(120),
+                page_rows: DEFAULT_PAGE_ROWS,
+            })),
+            _ => None,
+        }
+    }
+
+    /// Run `sql` on a cloud warehouse and return its rows.
+    async fn cloud_rows(&self, source: &Source, sql: &str) -> anyhow::Result<Vec<Vec<Cell>>> {
+        let wh = backflow_warehouse::Warehouse::connect_named(self.kind().name(), source)
+            .await
+            .context("connecting to the stand-in")?;
+        let mut stream = wh
+            .stream("scenario_setup", sql)
+            .await
+            .with_context(|| format!("executing `{}`", abbreviate(sql)))?;
+        let mut rows = Vec::new();
+        while let Some(row) = stream.next().await {
+            rows.push(row.with_context(|| format!("reading `{}`", abbreviate(sql)))?);
+        }
+        Ok(rows)
     }
 
     pub fn kind(&self) -> Kind {
@@ -211,6 +344,8 @@ impl Warehouse {
             Warehouse::Sqlite { .. } => Kind::Sqlite,
             Warehouse::Postgres { .. } => Kind::Postgres,
             Warehouse::Mysql { .. } => Kind::Mysql,
+            Warehouse::Snowflake { .. } => Kind::Snowflake,
+            Warehouse::Bigquery { .. } => Kind::Bigquery,
         }
     }
 
@@ -223,6 +358,28 @@ impl Warehouse {
             }
             Warehouse::Postgres { url } => serde_json::json!({"type": "postgres", "url": url}),
             Warehouse::Mysql { url } => serde_json::json!({"type": "mysql", "url": url}),
+            Warehouse::Snowflake {
+                base_url,
+                database,
+                secret,
+                ..
+            } => json!({
+                "type": "snowflake",
+                "account": SNOWFLAKE_ACCOUNT,
+                "user": SNOWFLAKE_USER,
+                "password": {"secret": secret, "key": "password"},
+                "role": "BACKFLOW_READER",
+                "warehouse": "COMPUTE_WH",
+                "database": database,
+                "schema": SNOWFLAKE_SCHEMA,
+                "base_url": base_url,
+            }),
+            Warehouse::Bigquery { base_url, .. } => json!({
+                "type": "bigquery",
+                "project": BIGQUERY_PROJECT,
+                "location": "US",
+                "base_url": base_url,
+            }),
         }
     }
 
@@ -237,11 +394,20 @@ impl Warehouse {
             }
             Warehouse::Postgres { url } => Conn::Postgres(PgConnection::connect(url).await?),
             Warehouse::Mysql { url } => Conn::Mysql(MySqlConnection::connect(url).await?),
+            Warehouse::Snowflake { .. } | Warehouse::Bigquery { .. } => {
+                anyhow::bail!("the cloud warehouses are reached through backflow's adapter")
+            }
         })
     }
 
     /// Run statements, in order, on one connection.
     pub async fn exec(&self, statements: &[String]) -> anyhow::Result<()> {
+        if let Some(source) = self.cloud_source() {
+            for sql in statements {
+                self.cloud_rows(&source, sql).await?;
+            }
+            return Ok(());
+        }
         let mut conn = self.connect().await?;
         for sql in statements {
             conn.exec(sql).await?;
@@ -252,6 +418,19 @@ impl Warehouse {
     /// The first column of `sql`'s rows, cast to text by the query itself
     /// (harness self-checks).
     pub async fn fetch_text(&self, sql: &str) -> anyhow::Result<Vec<Option<String>>> {
+        if let Some(source) = self.cloud_source() {
+            let rows = self.cloud_rows(&source, sql).await?;
+            return Ok(rows
+                .into_iter()
+                .map(|row| match row.into_iter().next() {
+                    None | Some(Cell::Null) => None,
+                    Some(Cell::Text(t)) => Some(t),
+                    Some(Cell::Int(n) | Cell::Timestamp(n)) => Some(n.to_string()),
+                    Some(Cell::Float(x)) => Some(x.to_string()),
+                    Some(Cell::Bool(b)) => Some(b.to_string()),
+                })
+                .collect());
+        }
         let sql = || AssertSqlSafe(sql.to_string());
         Ok(match self.connect().await? {
             Conn::Sqlite(mut c) => sqlx::query_scalar(sql()).fetch_all(&mut c).await?,
@@ -286,22 +465,52 @@ impl Warehouse {
             (Kind::Mysql, Col::Date) => "DATE",
             (Kind::Mysql, Col::Timestamp) => "DATETIME",
             (Kind::Mysql, Col::TimestampNoTz) => "TIMESTAMP NULL",
+            (Kind::Snowflake, Col::Text) => "VARCHAR",
+            (Kind::Snowflake, Col::Int) => "INTEGER",
+            (Kind::Snowflake, Col::BigInt) => "BIGINT",
+            (Kind::Snowflake, Col::Float) => "FLOAT",
+            (Kind::Snowflake, Col::Bool) => "BOOLEAN",
+            (Kind::Snowflake, Col::Date) => "DATE",
+            (Kind::Snowflake, Col::Timestamp) => "TIMESTAMP_TZ",
+            (Kind::Snowflake, Col::TimestampNoTz) => "TIMESTAMP_NTZ",
+            (Kind::Bigquery, Col::Text) => "STRING",
+            (Kind::Bigquery, Col::Int | Col::BigInt) => "INT64",
+            (Kind::Bigquery, Col::Float) => "FLOAT64",
+            (Kind::Bigquery, Col::Bool) => "BOOL",
+            (Kind::Bigquery, Col::Date) => "DATE",
+            (Kind::Bigquery, Col::Timestamp) => "TIMESTAMP",
+            (Kind::Bigquery, Col::TimestampNoTz) => "DATETIME",
         }
     }
 
     /// `v` as a literal of the dialect.
     pub fn literal(&self, v: &Val) -> String {
+        self.literal_of(v, None)
+    }
+
+    /// `v` as a literal of the dialect for a column of type `col` (BigQuery
+    /// types its NULLs and tells a `TIMESTAMP` from a `DATETIME` literal).
+    pub fn literal_of(&self, v: &Val, col: Option<Col>) -> String {
         let kind = self.kind();
-        let quote = |s: &str| {
-            let s = s.replace('\'', "''");
-            let s = if kind == Kind::Mysql {
+        let quote = |s: &str| match kind {
+            // BigQuery escapes with a backslash; '' would end the string.
+            Kind::Bigquery => format!(
+                "'{}'",
                 s.replace('\\', "\\\\")
-            } else {
-                s
-            };
-            format!("'{s}'")
+                    .replace('\'', "\\'")
+                    .replace('\n', "\\n")
+            ),
+            // MySQL and Snowflake read a backslash as an escape too.
+            Kind::Mysql | Kind::Snowflake => {
+                format!("'{}'", s.replace('\'', "''").replace('\\', "\\\\"))
+            }
+            Kind::Sqlite | Kind::Postgres => format!("'{}'", s.replace('\'', "''")),
         };
         match v {
+            Val::Null if kind == Kind::Bigquery => match col {
+                Some(col) => format!("CAST(NULL AS {})", self.type_of(col)),
+                None => "NULL".into(),
+            },
             Val::Null => "NULL".into(),
             Val::S(s) => quote(s),
             Val::I(n) => n.to_string(),
@@ -311,11 +520,13 @@ impl Warehouse {
                 _ => (if *b { "TRUE" } else { "FALSE" }).into(),
             },
             Val::Date(d) => match kind {
-                Kind::Postgres => format!("DATE {}", quote(d)),
+                Kind::Postgres | Kind::Bigquery => format!("DATE {}", quote(d)),
                 _ => quote(d),
             },
-            Val::Ts(t) => match kind {
-                Kind::Postgres => format!("TIMESTAMPTZ {}", quote(&format!("{t}+00"))),
+            Val::Ts(t) => match (kind, col) {
+                (Kind::Postgres, _) => format!("TIMESTAMPTZ {}", quote(&format!("{t}+00"))),
+                (Kind::Bigquery, Some(Col::TimestampNoTz)) => format!("DATETIME {}", quote(t)),
+                (Kind::Bigquery, _) => format!("TIMESTAMP {}", quote(&format!("{t}+00:00"))),
                 _ => quote(t),
             },
         }
@@ -368,7 +579,11 @@ impl Warehouse {
                     row.len(),
                     cols.len()
                 );
-                let lits: Vec<String> = row.iter().map(|v| self.literal(v)).collect();
+                let lits: Vec<String> = row
+                    .iter()
+                    .zip(cols)
+                    .map(|(v, (_, col))| self.literal_of(v, Some(*col)))
+                    .collect();
                 values.push(format!("({})", lits.join(", ")));
             }
             if !values.is_empty() {
@@ -381,4 +596,15 @@ impl Warehouse {
         }
         Ok(stmts)
     }
+}
+
+/// The base URL of the stand-in of `kind` (started once per test process; the
+/// start blocks, so it runs off the async workers).
+async fn stand_in(kind: StandInKind) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        standin::shared(kind)
+            .map(|s| s.base_url.clone())
+            .map_err(anyhow::Error::msg)
+    })
+    .await?
 }

@@ -331,6 +331,30 @@ impl Scenario {
         Ok(name)
     }
 
+    /// [`Scenario::add_sync`] whose model runs on the named `warehouse` (a
+    /// config with `warehouses:`).
+    pub fn add_sync_on(
+        &self,
+        warehouse: &str,
+        sync: &str,
+        sql: &str,
+        mut spec: Value,
+    ) -> anyhow::Result<String> {
+        let name = self.sync(sync);
+        spec["model"] = json!(name);
+        self.stack.register(
+            &[],
+            &[(name.clone(), json!({"sql": sql, "warehouse": warehouse}))],
+            &[(name.clone(), spec)],
+        )?;
+        self.diagnostics
+            .syncs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(name.clone());
+        Ok(name)
+    }
+
     /// `CREATE TABLE <scenario>_<table>` with `rows`; returns the table name.
     pub async fn table(
         &self,

@@ -404,7 +404,11 @@ impl Warehouse {
     pub async fn exec(&self, statements: &[String]) -> anyhow::Result<()> {
         if let Some(source) = self.cloud_source() {
             for sql in statements {
-                self.cloud_rows(&source, sql).await?;
+                let sql = match self.kind() {
+                    Kind::Bigquery => bigquery_dml(sql)?,
+                    _ => sql.clone(),
+                };
+                self.cloud_rows(&source, &sql).await?;
             }
             return Ok(());
         }
@@ -607,4 +611,76 @@ async fn stand_in(kind: StandInKind) -> anyhow::Result<String> {
             .map_err(anyhow::Error::msg)
     })
     .await?
+}
+
+/// The scenarios' `UPDATE t SET col = value WHERE …` and `DELETE FROM t WHERE
+/// …`, as statements crucible runs: it runs no UPDATE or DELETE, so the table is
+/// rewritten whole (`CREATE OR REPLACE TABLE … AS SELECT`), which leaves BigQuery
+/// with the same rows as the DML would. Other statements pass unchanged; an
+/// UPDATE of more than one column is refused (the scenarios change one at a
+/// time).
+fn bigquery_dml(sql: &str) -> anyhow::Result<String> {
+    let trimmed = sql.trim();
+    let upper = trimmed.to_ascii_uppercase();
+    let where_at = |from: usize| {
+        upper[from..]
+            .find(" WHERE ")
+            .map(|i| (from + i, &trimmed[from + i + " WHERE ".len()..]))
+    };
+    if let Some(rest) = upper.strip_prefix("DELETE FROM ") {
+        let start = trimmed.len() - rest.len();
+        let (end, cond) = where_at(start).context("a DELETE without WHERE")?;
+        let table = trimmed[start..end].trim();
+        return Ok(format!(
+            "CREATE OR REPLACE TABLE {table} AS SELECT * FROM {table} \
+             WHERE NOT COALESCE(({cond}), FALSE)"
+        ));
+    }
+    if let Some(rest) = upper.strip_prefix("UPDATE ") {
+        let start = trimmed.len() - rest.len();
+        let set = upper[start..]
+            .find(" SET ")
+            .map(|i| start + i)
+            .context("an UPDATE without SET")?;
+        let table = trimmed[start..set].trim();
+        let (end, cond) = where_at(set).context("an UPDATE without WHERE")?;
+        let assignment = trimmed[set + " SET ".len()..end].trim();
+        let (column, value) = assignment
+            .split_once('=')
+            .context("an UPDATE whose SET has no `=`")?;
+        let (column, value) = (column.trim(), value.trim());
+        anyhow::ensure!(
+            !column.contains(','),
+            "the BigQuery harness rewrites an UPDATE of one column only: {sql}"
+        );
+        return Ok(format!(
+            "CREATE OR REPLACE TABLE {table} AS SELECT * REPLACE \
+             (CASE WHEN COALESCE(({cond}), FALSE) THEN {value} ELSE {column} END AS {column}) \
+             FROM {table}"
+        ));
+    }
+    Ok(sql.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bigquery_dml_becomes_a_table_rewrite() {
+        assert_eq!(
+            bigquery_dml("DELETE FROM ds.t WHERE id IN ('a', 'b')").unwrap(),
+            "CREATE OR REPLACE TABLE ds.t AS SELECT * FROM ds.t \
+             WHERE NOT COALESCE((id IN ('a', 'b')), FALSE)"
+        );
+        assert_eq!(
+            bigquery_dml("UPDATE ds.t SET full_name = 'Renamed = Two' WHERE id = 'u-2'").unwrap(),
+            "CREATE OR REPLACE TABLE ds.t AS SELECT * REPLACE \
+             (CASE WHEN COALESCE((id = 'u-2'), FALSE) THEN 'Renamed = Two' ELSE full_name END AS full_name) \
+             FROM ds.t"
+        );
+        let insert = "INSERT INTO ds.t (id) VALUES ('x')";
+        assert_eq!(bigquery_dml(insert).unwrap(), insert);
+        assert!(bigquery_dml("DELETE FROM ds.t").is_err());
+    }
 }

@@ -45,6 +45,10 @@ pub const SNOWFLAKE_USER: &str = "BACKFLOW";
 pub const SNOWFLAKE_SCHEMA: &str = "MARTS";
 /// The BigQuery project the scenarios' configs name.
 pub const BIGQUERY_PROJECT: &str = "backflow-scenarios";
+/// The service account's private key (the warehouse crate's test key).
+const SERVICE_ACCOUNT_KEY: &str = "shared/warehouse/tests/data/rsa_key.p8";
+/// The access token the harness's token endpoint hands out.
+pub const BIGQUERY_ACCESS_TOKEN: &str = "ya29.bfscn-access-Tk7Qv2";
 
 /// The admin URLs of the local database servers (trust auth, no password).
 pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -123,8 +127,16 @@ pub enum Warehouse {
         secret: String,
         password: String,
     },
-    /// A dataset of the crucible stand-in (it has no auth: no credentials).
-    Bigquery { base_url: String, dataset: String },
+    /// A dataset of the crucible stand-in. crucible has no auth; the config
+    /// still names a service account key file from Secrets Manager, whose
+    /// `token_uri` is the harness's token endpoint ([`token_uri`]), so the
+    /// functions fetch the key and exchange it as they would with Google.
+    Bigquery {
+        base_url: String,
+        dataset: String,
+        secret: String,
+        key_file: String,
+    },
 }
 
 enum Conn {
@@ -268,7 +280,24 @@ impl Warehouse {
                     "creating the dataset {dataset} on crucible: {status} {}",
                     created.text().await.unwrap_or_default()
                 );
-                Ok(Warehouse::Bigquery { base_url, dataset })
+                let key_file = json!({
+                    "type": "service_account",
+                    "project_id": BIGQUERY_PROJECT,
+                    "private_key_id": "scenario-key",
+                    "private_key": std::fs::read_to_string(
+                        crate::stack::repo_root().join(SERVICE_ACCOUNT_KEY),
+                    )
+                    .with_context(|| format!("reading {SERVICE_ACCOUNT_KEY}"))?,
+                    "client_email": format!("backflow@{BIGQUERY_PROJECT}.iam.gserviceaccount.com"),
+                    "token_uri": token_uri().await?,
+                })
+                .to_string();
+                Ok(Warehouse::Bigquery {
+                    base_url,
+                    secret: format!("bfscn/{dataset}/bigquery"),
+                    dataset,
+                    key_file,
+                })
             }
         }
     }
@@ -279,6 +308,31 @@ impl Warehouse {
             Warehouse::Snowflake {
                 secret, password, ..
             } => vec![(secret.clone(), json!({ "password": password }))],
+            Warehouse::Bigquery {
+                secret, key_file, ..
+            } => vec![(secret.clone(), json!({ "service_account": key_file }))],
+            _ => Vec::new(),
+        }
+    }
+
+    /// What of the credentials must never be seen outside Secrets Manager and
+    /// the functions' memory: the Snowflake password; a line of the BigQuery
+    /// key's PEM body and the access token it is exchanged for.
+    pub fn credential_needles(&self) -> Vec<String> {
+        match self {
+            Warehouse::Snowflake { password, .. } => vec![password.clone()],
+            Warehouse::Bigquery { key_file, .. } => {
+                let key: serde_json::Value = serde_json::from_str(key_file).unwrap_or_default();
+                let pem = key["private_key"].as_str().unwrap_or("");
+                let mut needles: Vec<String> = pem
+                    .lines()
+                    .filter(|l| !l.starts_with("-----"))
+                    .take(1)
+                    .map(str::to_string)
+                    .collect();
+                needles.push(BIGQUERY_ACCESS_TOKEN.to_string());
+                needles
+            }
             _ => Vec::new(),
         }
     }
@@ -374,10 +428,13 @@ impl Warehouse {
                 "schema": SNOWFLAKE_SCHEMA,
                 "base_url": base_url,
             }),
-            Warehouse::Bigquery { base_url, .. } => json!({
+            Warehouse::Bigquery {
+                base_url, secret, ..
+            } => json!({
                 "type": "bigquery",
                 "project": BIGQUERY_PROJECT,
                 "location": "US",
+                "credentials": {"secret": secret, "key": "service_account"},
                 "base_url": base_url,
             }),
         }
@@ -683,4 +740,78 @@ mod tests {
         assert_eq!(bigquery_dml(insert).unwrap(), insert);
         assert!(bigquery_dml("DELETE FROM ds.t").is_err());
     }
+}
+
+/// Token requests the harness's token endpoint answered (a BigQuery model run
+/// by the functions makes one: proof the key from the secret was used).
+pub fn token_requests() -> u64 {
+    TOKEN_REQUESTS.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+static TOKEN_REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The `token_uri` of the scenarios' service account: a loopback endpoint that
+/// answers every token request with [`BIGQUERY_ACCESS_TOKEN`], as Google's
+/// answers a signed assertion (crucible checks no token, and the exchange's
+/// wire format is unit-tested in the warehouse crate). One per test process,
+/// on the stack runtime.
+async fn token_uri() -> anyhow::Result<String> {
+    static URI: tokio::sync::OnceCell<Result<String, String>> = tokio::sync::OnceCell::const_new();
+    URI.get_or_init(|| async {
+        crate::on_stack_runtime(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            tokio::spawn(async move {
+                while let Ok((mut socket, _)) = listener.accept().await {
+                    tokio::spawn(async move {
+                        if answer_token(&mut socket).await.is_ok() {
+                            TOKEN_REQUESTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    });
+                }
+            });
+            Ok(format!("http://{addr}/token"))
+        })
+        .await
+        .map_err(|e| format!("{e:#}"))
+    })
+    .await
+    .clone()
+    .map_err(anyhow::Error::msg)
+}
+
+/// Read one HTTP request (head and `content-length` body) and answer it with a
+/// token.
+async fn answer_token(socket: &mut tokio::net::TcpStream) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut request = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = socket.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        request.extend_from_slice(&chunk[..n]);
+        if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if request.len() >= end + 4 + length {
+                break;
+            }
+        }
+    }
+    let body = json!({
+        "access_token": BIGQUERY_ACCESS_TOKEN, "expires_in": 3600, "token_type": "Bearer",
+    })
+    .to_string();
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(answer.as_bytes()).await?;
+    socket.shutdown().await
 }

@@ -7,7 +7,7 @@
 //! | [`destination_down_fails_cleanly`] | the emulator fails every call, from the start and then mid-load | the run fails with an error naming Intercom and what it answered; once Intercom is back, a run sends every row (nothing was remembered as written) |
 //! | [`refused_token_names_the_region`] | the token is refused where configured, accepted in another region | the run fails "unauthorized" with the region that accepts the token, never showing the token |
 //! | [`secrets_never_leak`] | normal, failing and dry runs, every API route | the access token and the warehouse password are in no API answer, run record, row report, log line, S3 object, DynamoDB item, config file or function environment |
-//! | [`three_warehouses_and_their_errors`] | one config with a Snowflake, a BigQuery and a SQLite model; then a missing table, a missing column and a SQL syntax error on each cloud warehouse | each sync's rows land; each error fails its run with no Intercom write, naming the warehouse, the model and the engine's message; the Snowflake password is in no log, run record, S3 object or DynamoDB item |
+//! | [`three_warehouses_and_their_errors`] | one config with a Snowflake, a BigQuery and a SQLite model; then a missing table, a missing column and a SQL syntax error on each cloud warehouse | each sync's rows land; each error fails its run with no Intercom write, naming the warehouse, the model and the engine's message; the Snowflake password and the BigQuery key and token are in no log, run record, S3 object or DynamoDB item |
 //!
 //! Each runs on a stack of its own where it needs one (killed functions, a
 //! short run deadline, region URLs, secrets) and on the warehouses where it
@@ -1082,7 +1082,17 @@ async fn secrets_never_leak(sc: Scenario) -> Result<()> {
 
     // Zero hits.
     let mut leaks = Vec::new();
-    for needle in [SECRET_TOKEN, SECRET_PASSWORD] {
+    // The cloud warehouses' own credentials too (the BigQuery key was used:
+    // the functions exchanged it at the token endpoint).
+    let mut needles = vec![SECRET_TOKEN.to_string(), SECRET_PASSWORD.to_string()];
+    needles.extend(sc.stack.warehouse.credential_needles());
+    if sc.kind == Kind::Bigquery {
+        check!(
+            backflow_scenarios::warehouse::token_requests() > 0,
+            "the functions exchanged the service account key for a token"
+        );
+    }
+    for needle in &needles {
         for place in grep.hits(needle) {
             leaks.push(format!("{needle:?} in {place}"));
         }
@@ -1292,20 +1302,22 @@ async fn a_batch_delivered_again_sends_only_what_is_missing(sc: Scenario) -> Res
 /// (crucible) and a SQLite model each sync their own rows; then, on each cloud
 /// warehouse, a missing table, a missing column and a SQL error fail their runs before anything is
 /// written to Intercom, naming the warehouse, the model and the engine's
-/// message; the Snowflake password (from Secrets Manager) is in no log line,
-/// run record, S3 object or DynamoDB item.
+/// message; the Snowflake password and the BigQuery service account's key and
+/// access token (from Secrets Manager) are in no log line, run record, S3
+/// object or DynamoDB item.
 async fn three_warehouses_and_their_errors(sc: Scenario) -> Result<()> {
     let moto = backflow_scenarios::moto().await?;
     let snow = Warehouse::create(Kind::Snowflake, &sc.stack.dir).await?;
     let bq = Warehouse::create(Kind::Bigquery, &sc.stack.dir).await?;
-    let secrets = snow.secrets();
-    for (name, value) in &secrets {
+    for (name, value) in &snow.secrets() {
         stack::put_secret(moto, name, value).await?;
     }
-    let password = match &snow {
-        Warehouse::Snowflake { password, .. } => password.clone(),
-        _ => bail!("the Snowflake warehouse"),
-    };
+    for (name, value) in bq.secrets() {
+        stack::put_secret(moto, &name, &value).await?;
+    }
+    let mut needles = snow.credential_needles();
+    needles.extend(bq.credential_needles());
+    check_eq!(needles.len(), 3, "the credentials to look for: {needles:?}");
 
     // The same table on each warehouse, with keys that tell them apart.
     let rows = |prefix: &str| -> Vec<Vec<Val>> {
@@ -1490,8 +1502,10 @@ async fn three_warehouses_and_their_errors(sc: Scenario) -> Result<()> {
         grep.hits("missing").contains(&"run records"),
         "the errors are in the run records"
     );
-    let leaks = grep.hits(&password);
-    check!(leaks.is_empty(), "the Snowflake password leaked into {leaks:?}");
+    for needle in &needles {
+        let leaks = grep.hits(needle);
+        check!(leaks.is_empty(), "a credential leaked into {leaks:?}");
+    }
     Ok(())
 }
 

@@ -1367,7 +1367,8 @@ async fn bad_input_rows(sc: Scenario) -> Result<()> {
     let mut ecols: Vec<(String, Col)> = vec![
         ("event_id".into(), Col::Text),
         ("user_id".into(), Col::Text),
-        ("at".into(), Col::Timestamp),
+        // Not `at`: a keyword of DuckDB, under fakesnow.
+        ("happened_at".into(), Col::Timestamp),
     ];
     for k in 1..=11 {
         ecols.push((format!("k{k}"), Col::Text));
@@ -1382,7 +1383,7 @@ async fn bad_input_rows(sc: Scenario) -> Result<()> {
     let etable = sc.table("events", &ecols_ref, &[ok_row, bad_row]).await?;
     let mut fields = serde_json::Map::new();
     fields.insert("user_id".into(), json!("user_id"));
-    fields.insert("created_at".into(), json!("at"));
+    fields.insert("created_at".into(), json!("happened_at"));
     for k in 1..=11 {
         fields.insert(format!("metadata.k{k}"), json!(format!("k{k}")));
     }

@@ -116,9 +116,15 @@ pub const NULL: Val = Val::Null;
 /// One stack's warehouse.
 #[derive(Debug, Clone)]
 pub enum Warehouse {
-    Sqlite { path: PathBuf },
-    Postgres { url: String },
-    Mysql { url: String },
+    Sqlite {
+        path: PathBuf,
+    },
+    Postgres {
+        url: String,
+    },
+    Mysql {
+        url: String,
+    },
     /// A database of the fakesnow stand-in; the password the config's secret
     /// holds (fakesnow accepts any, so it is a unique value a grep can find).
     Snowflake {

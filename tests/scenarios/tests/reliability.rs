@@ -1298,7 +1298,6 @@ async fn a_batch_delivered_again_sends_only_what_is_missing(sc: Scenario) -> Res
     Ok(())
 }
 
-
 /// One config, three warehouses: a Snowflake model (fakesnow), a BigQuery model
 /// (crucible) and a SQLite model each sync their own rows; then, on each cloud
 /// warehouse, a missing table, a missing column and a SQL error fail their runs before anything is
@@ -1443,21 +1442,33 @@ async fn three_warehouses_and_their_errors(sc: Scenario) -> Result<()> {
         let delta = bad_ic.stats().await?.since(&before);
         run_ids.push(r.id().to_string());
         check_eq!(r.status(), "failed", "{sync}\n{r}");
-        check_eq!(delta.writes(), 0, "{sync}: Intercom writes {:?}", delta.write_routes());
+        check_eq!(
+            delta.writes(),
+            0,
+            "{sync}: Intercom writes {:?}",
+            delta.write_routes()
+        );
         let error = r.error();
         for needle in [
             format!("warehouse `{warehouse}`"),
             engine.to_string(),
             format!("model `{sync}`"),
         ] {
-            check!(error.contains(&needle), "{sync}: the error names {needle:?}: {error}");
+            check!(
+                error.contains(&needle),
+                "{sync}: the error names {needle:?}: {error}"
+            );
         }
         check!(
             error.to_lowercase().contains(&engine_says.to_lowercase()),
             "{sync}: the error carries the engine's message ({engine_says:?}): {error}"
         );
     }
-    check_eq!(bad_ic.contacts().await?.len(), 0, "nothing reached the errors' Intercom");
+    check_eq!(
+        bad_ic.contacts().await?.len(),
+        0,
+        "nothing reached the errors' Intercom"
+    );
 
     // The Snowflake password is nowhere a user or an operator can read.
     let mut grep = Grep::default();

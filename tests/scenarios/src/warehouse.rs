@@ -725,29 +725,6 @@ fn bigquery_dml(sql: &str) -> anyhow::Result<String> {
     Ok(sql.to_string())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bigquery_dml_becomes_a_table_rewrite() {
-        assert_eq!(
-            bigquery_dml("DELETE FROM ds.t WHERE id IN ('a', 'b')").unwrap(),
-            "CREATE OR REPLACE TABLE ds.t AS SELECT * FROM ds.t \
-             WHERE NOT COALESCE((id IN ('a', 'b')), FALSE)"
-        );
-        assert_eq!(
-            bigquery_dml("UPDATE ds.t SET full_name = 'Renamed = Two' WHERE id = 'u-2'").unwrap(),
-            "CREATE OR REPLACE TABLE ds.t AS SELECT * REPLACE \
-             (CASE WHEN COALESCE((id = 'u-2'), FALSE) THEN 'Renamed = Two' ELSE full_name END AS full_name) \
-             FROM ds.t"
-        );
-        let insert = "INSERT INTO ds.t (id) VALUES ('x')";
-        assert_eq!(bigquery_dml(insert).unwrap(), insert);
-        assert!(bigquery_dml("DELETE FROM ds.t").is_err());
-    }
-}
-
 /// Token requests the harness's token endpoint answered (a BigQuery model run
 /// by the functions makes one: proof the key from the secret was used).
 pub fn token_requests() -> u64 {
@@ -820,4 +797,27 @@ async fn answer_token(socket: &mut tokio::net::TcpStream) -> std::io::Result<()>
     );
     socket.write_all(answer.as_bytes()).await?;
     socket.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bigquery_dml_becomes_a_table_rewrite() {
+        assert_eq!(
+            bigquery_dml("DELETE FROM ds.t WHERE id IN ('a', 'b')").unwrap(),
+            "CREATE OR REPLACE TABLE ds.t AS SELECT * FROM ds.t \
+             WHERE NOT COALESCE((id IN ('a', 'b')), FALSE)"
+        );
+        assert_eq!(
+            bigquery_dml("UPDATE ds.t SET full_name = 'Renamed = Two' WHERE id = 'u-2'").unwrap(),
+            "CREATE OR REPLACE TABLE ds.t AS SELECT * REPLACE \
+             (CASE WHEN COALESCE((id = 'u-2'), FALSE) THEN 'Renamed = Two' ELSE full_name END AS full_name) \
+             FROM ds.t"
+        );
+        let insert = "INSERT INTO ds.t (id) VALUES ('x')";
+        assert_eq!(bigquery_dml(insert).unwrap(), insert);
+        assert!(bigquery_dml("DELETE FROM ds.t").is_err());
+    }
 }

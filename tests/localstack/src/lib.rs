@@ -13,6 +13,9 @@
 //!   stops the group once the test process is gone (statics are never dropped).
 //! - [`moto`]: `scripts/moto_server.py` on a port it picks itself, the same
 //!   launcher as `make local-up` and the Python infra tests.
+//! - [`standin`]: the Snowflake and BigQuery stand-ins (fakesnow, crucible),
+//!   each from its own venv, once per test process: the warehouse crate's
+//!   tests and the scenario stacks start them the same way.
 //!
 //! What the stack is made of (its resources, the functions' environment, the
 //! `cargo lambda watch` command, the warm-up) is not here: it is defined once in
@@ -26,6 +29,7 @@ use anyhow::{bail, Context};
 
 pub mod moto;
 pub mod process;
+pub mod standin;
 
 pub use moto::MotoServer;
 

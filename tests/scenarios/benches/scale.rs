@@ -4,7 +4,7 @@
 //! (`VmHWM`) of the `extract` process.
 //!
 //! ```text
-//! cargo bench -p backflow-scenarios --bench scale -- [ROWS] [sqlite,postgres,mysql]
+//! cargo bench -p backflow-scenarios --bench scale -- [ROWS] [sqlite,postgres,mysql,snowflake,bigquery]
 //! ```
 //! Defaults: 1,000,000 rows on SQLite and PostgreSQL. Each warehouse gets a stack
 //! of its own, so the `extract` process has served nothing else. Results are
@@ -38,6 +38,8 @@ fn main() -> Result<()> {
                 "sqlite" => Ok(Kind::Sqlite),
                 "postgres" => Ok(Kind::Postgres),
                 "mysql" => Ok(Kind::Mysql),
+                "snowflake" => Ok(Kind::Snowflake),
+                "bigquery" => Ok(Kind::Bigquery),
                 other => bail!("unknown warehouse {other:?}"),
             })
             .collect::<Result<_>>()?,
@@ -165,6 +167,33 @@ fn fill(kind: Kind, table: &str, rows: u64) -> Vec<String> {
             format!(
                 "INSERT INTO {table} SELECT {} FROM seq_1_to_{rows}",
                 select("seq", &concat)
+            ),
+        ],
+        // fakesnow: Snowflake's row generator; SEQ4() counts from 0.
+        Kind::Snowflake => vec![
+            format!("DROP TABLE IF EXISTS {table}"),
+            format!(
+                "CREATE TABLE {table} (id VARCHAR, email VARCHAR, name VARCHAR, ltv FLOAT, \
+                 seats INTEGER, plan VARCHAR, signup VARCHAR)"
+            ),
+            format!(
+                "INSERT INTO {table} SELECT {} FROM \
+                 (SELECT SEQ4() + 1 AS x FROM TABLE(GENERATOR(ROWCOUNT => {rows})))",
+                select("x", &concat)
+            ),
+        ],
+        // crucible: BigQuery's GENERATE_ARRAY (CONCAT takes strings, MOD for %).
+        Kind::Bigquery => vec![
+            format!("DROP TABLE IF EXISTS {table}"),
+            format!(
+                "CREATE TABLE {table} (id STRING, email STRING, name STRING, ltv FLOAT64, \
+                 seats INT64, plan STRING, signup STRING)"
+            ),
+            format!(
+                "INSERT INTO {table} SELECT CONCAT('u-', CAST(n AS STRING)), \
+                 CONCAT('user', CAST(n AS STRING), '@example.com'), CONCAT('User ', CAST(n AS STRING)), \
+                 n * 1.5, MOD(n, 50), CASE MOD(n, 3) WHEN 0 THEN 'free' WHEN 1 THEN 'pro' ELSE 'team' END, \
+                 '2024-01-15T10:00:00Z' FROM UNNEST(GENERATE_ARRAY(1, {rows})) AS n"
             ),
         ],
     }

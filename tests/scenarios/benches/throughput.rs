@@ -154,7 +154,7 @@ fn fill_users(kind: Kind, table: &str, prefix: &str, first: u64, last: u64) -> V
             "INSERT INTO {table} ({cols}) SELECT {} FROM generate_series({first}, {last}) AS g(x)",
             select("x")
         )],
-        Kind::Mysql => unreachable!("the throughput bench uses SQLite and PostgreSQL"),
+        _ => unreachable!("the throughput bench uses SQLite and PostgreSQL"),
     }
 }
 

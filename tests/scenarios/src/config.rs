@@ -21,7 +21,8 @@ pub const TOKEN: &str = "scenario-token";
 /// Everything registered in a stack's config.
 #[derive(Debug, Clone)]
 pub struct ConfigDoc {
-    /// The `warehouse:` section.
+    /// The `warehouse:` section; `null` leaves it out (a config with
+    /// `warehouses:`, set as an extra key).
     pub warehouse: Value,
     pub destinations: BTreeMap<String, Value>,
     pub models: BTreeMap<String, Value>,
@@ -60,7 +61,9 @@ impl ConfigDoc {
     /// models, syncs, extras).
     pub fn to_value(&self) -> Value {
         let mut top = serde_json::Map::new();
-        top.insert("warehouse".into(), self.warehouse.clone());
+        if !self.warehouse.is_null() {
+            top.insert("warehouse".into(), self.warehouse.clone());
+        }
         top.insert("destinations".into(), json!(self.destinations));
         top.insert("models".into(), json!(self.models));
         top.insert("syncs".into(), json!(self.syncs));

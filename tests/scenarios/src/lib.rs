@@ -9,7 +9,7 @@
 //! |---|---|
 //! | [`stack`] | starts moto (once per test binary) and one stack per warehouse kind: AWS resources via `scripts/local_resources.py`, the generated config, `cargo lambda watch`; process groups + watchdogs for cleanup; crashing and restarting the functions ([`Stack::kill_watch`], [`Stack::restart_watch`]); secrets and a dump of the bucket and tables (boto3) |
 //! | [`config`] | the generated `backflow.yaml`, rewritten as scenarios register their destinations, models and syncs |
-//! | [`warehouse`] | per-scenario tables in SQLite / PostgreSQL / MySQL from portable column types and literals |
+//! | [`warehouse`] | per-scenario tables in SQLite / PostgreSQL / MySQL / Snowflake (fakesnow) / BigQuery (crucible) from portable column types and literals |
 //! | [`api`] | typed client of the HTTP API; [`api::Api::run_to_end`] polls `GET /runs/{id}` (bounded) |
 //! | [`intercom`] | emulator profiles and a client of `/_emulator/dump`, `/_emulator/stats` and the Intercom API for seeding |
 //!
@@ -54,6 +54,10 @@ pub enum Kind {
     Sqlite,
     Postgres,
     Mysql,
+    /// Snowflake, as the fakesnow stand-in answers its connector protocol.
+    Snowflake,
+    /// BigQuery, as the crucible stand-in answers its REST API.
+    Bigquery,
 }
 
 impl Kind {
@@ -62,6 +66,8 @@ impl Kind {
             Kind::Sqlite => "sqlite",
             Kind::Postgres => "postgres",
             Kind::Mysql => "mysql",
+            Kind::Snowflake => "snowflake",
+            Kind::Bigquery => "bigquery",
         }
     }
 }
@@ -111,10 +117,14 @@ pub async fn shared_stack(kind: Kind) -> anyhow::Result<&'static Stack> {
     static SQLITE: OnceCell<Result<Stack, String>> = OnceCell::const_new();
     static POSTGRES: OnceCell<Result<Stack, String>> = OnceCell::const_new();
     static MYSQL: OnceCell<Result<Stack, String>> = OnceCell::const_new();
+    static SNOWFLAKE: OnceCell<Result<Stack, String>> = OnceCell::const_new();
+    static BIGQUERY: OnceCell<Result<Stack, String>> = OnceCell::const_new();
     let cell = match kind {
         Kind::Sqlite => &SQLITE,
         Kind::Postgres => &POSTGRES,
         Kind::Mysql => &MYSQL,
+        Kind::Snowflake => &SNOWFLAKE,
+        Kind::Bigquery => &BIGQUERY,
     };
     let r = cell
         .get_or_init(|| async move {
@@ -250,9 +260,12 @@ impl Scenario {
         self.diagnostics.clone()
     }
 
-    /// The warehouse table `<scenario>_<table>`.
+    /// The warehouse table `<scenario>_<table>`, as a model names it (on
+    /// BigQuery, in the stack's dataset).
     pub fn t(&self, table: &str) -> String {
-        format!("{}_{table}", self.name)
+        self.stack
+            .warehouse
+            .table_name(&format!("{}_{table}", self.name))
     }
 
     /// The sync (and model) name `<scenario>_<sync>`.
@@ -308,6 +321,30 @@ impl Scenario {
         self.stack.register(
             &[],
             &[(name.clone(), json!({"sql": sql}))],
+            &[(name.clone(), spec)],
+        )?;
+        self.diagnostics
+            .syncs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(name.clone());
+        Ok(name)
+    }
+
+    /// [`Scenario::add_sync`] whose model runs on the named `warehouse` (a
+    /// config with `warehouses:`).
+    pub fn add_sync_on(
+        &self,
+        warehouse: &str,
+        sync: &str,
+        sql: &str,
+        mut spec: Value,
+    ) -> anyhow::Result<String> {
+        let name = self.sync(sync);
+        spec["model"] = json!(name);
+        self.stack.register(
+            &[],
+            &[(name.clone(), json!({"sql": sql, "warehouse": warehouse}))],
             &[(name.clone(), spec)],
         )?;
         self.diagnostics

@@ -219,6 +219,9 @@ impl Stack {
         create_resources(moto, &slug, &state_table, &runs_table, &bucket, &dir).await?;
 
         let warehouse = Warehouse::create(kind, &dir).await?;
+        for (name, value) in warehouse.secrets() {
+            put_secret(moto, &name, &value).await?;
+        }
         let config_path = dir.join("backflow.yaml");
         let config = ConfigDoc::new(warehouse.config_section());
         config.write(&config_path)?;

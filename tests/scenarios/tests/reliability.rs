@@ -7,6 +7,7 @@
 //! | [`destination_down_fails_cleanly`] | the emulator fails every call, from the start and then mid-load | the run fails with an error naming Intercom and what it answered; once Intercom is back, a run sends every row (nothing was remembered as written) |
 //! | [`refused_token_names_the_region`] | the token is refused where configured, accepted in another region | the run fails "unauthorized" with the region that accepts the token, never showing the token |
 //! | [`secrets_never_leak`] | normal, failing and dry runs, every API route | the access token and the warehouse password are in no API answer, run record, row report, log line, S3 object, DynamoDB item, config file or function environment |
+//! | [`three_warehouses_and_their_errors`] | one config with a Snowflake, a BigQuery and a SQLite model; then a missing table, a missing column and a SQL syntax error on each cloud warehouse | each sync's rows land; each error fails its run with no Intercom write, naming the warehouse, the model and the engine's message; the Snowflake password and the BigQuery key and token are in no log, run record, S3 object or DynamoDB item |
 //!
 //! Each runs on a stack of its own where it needs one (killed functions, a
 //! short run deadline, region URLs, secrets) and on the warehouses where it
@@ -809,6 +810,11 @@ async fn secrets_never_leak(sc: Scenario) -> Result<()> {
         }
         _ => None,
     };
+    // Snowflake: the stack's password secret now holds the password to look for
+    // (fakesnow accepts any; the adapter still sends it at login).
+    if let Warehouse::Snowflake { secret, .. } = &sc.stack.warehouse {
+        stack::put_secret(moto, secret, &json!({"password": SECRET_PASSWORD})).await?;
+    }
     if let Some(url) = &pg_url {
         check!(url.contains(SECRET_PASSWORD), "the URL holds the password");
         stack::put_secret(moto, &warehouse_secret, &json!({"url": url})).await?;
@@ -1076,7 +1082,17 @@ async fn secrets_never_leak(sc: Scenario) -> Result<()> {
 
     // Zero hits.
     let mut leaks = Vec::new();
-    for needle in [SECRET_TOKEN, SECRET_PASSWORD] {
+    // The cloud warehouses' own credentials too (the BigQuery key was used:
+    // the functions exchanged it at the token endpoint).
+    let mut needles = vec![SECRET_TOKEN.to_string(), SECRET_PASSWORD.to_string()];
+    needles.extend(sc.stack.warehouse.credential_needles());
+    if sc.kind == Kind::Bigquery {
+        check!(
+            backflow_scenarios::warehouse::token_requests() > 0,
+            "the functions exchanged the service account key for a token"
+        );
+    }
+    for needle in &needles {
         for place in grep.hits(needle) {
             leaks.push(format!("{needle:?} in {place}"));
         }
@@ -1098,7 +1114,8 @@ async fn secrets_never_leak(sc: Scenario) -> Result<()> {
         .map(|(_, r)| r.error())
         .unwrap_or_default();
     check!(
-        broken_error.contains("no_such_table"),
+        // Snowflake names an unquoted table in upper case.
+        broken_error.to_lowercase().contains("no_such_table"),
         "the broken model's error names the table: {broken_error:?}"
     );
     Ok(())
@@ -1281,6 +1298,229 @@ async fn a_batch_delivered_again_sends_only_what_is_missing(sc: Scenario) -> Res
     Ok(())
 }
 
+/// One config, three warehouses: a Snowflake model (fakesnow), a BigQuery model
+/// (crucible) and a SQLite model each sync their own rows; then, on each cloud
+/// warehouse, a missing table, a missing column and a SQL error fail their runs before anything is
+/// written to Intercom, naming the warehouse, the model and the engine's
+/// message; the Snowflake password and the BigQuery service account's key and
+/// access token (from Secrets Manager) are in no log line, run record, S3
+/// object or DynamoDB item.
+async fn three_warehouses_and_their_errors(sc: Scenario) -> Result<()> {
+    let moto = backflow_scenarios::moto().await?;
+    let snow = Warehouse::create(Kind::Snowflake, &sc.stack.dir).await?;
+    let bq = Warehouse::create(Kind::Bigquery, &sc.stack.dir).await?;
+    for (name, value) in &snow.secrets() {
+        stack::put_secret(moto, name, value).await?;
+    }
+    for (name, value) in bq.secrets() {
+        stack::put_secret(moto, &name, &value).await?;
+    }
+    let mut needles = snow.credential_needles();
+    needles.extend(bq.credential_needles());
+    check_eq!(needles.len(), 3, "the credentials to look for: {needles:?}");
+
+    // The same table on each warehouse, with keys that tell them apart.
+    let rows = |prefix: &str| -> Vec<Vec<Val>> {
+        (1..=3)
+            .map(|n| {
+                vec![
+                    s(format!("{prefix}-{n}")),
+                    s(format!("{prefix}{n}@example.com")),
+                    s(format!("{prefix} user {n}")),
+                    s("pro"),
+                ]
+            })
+            .collect()
+    };
+    let lite_table = sc.table("people", &USER_COLS, &rows("lite")).await?;
+    let snow_table = snow.table_name(&sc.t("people"));
+    snow.create_table(&snow_table, &USER_COLS, &rows("snow"))
+        .await?;
+    let bq_table = bq.table_name(&sc.t("people"));
+    bq.create_table(&bq_table, &USER_COLS, &rows("bq")).await?;
+
+    // `warehouses:` instead of `warehouse:`; every model names its own.
+    sc.stack.set_warehouse(Value::Null)?;
+    sc.stack.set_extra(
+        "warehouses",
+        json!({
+            "app_db": sc.stack.warehouse.config_section(),
+            "snow": snow.config_section(),
+            "bq": bq.config_section(),
+        }),
+    )?;
+    sc.stack.register(
+        &[],
+        &[(
+            "placeholder".to_string(),
+            json!({"sql": "select 'x' as id", "warehouse": "app_db"}),
+        )],
+        &[],
+    )?;
+
+    let (dest, ic) = sc.emulator(Profile::Plain).await?;
+    let (bad_dest, bad_ic) = sc.emulator_with("errors", Profile::Plain.options()).await?;
+    let select = |table: &str| format!("select id, email, full_name, plan from {table}");
+    let spec = || user_spec(&dest, user_fields(), 10);
+    let syncs = [
+        (
+            "snow",
+            sc.add_sync_on("snow", "from_snow", &select(&snow_table), spec())?,
+        ),
+        (
+            "bq",
+            sc.add_sync_on("bq", "from_bq", &select(&bq_table), spec())?,
+        ),
+        (
+            "lite",
+            sc.add_sync_on("app_db", "from_lite", &select(&lite_table), spec())?,
+        ),
+    ];
+    let mut run_ids = Vec::new();
+    for (prefix, sync) in &syncs {
+        let r = sc.api.run_to_end(sync, RunRequest::normal()).await?;
+        check_eq!(r.status(), "succeeded", "{sync}\n{r}");
+        check_eq!(r.count("created"), 3, "{sync}: counts.created\n{r}");
+        run_ids.push(r.id().to_string());
+        let contacts = ic.contacts().await?;
+        for n in 1..=3 {
+            let key = format!("{prefix}-{n}");
+            let found: Vec<&Value> = contacts
+                .iter()
+                .filter(|c| c["external_id"] == key.as_str())
+                .collect();
+            check_eq!(found.len(), 1, "{sync}: contacts with external_id {key}");
+            check_eq!(
+                found[0]["email"],
+                json!(format!("{prefix}{n}@example.com")),
+                "{sync}: {key}'s email"
+            );
+        }
+    }
+    check_eq!(
+        ic.contacts().await?.len(),
+        9,
+        "every warehouse's rows landed"
+    );
+
+    // Errors: each fails the run before anything is written.
+    let bad_spec = || user_spec(&bad_dest, user_fields(), 10);
+    // (warehouse, how its error names it, its table; then what the engine's
+    // message says: the missing table, the unknown column, the parser's words,
+    // as fakesnow and crucible put them, and as Snowflake and BigQuery do).
+    let mut cases = Vec::new();
+    for (warehouse, engine, table) in [
+        ("snow", "Snowflake account", &snow_table),
+        ("bq", "BigQuery project", &bq_table),
+    ] {
+        cases.push((
+            warehouse,
+            engine,
+            format!("{warehouse}_missing_table"),
+            select(&format!("{table}_missing")),
+            format!("{}_missing", sc.t("people")),
+        ));
+        cases.push((
+            warehouse,
+            engine,
+            format!("{warehouse}_missing_column"),
+            format!("select id, email, full_name, plan, bf_no_such_col from {table}"),
+            "bf_no_such_col".to_string(),
+        ));
+        cases.push((
+            warehouse,
+            engine,
+            format!("{warehouse}_sql_error"),
+            format!("select id, email, full_name, plan frm {table}"),
+            "Expecting )".to_string(),
+        ));
+    }
+    for (warehouse, engine, name, sql, engine_says) in cases {
+        let sync = sc.add_sync_on(warehouse, &name, &sql, bad_spec())?;
+        let before = bad_ic.stats().await?;
+        let r = sc.api.run_to_end(&sync, RunRequest::normal()).await?;
+        let delta = bad_ic.stats().await?.since(&before);
+        run_ids.push(r.id().to_string());
+        check_eq!(r.status(), "failed", "{sync}\n{r}");
+        check_eq!(
+            delta.writes(),
+            0,
+            "{sync}: Intercom writes {:?}",
+            delta.write_routes()
+        );
+        let error = r.error();
+        for needle in [
+            format!("warehouse `{warehouse}`"),
+            engine.to_string(),
+            format!("model `{sync}`"),
+        ] {
+            check!(
+                error.contains(&needle),
+                "{sync}: the error names {needle:?}: {error}"
+            );
+        }
+        check!(
+            error.to_lowercase().contains(&engine_says.to_lowercase()),
+            "{sync}: the error carries the engine's message ({engine_says:?}): {error}"
+        );
+    }
+    check_eq!(
+        bad_ic.contacts().await?.len(),
+        0,
+        "nothing reached the errors' Intercom"
+    );
+
+    // The Snowflake password is nowhere a user or an operator can read.
+    let mut grep = Grep::default();
+    grep.add(
+        "functions' log (watch.log)",
+        std::fs::read_to_string(&sc.stack.watch_log)?,
+    );
+    for id in &run_ids {
+        let ans = sc.api.get_run(id).await?;
+        check_eq!(ans.status, 200, "GET /runs/{id}: {}", ans.text);
+        grep.add("run records", ans.text.clone());
+    }
+    let aws = stack::aws_contents(moto, sc.stack).await?;
+    for o in aws["s3"].as_array().cloned().unwrap_or_default() {
+        grep.add(
+            "S3 objects",
+            format!(
+                "{}\n{}",
+                o["key"].as_str().unwrap_or(""),
+                o["body"].as_str().unwrap_or("")
+            ),
+        );
+    }
+    for (table, list) in aws["dynamodb"].as_object().cloned().unwrap_or_default() {
+        for item in list.as_array().cloned().unwrap_or_default() {
+            grep.add(format!("DynamoDB items ({table})"), item.to_string());
+        }
+    }
+    // The grep sees things: what it looks in holds the runs and their rows.
+    let seen: BTreeSet<&str> = grep.hits(&syncs[0].1).into_iter().collect();
+    for place in ["functions' log (watch.log)", "run records"] {
+        check!(seen.contains(place), "the sync's name is found in {place}");
+    }
+    check!(
+        seen.iter().any(|p| p.starts_with("DynamoDB items")),
+        "the sync's name is found in the DynamoDB items"
+    );
+    check!(
+        grep.hits("snow2@example.com").contains(&"S3 objects"),
+        "a Snowflake row is found in the S3 batches"
+    );
+    check!(
+        grep.hits("missing").contains(&"run records"),
+        "the errors are in the run records"
+    );
+    for needle in &needles {
+        let leaks = grep.hits(needle);
+        check!(leaks.is_empty(), "a credential leaked into {leaks:?}");
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------
 // One test per (warehouse, scenario)
 
@@ -1292,7 +1532,7 @@ fn setup(name: &str, kind: Kind) -> Setup {
             CRASH_DEADLINE_SECS.to_string(),
         )]),
         "refused_token_names_the_region" => Setup::IsolatedEnv(region_env(kind)),
-        "secrets_never_leak" => Setup::Isolated,
+        "secrets_never_leak" | "three_warehouses_and_their_errors" => Setup::Isolated,
         _ => Setup::Shared,
     }
 }
@@ -1321,8 +1561,15 @@ reliability! {
         refused_token_names_the_region,
         secrets_never_leak,
         a_batch_delivered_again_sends_only_what_is_missing,
+        three_warehouses_and_their_errors,
     ],
     postgres: Postgres [
+        secrets_never_leak,
+    ],
+    snowflake: Snowflake [
+        secrets_never_leak,
+    ],
+    bigquery: Bigquery [
         secrets_never_leak,
     ],
 }

@@ -495,6 +495,7 @@ impl Warehouse {
                     Some(Cell::Int(n) | Cell::Timestamp(n)) => Some(n.to_string()),
                     Some(Cell::Float(x)) => Some(x.to_string()),
                     Some(Cell::Bool(b)) => Some(b.to_string()),
+                    Some(list @ Cell::List(_)) => Some(list.quoted()),
                 })
                 .collect());
         }

@@ -13,7 +13,9 @@
 //!   - `fan_out`: the plan recorded on the run, then one `load` per batch.
 //! - [`planner`]: pure per-row planning (duplicates, invalid rows, diff, batching).
 //! - [`merge`]: the model's rows and the sync's state, both sorted by key, walked
-//!   side by side, so neither is held in memory.
+//!   side by side, so neither is held in memory; [`merge::plan_row`] takes one
+//!   row through the merge and the planner, for the run and for the test that
+//!   a shuffled model gives the same plan (`merge/order_tests.rs`).
 //!
 //! # What reaches Intercom from here
 //! Reads only, before any row is planned: `GET /me`, to check the token, and,

@@ -15,7 +15,11 @@
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 
+use backflow_core::mapping::Mapper;
 use backflow_core::plan::{Prior, RecordStatus};
+use backflow_core::value::Value;
+
+use crate::planner::Planner;
 
 /// Where the state comes from: pages in ascending key order, and single keys.
 pub trait StateSource {
@@ -42,6 +46,30 @@ impl StateSource for backflow_aws::StatePages {
     ) -> impl Future<Output = Result<Option<Prior>, Self::Error>> + Send {
         backflow_aws::StatePages::get(self, key)
     }
+}
+
+/// Plans one model row as a run does: its key, that key's state from the merge
+/// (in order, or read on its own when the row came out of order), then the
+/// planner. The run's loop and the tests share it, so what the tests prove about
+/// row order holds for the run.
+pub async fn plan_row<S: StateSource>(
+    merge: &mut Merge<S>,
+    planner: &mut Planner<'_>,
+    mapper: &mut Mapper,
+    row_number: u64,
+    row: &[Value],
+) -> Result<(), S::Error> {
+    let key = planner.key_of(mapper, row);
+    let (prior, in_order) = match &key {
+        Some(k) => {
+            let regular = planner.regular(k);
+            let in_order = merge.in_order(k, regular);
+            (merge.prior(k, regular).await?, in_order)
+        }
+        None => (None, false),
+    };
+    planner.push(row_number, row, key, prior, in_order, mapper);
+    Ok(())
 }
 
 /// What the merge found once the model and the state were both walked.
@@ -183,6 +211,9 @@ impl<S: StateSource> Merge<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod order_tests;
 
 #[cfg(test)]
 mod tests {

@@ -17,7 +17,7 @@ use backflow_core::plan::PlanCounts;
 use backflow_core::run::{RunRecord, Sample, Usage};
 use backflow_warehouse::RowStream;
 
-use crate::merge::Merge;
+use crate::merge::{plan_row, Merge};
 use crate::planner::Planner;
 use crate::prepare::{Model, Prepared};
 use crate::Extract;
@@ -135,17 +135,7 @@ impl Planning<'_> {
         while let Some(row) = rows.next().await {
             let row = row?;
             row_number += 1;
-            let key = self.planner.key_of(&self.mapper, &row);
-            let (prior, in_order) = match &key {
-                Some(k) => {
-                    let regular = self.planner.regular(k);
-                    let in_order = merge.in_order(k, regular);
-                    (merge.prior(k, regular).await?, in_order)
-                }
-                None => (None, false),
-            };
-            self.planner
-                .push(row_number, &row, key, prior, in_order, &mut self.mapper);
+            plan_row(merge, &mut self.planner, &mut self.mapper, row_number, &row).await?;
             if let Some((seq, items)) = self.planner.take_batch(false) {
                 self.write_batch(seq, items, usage).await?;
                 self.report_invalid().await?;

@@ -5,7 +5,8 @@
 //!   → send → remember X-RateLimit-* → retry::decide
 //!   Done        → the response, whatever its 4xx status (the caller makes it a row outcome)
 //!   Retry(after)→ sleep, send the same request again
-//!   GiveUp      → Error::GaveUp naming the request and the last status
+//!   GiveUp      → Error::GaveUp naming the request, the host and the last answer
+//!                 (status and Intercom's error code, or the transport error)
 //! ```
 //!
 //! `401` is never retried: it becomes [`Error::Unauthorized`] at once. What the
@@ -97,15 +98,36 @@ impl Client {
                     tokio::time::sleep(after).await;
                 }
                 Decision::GiveUp { reason } => {
-                    let detail = transport_error
-                        .map(|e| format!(" ({e})"))
-                        .unwrap_or_default();
+                    let detail = match &sent {
+                        Ok((status, _, bytes)) => self.last_answer(*status, bytes),
+                        Err(e) => format!(" ({e})"),
+                    };
                     return Err(Error::GaveUp {
-                        reason: format!("{method} {path}: {reason}{detail}"),
+                        reason: format!("{method} {path} on {}: {reason}{detail}", self.host()),
                     });
                 }
             }
         }
+    }
+
+    /// The destination's host (and port) as the error names it: which
+    /// Intercom region, or which emulator, stayed down.
+    fn host(&self) -> &str {
+        let url = self.config().base_url.as_str();
+        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+        rest.split('/').next().unwrap_or(rest)
+    }
+
+    /// `; last answer: 503 service_unavailable` — the status and Intercom's
+    /// error code of the answer a caller gave up on (the status alone when the
+    /// body names no code).
+    fn last_answer(&self, status: u16, bytes: &[u8]) -> String {
+        let code = serde_json::from_slice::<Value>(bytes)
+            .ok()
+            .and_then(|v| v["errors"][0]["code"].as_str().map(str::to_string))
+            .map(|c| format!(" {}", self.config().token.redact(&c)))
+            .unwrap_or_default();
+        format!("; last answer: {status}{code}")
     }
 
     /// Send a prepared [`Request`].

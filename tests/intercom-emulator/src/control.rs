@@ -8,8 +8,8 @@
 //! | `GET /_emulator/dump` | everything, including archived, deleted and merged contacts, deleted companies and custom object instances |
 //! | `GET /_emulator/clock` | `{"now":…,"offset_secs":…}` |
 //! | `POST /_emulator/clock/advance` `{"secs":N}` | move emulated time forward |
-//! | `GET /_emulator/faults` | `{"fault_rate":F,"latency_ms":N}` now in force |
-//! | `POST /_emulator/faults` `{"fault_rate":F,"latency_ms":N}` (each optional) | change them while running (take the destination down mid-run, slow it down) |
+//! | `GET /_emulator/faults` | `{"fault_rate":F,"fault_kind":K,"latency_ms":N}` now in force |
+//! | `POST /_emulator/faults` `{"fault_rate":F,"fault_kind":K,"latency_ms":N}` (each optional) | change them while running (take the destination down mid-run, slow it down, make every fault one kind) |
 
 use std::sync::Arc;
 
@@ -58,7 +58,8 @@ pub async fn advance(State(app): State<Arc<App>>, body: Bytes) -> ApiResult {
 }
 
 fn faults_body(app: &App) -> Value {
-    json!({"fault_rate": app.faults.rate(), "latency_ms": app.latency_ms()})
+    let kind = app.faults.kind().map_or("any", crate::faults::Fault::name);
+    json!({"fault_rate": app.faults.rate(), "fault_kind": kind, "latency_ms": app.latency_ms()})
 }
 
 /// `GET /_emulator/faults`
@@ -66,8 +67,10 @@ pub async fn faults(State(app): State<Arc<App>>) -> ApiResult {
     Ok(render::ok(&faults_body(&app)))
 }
 
-/// `POST /_emulator/faults` `{"fault_rate": F, "latency_ms": N}`, both optional:
-/// F in 0.0–1.0, N ≥ 0. Validated as a whole before anything changes.
+/// `POST /_emulator/faults` `{"fault_rate": F, "fault_kind": K, "latency_ms": N}`,
+/// each optional: F in 0.0–1.0, K `server_error`, `service_unavailable`,
+/// `dropped` or `any` (one third each), N ≥ 0. Validated as a whole before
+/// anything changes.
 pub async fn set_faults(State(app): State<Arc<App>>, body: Bytes) -> ApiResult {
     let obj = input::parse_object(&body)?;
     let rate = match obj.get("fault_rate") {
@@ -85,8 +88,24 @@ pub async fn set_faults(State(app): State<Arc<App>>, body: Bytes) -> ApiResult {
                 .ok_or_else(|| ApiError::invalid("latency_ms must be a non-negative integer"))?,
         ),
     };
+    let kind = match obj.get("fault_kind") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(k)) if k == "any" => Some(None),
+        Some(v) => Some(Some(
+            v.as_str()
+                .and_then(crate::faults::Fault::from_name)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "fault_kind must be server_error, service_unavailable, dropped or any",
+                    )
+                })?,
+        )),
+    };
     if let Some(rate) = rate {
         app.faults.set_rate(rate);
+    }
+    if let Some(kind) = kind {
+        app.faults.set_kind(kind);
     }
     if let Some(ms) = latency {
         app.latency_ms

@@ -8,14 +8,14 @@
 //! after the commit, a 5xx from a proxy); `Options::fault_after_apply` emulates
 //! that: the request runs, then its answer is replaced by the fault.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 /// One injected failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Fault {
     /// `500` with code `server_error`.
     ServerError,
@@ -23,6 +23,42 @@ pub enum Fault {
     ServiceUnavailable,
     /// The connection is closed without any response.
     Drop,
+}
+
+impl Fault {
+    /// The name `POST /_emulator/faults` takes and `GET` shows: the error code
+    /// of the answer, or `dropped`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::ServerError => "server_error",
+            Fault::ServiceUnavailable => "service_unavailable",
+            Fault::Drop => "dropped",
+        }
+    }
+
+    /// The fault named `name` ([`Fault::name`]).
+    pub fn from_name(name: &str) -> Option<Fault> {
+        [Fault::ServerError, Fault::ServiceUnavailable, Fault::Drop]
+            .into_iter()
+            .find(|f| f.name() == name)
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Fault::ServerError => 1,
+            Fault::ServiceUnavailable => 2,
+            Fault::Drop => 3,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Fault> {
+        match code {
+            1 => Some(Fault::ServerError),
+            2 => Some(Fault::ServiceUnavailable),
+            3 => Some(Fault::Drop),
+            _ => None,
+        }
+    }
 }
 
 /// Marker put in a response's extensions to ask the server loop to close the
@@ -37,6 +73,8 @@ pub struct DropConnection;
 pub struct Faults {
     /// The rate's `f64` bits.
     rate: AtomicU64,
+    /// 0: any kind, one third each; else the one kind every fault is.
+    kind: AtomicU8,
     rng: Mutex<StdRng>,
 }
 
@@ -49,8 +87,20 @@ impl Faults {
         };
         Faults {
             rate: AtomicU64::new(clamp(rate).to_bits()),
+            kind: AtomicU8::new(0),
             rng: Mutex::new(rng),
         }
+    }
+
+    /// The one kind every fault is, `None` when they are mixed.
+    pub fn kind(&self) -> Option<Fault> {
+        Fault::from_code(self.kind.load(Ordering::Relaxed))
+    }
+
+    /// Make every fault `kind` (`None`: mixed, the default).
+    pub fn set_kind(&self, kind: Option<Fault>) {
+        self.kind
+            .store(kind.map_or(0, Fault::code), Ordering::Relaxed);
     }
 
     /// The current rate.
@@ -70,7 +120,8 @@ impl Faults {
             return None;
         }
         let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-        pick(rng.random::<f64>(), rng.random_range(0..3u8), rate)
+        let fault = pick(rng.random::<f64>(), rng.random_range(0..3u8), rate)?;
+        Some(self.kind().unwrap_or(fault))
     }
 }
 
@@ -127,6 +178,22 @@ mod tests {
         f.set_rate(f64::NAN);
         assert_eq!(f.rate(), 0.0);
         assert!((0..100).all(|_| f.roll().is_none()));
+    }
+
+    #[test]
+    fn one_kind_can_be_forced() {
+        let f = Faults::new(1.0, Some(3));
+        assert_eq!(f.kind(), None);
+        let mixed: std::collections::HashSet<_> = (0..100).filter_map(|_| f.roll()).collect();
+        assert_eq!(mixed.len(), 3, "{mixed:?}");
+        f.set_kind(Some(Fault::ServiceUnavailable));
+        assert!((0..100).all(|_| f.roll() == Some(Fault::ServiceUnavailable)));
+        f.set_kind(None);
+        assert_eq!(f.kind(), None);
+        for fault in [Fault::ServerError, Fault::ServiceUnavailable, Fault::Drop] {
+            assert_eq!(Fault::from_name(fault.name()), Some(fault));
+        }
+        assert_eq!(Fault::from_name("teapot"), None);
     }
 
     #[test]

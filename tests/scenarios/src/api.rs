@@ -218,6 +218,28 @@ impl Api {
         }
     }
 
+    /// Invoke `trigger` itself with `event` (e.g. a Scheduled Event, as
+    /// EventBridge delivers it), whatever the transport; its JSON answer.
+    pub async fn invoke_trigger(&self, event: &Value) -> anyhow::Result<Value> {
+        let url = format!(
+            "{}/2015-03-31/functions/trigger/invocations",
+            self.watch_url
+        );
+        let resp = self.http.post(url).json(event).send().await?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await?;
+        if status != 200 {
+            bail!("invoking trigger with {event} answered {status}: {text}");
+        }
+        let answer: Value =
+            serde_json::from_str(&text).with_context(|| format!("trigger answered {text}"))?;
+        if let Some(ids) = answer["started"].as_array() {
+            let mut started = self.started.lock().unwrap_or_else(|e| e.into_inner());
+            started.extend(ids.iter().filter_map(Value::as_str).map(str::to_string));
+        }
+        Ok(answer)
+    }
+
     /// `GET /syncs`
     pub async fn syncs(&self) -> anyhow::Result<Answer> {
         self.request("GET", "/syncs", None).await

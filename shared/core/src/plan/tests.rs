@@ -355,31 +355,6 @@ proptest! {
     }
 
     #[test]
-    fn row_order_does_not_matter(
-        spec in any_spec(),
-        rows in proptest::collection::vec((0u8..20, 0u128..4, any_prior()), 0..30),
-        full in any::<bool>(),
-        seed in any::<u64>(),
-    ) {
-        let decide_row = |(_, fp, p): &(u8, u128, Option<Prior>)| {
-            decide(&spec, p.as_ref(), Fingerprint(*fp), full)
-        };
-        let in_order: Vec<_> = rows.iter().map(decide_row).collect();
-        // Visit the rows in a seeded random order (Fisher-Yates with an LCG).
-        let mut order: Vec<usize> = (0..rows.len()).collect();
-        let mut state = seed;
-        for i in (1..order.len()).rev() {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            order.swap(i, (state >> 33) as usize % (i + 1));
-        }
-        let mut shuffled = vec![None; rows.len()];
-        for i in order {
-            shuffled[i] = decide_row(&rows[i]);
-        }
-        prop_assert_eq!(in_order, shuffled);
-    }
-
-    #[test]
     fn applying_a_plan_reaches_the_model(
         spec in any_spec(),
         state in proptest::collection::btree_map(0u8..20, any_prior().prop_filter_map("some", |p| p), 0..20),

@@ -143,7 +143,10 @@ async fn a_destination_that_stays_down_gives_up_in_bounded_time() {
     let (reason, took) = give_up(&client).await;
     assert!(reason.contains("no response"), "{reason}");
     assert!(reason.contains("after 8 attempts"), "{reason}");
-    assert!(reason.contains("POST /contacts"), "{reason}");
+    assert!(
+        reason.contains(&format!("POST /contacts on 127.0.0.1:{port}: ")),
+        "{reason}"
+    );
     assert!(!reason.contains("tok_secret_123"));
     assert_eq!(client.stats().calls, 8);
     // Waits of 1, 2, 4, 8, 16, 32 and 60 s, each stretched by 10–20 % jitter.
@@ -233,4 +236,33 @@ async fn every_request_carries_the_version_and_json_headers() {
         .unwrap();
     assert_eq!((r.status, r.attempts), (404, 1));
     assert_eq!(r.body["errors"][0]["code"], json!("not_found"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn giving_up_names_the_host_and_intercoms_last_answer() {
+    let p = Paused::start(Options {
+        fault_rate: 1.0,
+        ..plain()
+    })
+    .await;
+    // Every fault a 503, so the last answer is known.
+    let set = reqwest::Client::new()
+        .post(format!("{}/_emulator/faults", p.emu.base_url()))
+        .json(&json!({"fault_kind": "service_unavailable"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(set.status().is_success());
+    let (reason, _) = give_up(&p.client(RetryPolicy::default())).await;
+    let host = p.emu.base_url().trim_start_matches("http://").to_string();
+    assert!(
+        reason.starts_with(&format!(
+            "POST /contacts on {host}: HTTP 503 after 8 attempts"
+        )),
+        "{reason}"
+    );
+    assert!(
+        reason.ends_with("; last answer: 503 service_unavailable"),
+        "{reason}"
+    );
 }

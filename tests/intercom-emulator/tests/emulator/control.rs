@@ -103,14 +103,20 @@ async fn the_clock_moves_timestamps_forward() {
 async fn faults_and_latency_change_while_running() {
     let env = Env::new().await;
     let now = env.get("/_emulator/faults").await;
-    assert_eq!(now.body, json!({"fault_rate": 0.0, "latency_ms": 0}));
+    assert_eq!(
+        now.body,
+        json!({"fault_rate": 0.0, "fault_kind": "any", "latency_ms": 0})
+    );
 
     // The destination goes down: every API call fails, the control API still answers.
     let set = env
         .post("/_emulator/faults", json!({"fault_rate": 1.0}))
         .await;
     assert_eq!(set.status, StatusCode::OK);
-    assert_eq!(set.body, json!({"fault_rate": 1.0, "latency_ms": 0}));
+    assert_eq!(
+        set.body,
+        json!({"fault_rate": 1.0, "fault_kind": "any", "latency_ms": 0})
+    );
     for _ in 0..10 {
         let resp = env
             .client
@@ -134,7 +140,31 @@ async fn faults_and_latency_change_while_running() {
     env.post("/_emulator/faults", json!({"fault_rate": 2}))
         .await
         .expect_error(400, "parameter_invalid");
+    env.post(
+        "/_emulator/faults",
+        json!({"fault_rate": 0.0, "fault_kind": "teapot"}),
+    )
+    .await
+    .expect_error(400, "parameter_invalid");
     assert_eq!(env.get("/_emulator/faults").await.body["fault_rate"], 1.0);
+
+    // Every fault one kind: what a destination that stays down answers last is known.
+    let set = env
+        .post(
+            "/_emulator/faults",
+            json!({"fault_kind": "service_unavailable"}),
+        )
+        .await;
+    assert_eq!(set.body["fault_kind"], "service_unavailable");
+    for _ in 0..5 {
+        env.get("/me")
+            .await
+            .expect_error(503, "service_unavailable");
+    }
+    let set = env
+        .post("/_emulator/faults", json!({"fault_kind": "any"}))
+        .await;
+    assert_eq!(set.body["fault_kind"], "any");
 
     // Back up, and slower.
     let set = env
@@ -143,7 +173,10 @@ async fn faults_and_latency_change_while_running() {
             json!({"fault_rate": 0, "latency_ms": 200}),
         )
         .await;
-    assert_eq!(set.body, json!({"fault_rate": 0.0, "latency_ms": 200}));
+    assert_eq!(
+        set.body,
+        json!({"fault_rate": 0.0, "fault_kind": "any", "latency_ms": 200})
+    );
     let started = std::time::Instant::now();
     assert_eq!(env.get("/me").await.status, StatusCode::OK);
     assert!(started.elapsed() >= std::time::Duration::from_millis(200));

@@ -122,7 +122,9 @@ def watch_command(*, port: int, env_file: Path, concurrency: int = DEFAULT_CONCU
     if release:
         cmd.append("--release")  # the profile Lambda runs (benchmarks)
     if target_dir is not None:
-        cmd += ["--target-dir", str(target_dir / WATCH_TARGET_SUBDIR)]
+        # Through the environment: cargo-lambda also passes a `--target-dir` flag
+        # to `cargo metadata`, which refuses it.
+        cmd = ["env", f"CARGO_TARGET_DIR={target_dir / WATCH_TARGET_SUBDIR}", *cmd]
     return cmd
 
 

@@ -438,12 +438,13 @@ def test_watch_command_comes_from_the_venv(tmp_path):
     for part in ("--invoke-address 127.0.0.1", "--invoke-port 9123",
                  f"--env-file {tmp_path / 'f.env'}", "--concurrency 4", "--ignore-changes"):
         assert part in flags, flags
-    assert "--target-dir" not in flags, flags
+    assert "CARGO_TARGET_DIR" not in flags, flags
     # Given the workspace's target dir, the functions build beside the tests'
     # build, not in it (cargo-lambda's environment rebuilds ring & co. in place).
     cmd = json.loads(_run(None, "watch", "--port", "9123", "--env-file", str(tmp_path / "f.env"),
                           "--target-dir", str(tmp_path / "t"), "--json"))
-    assert " ".join(cmd[3:]).endswith(f"--target-dir {tmp_path / 't' / 'lambda-watch'}"), cmd
+    assert cmd[:2] == ["env", f"CARGO_TARGET_DIR={tmp_path / 't' / 'lambda-watch'}"], cmd
+    assert cmd[2] == str(TOOLS / "cargo-lambda"), cmd
 
 
 # ----------------------------------------------------------------- linters --

@@ -693,7 +693,13 @@ fn bigquery_dml(sql: &str) -> anyhow::Result<String> {
     };
     if let Some(rest) = upper.strip_prefix("DELETE FROM ") {
         let start = trimmed.len() - rest.len();
-        let (end, cond) = where_at(start).context("a DELETE without WHERE")?;
+        let Some((end, cond)) = where_at(start) else {
+            // Every row: the table kept with its columns and no rows.
+            let table = trimmed[start..].trim();
+            return Ok(format!(
+                "CREATE OR REPLACE TABLE {table} AS SELECT * FROM {table} WHERE FALSE"
+            ));
+        };
         let table = trimmed[start..end].trim();
         return Ok(format!(
             "CREATE OR REPLACE TABLE {table} AS SELECT * FROM {table} \
@@ -819,6 +825,9 @@ mod tests {
         );
         let insert = "INSERT INTO ds.t (id) VALUES ('x')";
         assert_eq!(bigquery_dml(insert).unwrap(), insert);
-        assert!(bigquery_dml("DELETE FROM ds.t").is_err());
+        assert_eq!(
+            bigquery_dml("DELETE FROM ds.t").unwrap(),
+            "CREATE OR REPLACE TABLE ds.t AS SELECT * FROM ds.t WHERE FALSE"
+        );
     }
 }

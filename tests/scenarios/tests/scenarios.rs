@@ -61,6 +61,14 @@ fn by_key(rows: &[Value]) -> BTreeMap<String, Vec<Value>> {
     out
 }
 
+/// Each reported row's `row` (its place in the model) by key.
+fn row_numbers(rows: &[Value]) -> BTreeMap<String, Value> {
+    by_key(rows)
+        .into_iter()
+        .map(|(key, reports)| (key, reports[0]["row"].clone()))
+        .collect()
+}
+
 fn user_spec(dest: &str, key_column: &str, key_field: &str, fields: Value) -> Value {
     json!({
         "destination": dest, "object": "user", "behavior": "update_or_create",
@@ -712,15 +720,7 @@ async fn update_only_not_found(sc: Scenario) -> Result<()> {
     // Run again: the three updated rows are unchanged, the two not found are
     // tried again, alone in a smaller batch, and still reported at their rows
     // in the model (the user finds them there), not at their place in the batch.
-    let first_rows: BTreeMap<String, Value> = nf
-        .iter()
-        .map(|r| {
-            (
-                r["key"].as_str().unwrap_or_default().to_string(),
-                r["row"].clone(),
-            )
-        })
-        .collect();
+    let first_rows = row_numbers(&nf);
     check!(
         first_rows.values().all(Value::is_u64),
         "not_found rows carry their model row: {nf:?}"
@@ -729,15 +729,7 @@ async fn update_only_not_found(sc: Scenario) -> Result<()> {
     check_eq!(again.count("unchanged"), 3, "counts.unchanged\n{again}");
     check_eq!(again.count("not_found"), 2, "counts.not_found\n{again}");
     let nf_again = sc.api.rows(again.id(), "not_found").await?;
-    let again_rows: BTreeMap<String, Value> = nf_again
-        .iter()
-        .map(|r| {
-            (
-                r["key"].as_str().unwrap_or_default().to_string(),
-                r["row"].clone(),
-            )
-        })
-        .collect();
+    let again_rows = row_numbers(&nf_again);
     check_eq!(
         again_rows,
         first_rows,

@@ -168,9 +168,81 @@ pub(crate) fn binary_value(bytes: &[u8]) -> Result<Value, String> {
         })
 }
 
+/// `YYYY-MM-DD` as midnight UTC in Unix seconds (Athena's and the Redshift
+/// Data API's date text).
+pub(crate) fn date_text(text: &str) -> Option<i64> {
+    let date = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()?;
+    Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp())
+}
+
+/// A timestamp written as text — `YYYY-MM-DD HH:MM:SS[.fraction]` (or with a
+/// `T`), optionally followed by a zone: `Z`, ` UTC`, `+HH`, `+HH:MM`, `+HHMM` —
+/// as Unix seconds (floored). Without a zone it is read as UTC. `None` for any
+/// other text (a named zone such as `Europe/Berlin` included).
+pub(crate) fn timestamp_text(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let text = text
+        .strip_suffix(" UTC")
+        .or_else(|| text.strip_suffix('Z'))
+        .unwrap_or(text);
+    // The zone's sign comes after the time (the date's own `-`s are before 10).
+    let (local, offset) = match text.get(10..).and_then(|t| t.rfind(['+', '-'])) {
+        Some(at) => {
+            let (local, zone) = text.split_at(10 + at);
+            (local.trim_end(), zone_offset(zone)?)
+        }
+        None => (text, 0),
+    };
+    let local = local.replacen(' ', "T", 1);
+    let time = chrono::NaiveDateTime::parse_from_str(&local, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+    time.and_utc().timestamp().checked_sub(offset)
+}
+
+/// `+HH`, `+HH:MM` or `+HHMM` (or `-`) in seconds east of UTC.
+fn zone_offset(zone: &str) -> Option<i64> {
+    let (sign, digits) = match zone.split_at(1) {
+        ("+", rest) => (1, rest),
+        ("-", rest) => (-1, rest),
+        _ => return None,
+    };
+    let digits = digits.replace(':', "");
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (hours, minutes) = match digits.len() {
+        2 => (digits.parse::<i64>().ok()?, 0),
+        4 => (digits[..2].parse::<i64>().ok()?, digits[2..].parse::<i64>().ok()?),
+        _ => return None,
+    };
+    Some(sign * (hours * 3600 + minutes * 60))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_dates_and_timestamps_written_as_text() {
+        let cases = [
+            ("2024-01-02 03:04:05", Some(1_704_164_645)),
+            ("2024-01-02T03:04:05.999", Some(1_704_164_645)),
+            ("2024-01-02 03:04:05.123 UTC", Some(1_704_164_645)),
+            ("2024-01-02 03:04:05Z", Some(1_704_164_645)),
+            ("2024-01-02 03:04:05+00", Some(1_704_164_645)),
+            ("2024-01-02 04:04:05+01", Some(1_704_164_645)),
+            ("2024-01-02 04:34:05.5+01:30", Some(1_704_164_645)),
+            ("2024-01-01 22:04:05-0500", Some(1_704_164_645)),
+            ("1969-12-31 23:59:59.5", Some(-1)),
+            ("2024-01-02 03:04:05 Europe/Berlin", None),
+            ("2024-01-02", None),
+            ("yesterday", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(timestamp_text(text), expected, "{text}");
+        }
+        assert_eq!(date_text("2024-01-02"), Some(1_704_153_600));
+        assert_eq!(date_text("2024-13-02"), None);
+    }
 
     #[test]
     fn floors_decimals_exactly() {

@@ -41,6 +41,8 @@
 //! MySQL/MariaDB and SQLite have no array type: a JSON array there stays its
 //! text.
 
+mod athena;
+mod aws;
 mod bigquery;
 mod cells;
 mod decimal;
@@ -53,6 +55,7 @@ mod order;
 mod pkcs8;
 mod postgres;
 mod redact;
+mod redshift;
 mod snowflake;
 mod source;
 mod sqlite;
@@ -71,9 +74,10 @@ use sqlx::{ConnectOptions, Connection, Database, MySqlPool, PgPool, SqlitePool};
 
 pub use error::Error;
 use redact::Redactor;
+pub use aws_config::SdkConfig;
 pub use source::{
-    BigquerySource, SnowflakeAuth, SnowflakeSource, Source, DEFAULT_PAGE_ROWS,
-    DEFAULT_QUERY_TIMEOUT,
+    AthenaSource, BigquerySource, RedshiftAccess, RedshiftSource, SnowflakeAuth, SnowflakeSource,
+    Source, ATHENA_PAGE_ROWS, DEFAULT_PAGE_ROWS, DEFAULT_QUERY_TIMEOUT,
 };
 
 /// Connections a [`Warehouse`] keeps at most: one streams a model, one is spare for
@@ -98,6 +102,10 @@ enum Pool {
     Mysql(MySqlPool),
     Snowflake(std::sync::Arc<snowflake::Session>),
     Bigquery(std::sync::Arc<bigquery::Client>),
+    /// Redshift over the PostgreSQL wire protocol (its own dialect).
+    Redshift(PgPool),
+    RedshiftData(std::sync::Arc<redshift::data_api::DataApi>),
+    Athena(std::sync::Arc<athena::Client>),
 }
 
 impl Warehouse {
@@ -110,7 +118,28 @@ impl Warehouse {
     /// [`Warehouse::connect`] for the config's warehouse `name`, which every
     /// error then names (`` `snow` (Snowflake account xy12345) ``).
     pub async fn connect_named(name: &str, source: &Source) -> Result<Warehouse, Error> {
-        Self::open(Some(name), source, DEFAULT_CONNECT_TIMEOUT).await
+        Self::open(Some(name), source, DEFAULT_CONNECT_TIMEOUT, None).await
+    }
+
+    /// [`Warehouse::connect_with_timeout`] with the AWS configuration Athena and
+    /// Redshift's IAM and Data API access use (instead of the standard chain's:
+    /// the environment, the function's role).
+    pub async fn connect_with_aws(
+        source: &Source,
+        timeout: Duration,
+        aws: &SdkConfig,
+    ) -> Result<Warehouse, Error> {
+        Self::open(None, source, timeout, Some(aws)).await
+    }
+
+    /// [`Warehouse::connect_with_aws`] for the config's warehouse `name`.
+    pub async fn connect_named_with_aws(
+        name: &str,
+        source: &Source,
+        timeout: Duration,
+        aws: &SdkConfig,
+    ) -> Result<Warehouse, Error> {
+        Self::open(Some(name), source, timeout, Some(aws)).await
     }
 
     /// [`Warehouse::connect_named`] with another timeout.
@@ -119,7 +148,7 @@ impl Warehouse {
         source: &Source,
         timeout: Duration,
     ) -> Result<Warehouse, Error> {
-        Self::open(Some(name), source, timeout).await
+        Self::open(Some(name), source, timeout, None).await
     }
 
     /// [`Warehouse::connect`] with another timeout.
@@ -127,14 +156,19 @@ impl Warehouse {
         source: &Source,
         timeout: Duration,
     ) -> Result<Warehouse, Error> {
-        Self::open(None, source, timeout).await
+        Self::open(None, source, timeout, None).await
     }
 
     async fn open(
         name: Option<&str>,
         source: &Source,
         timeout: Duration,
+        aws: Option<&SdkConfig>,
     ) -> Result<Warehouse, Error> {
+        let aws = async || match aws {
+            Some(config) => config.clone(),
+            None => aws::from_env().await,
+        };
         let named = |mut redactor: Redactor| {
             if let Some(name) = name {
                 redactor.name(name);
@@ -168,6 +202,61 @@ impl Warehouse {
                 let pool = open(PgPoolOptions::new(), options, timeout, &redactor).await?;
                 Ok(Warehouse {
                     pool: Pool::Postgres(pool),
+                    redactor,
+                })
+            }
+            Source::Redshift(source) => {
+                let (url, iam) = match &source.access {
+                    RedshiftAccess::Url(url) => (url, None),
+                    RedshiftAccess::Iam {
+                        url,
+                        cluster,
+                        db_user,
+                    } => (url, Some((cluster, db_user))),
+                    RedshiftAccess::DataApiCluster { .. }
+                    | RedshiftAccess::DataApiWorkgroup { .. } => {
+                        let api = redshift::data_api::DataApi::new(&aws().await, source)
+                            .expect("a Data API source");
+                        let redactor = named(Redactor::none(api.target()));
+                        return Ok(Warehouse {
+                            pool: Pool::RedshiftData(std::sync::Arc::new(api)),
+                            redactor,
+                        });
+                    }
+                };
+                let mut redactor = named(Redactor::for_url(url));
+                let mut options = PgConnectOptions::from_str(url.expose())
+                    .map_err(|e| redactor.connect_error(&redactor.describe(&e)))?;
+                if let Some(database) = &source.database {
+                    options = options.database(database);
+                }
+                if let Some((cluster, db_user)) = iam {
+                    let credentials = redshift::cluster_credentials(
+                        &aws().await,
+                        cluster,
+                        db_user.as_deref(),
+                        source.database.as_deref(),
+                    )
+                    .await
+                    .map_err(|m| redactor.connect_error(&m))?;
+                    redactor.add_secret(credentials.password.clone());
+                    options = options
+                        .username(&credentials.user)
+                        .password(credentials.password.expose());
+                }
+                let pool = open(PgPoolOptions::new(), options, timeout, &redactor).await?;
+                Ok(Warehouse {
+                    pool: Pool::Redshift(pool),
+                    redactor,
+                })
+            }
+            Source::Athena(source) => {
+                let redactor = named(Redactor::none(athena::Client::target(source)));
+                Ok(Warehouse {
+                    pool: Pool::Athena(std::sync::Arc::new(athena::Client::new(
+                        &aws().await,
+                        source,
+                    ))),
                     redactor,
                 })
             }
@@ -233,6 +322,21 @@ impl Warehouse {
                     postgres::open(pool, sql).await.map_err(query_error)?;
                 (columns, Inner::Postgres { rows, decoders })
             }
+            Pool::Redshift(pool) => {
+                let (columns, decoders, rows) = postgres::open(pool, sql).await.map_err(|e| {
+                    let message = redshift::explain_wire_error(self.redactor.describe(&e));
+                    self.redactor.query_error(model, &message)
+                })?;
+                (columns, Inner::Postgres { rows, decoders })
+            }
+            Pool::RedshiftData(api) => {
+                let (columns, rows) = api.query(model, sql, &self.redactor).await?;
+                (columns, Inner::RedshiftData(rows))
+            }
+            Pool::Athena(client) => {
+                let (columns, rows) = client.query(model, sql, &self.redactor).await?;
+                (columns, Inner::Athena(rows))
+            }
             Pool::Mysql(pool) => {
                 let (columns, decoders, rows) =
                     mysql::open(pool, sql).await.map_err(query_error)?;
@@ -261,10 +365,10 @@ impl Warehouse {
     pub async fn close(&self) {
         match &self.pool {
             Pool::Sqlite(pool) => pool.close().await,
-            Pool::Postgres(pool) => pool.close().await,
+            Pool::Postgres(pool) | Pool::Redshift(pool) => pool.close().await,
             Pool::Mysql(pool) => pool.close().await,
-            // Snowflake sessions expire on their own; BigQuery has none.
-            Pool::Snowflake(_) | Pool::Bigquery(_) => {}
+            // Snowflake sessions expire on their own; the HTTPS APIs have none.
+            Pool::Snowflake(_) | Pool::Bigquery(_) | Pool::RedshiftData(_) | Pool::Athena(_) => {}
         }
     }
 }
@@ -338,6 +442,8 @@ enum Inner<'a> {
     },
     Snowflake(snowflake::Rows<'a>),
     Bigquery(bigquery::Rows<'a>),
+    RedshiftData(redshift::data_api::Rows<'a>),
+    Athena(athena::Rows<'a>),
     /// The rows are exhausted, or an error ended them.
     Done,
 }
@@ -390,6 +496,8 @@ impl RowStream<'_> {
             }),
             Inner::Snowflake(rows) => rows.next(redactor).await,
             Inner::Bigquery(rows) => rows.next(redactor).await,
+            Inner::RedshiftData(rows) => rows.next(redactor).await,
+            Inner::Athena(rows) => rows.next(redactor).await,
         };
         match &row {
             Some(Ok(_)) => *read += 1,

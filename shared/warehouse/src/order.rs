@@ -25,6 +25,8 @@ impl Warehouse {
             Pool::Mysql(_) => Dialect::Mysql,
             Pool::Snowflake(_) => Dialect::Snowflake,
             Pool::Bigquery(_) => Dialect::Bigquery,
+            Pool::Redshift(_) | Pool::RedshiftData(_) => Dialect::Redshift,
+            Pool::Athena(_) => Dialect::Athena,
         };
         sorted_by_key(dialect, sql, key_column, email)
     }
@@ -37,6 +39,8 @@ enum Dialect {
     Mysql,
     Snowflake,
     Bigquery,
+    Redshift,
+    Athena,
 }
 
 fn sorted_by_key(dialect: Dialect, sql: &str, key_column: &str, email: bool) -> String {
@@ -62,12 +66,26 @@ fn sorted_by_key(dialect: Dialect, sql: &str, key_column: &str, email: bool) -> 
             format!("`{}`", key_column.replace('`', "\\`")),
             "CAST({} AS STRING)",
         ),
+        // Redshift's `VARCHAR` alone is `VARCHAR(256)`: the longest one keeps a
+        // long key whole (PostgreSQL takes the same spelling).
+        Dialect::Redshift => (
+            format!("\"{}\"", key_column.replace('"', "\"\"")),
+            "CAST({} AS VARCHAR(65535))",
+        ),
+        Dialect::Athena => (
+            format!("\"{}\"", key_column.replace('"', "\"\"")),
+            "CAST({} AS VARCHAR)",
+        ),
     };
     let mut key = text.replace("{}", &format!("backflow_model.{column}"));
     if email {
         key = match dialect {
-            Dialect::Postgres => format!("lower(btrim({key}))"),
-            Dialect::Sqlite | Dialect::Mysql | Dialect::Snowflake | Dialect::Bigquery => {
+            Dialect::Postgres | Dialect::Redshift => format!("lower(btrim({key}))"),
+            Dialect::Sqlite
+            | Dialect::Mysql
+            | Dialect::Snowflake
+            | Dialect::Bigquery
+            | Dialect::Athena => {
                 format!("lower(trim({key}))")
             }
         };
@@ -81,6 +99,13 @@ fn sorted_by_key(dialect: Dialect, sql: &str, key_column: &str, email: bool) -> 
         Dialect::Snowflake => format!("COLLATE({key}, '')"),
         // BigQuery compares strings by code point: the order of their UTF-8 bytes.
         Dialect::Bigquery => key,
+        // Redshift refuses `COLLATE "C"`; its default (`case_sensitive`)
+        // collation compares the bytes. Written without a collation, the same
+        // SQL runs on PostgreSQL (the local stand-in), whose database collation
+        // may not be byte order: `extract` then meets rows out of order and
+        // looks them up one by one (correct, slower).
+        // Athena (Trino) compares varchars by code point: UTF-8 byte order.
+        Dialect::Redshift | Dialect::Athena => key,
     };
     format!("SELECT * FROM (\n{inner}\n) AS backflow_model ORDER BY {order}")
 }
@@ -124,6 +149,21 @@ mod tests {
         );
         let wrapped = sorted_by_key(Dialect::Bigquery, "SELECT 1", "a`b", false);
         assert!(wrapped.contains("backflow_model.`a\\`b`"), "{wrapped}");
+    }
+
+    #[test]
+    fn redshift_and_athena_sort_without_a_collation_clause() {
+        let sql = "select id, email from users";
+        assert_eq!(
+            sorted_by_key(Dialect::Redshift, sql, "email", true),
+            "SELECT * FROM (\nselect id, email from users\n) AS backflow_model \
+             ORDER BY lower(btrim(CAST(backflow_model.\"email\" AS VARCHAR(65535))))"
+        );
+        assert_eq!(
+            sorted_by_key(Dialect::Athena, sql, "id", false),
+            "SELECT * FROM (\nselect id, email from users\n) AS backflow_model \
+             ORDER BY CAST(backflow_model.\"id\" AS VARCHAR)"
+        );
     }
 
     #[test]

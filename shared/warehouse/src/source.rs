@@ -15,12 +15,15 @@ pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(600);
 /// Rows per BigQuery result page when the config does not say.
 pub const DEFAULT_PAGE_ROWS: u32 = 10_000;
 
+/// Rows per Athena result page: GetQueryResults' maximum.
+pub const ATHENA_PAGE_ROWS: i32 = 1_000;
+
 /// Where a warehouse is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// A SQLite database file, opened read-only; it must exist.
     Sqlite { path: PathBuf },
-    /// A PostgreSQL (or Redshift) URL, `postgres://user:password@host:5432/db`.
+    /// A PostgreSQL URL, `postgres://user:password@host:5432/db`.
     Postgres { url: Secret },
     /// A MySQL or MariaDB URL, `mysql://user:password@host:3306/db`.
     Mysql { url: Secret },
@@ -28,6 +31,57 @@ pub enum Source {
     Snowflake(SnowflakeSource),
     /// A BigQuery project.
     Bigquery(BigquerySource),
+    /// A Redshift cluster or serverless workgroup.
+    Redshift(RedshiftSource),
+    /// Athena (tables of a Glue database, queried through Athena's API).
+    Athena(AthenaSource),
+}
+
+/// A Redshift warehouse (see `config::Redshift`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedshiftSource {
+    pub access: RedshiftAccess,
+    /// Replaces the URL's database on the wire protocol; the Data API's database.
+    pub database: Option<String>,
+    /// How long a Data API statement may run.
+    pub query_timeout: Duration,
+}
+
+/// How backflow reaches Redshift.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedshiftAccess {
+    /// The PostgreSQL wire protocol with the URL's user and password.
+    Url(Secret),
+    /// The wire protocol with IAM temporary credentials from `cluster` (the
+    /// URL has no password): for `db_user` (`redshift:GetClusterCredentials`),
+    /// else for the role's own database user
+    /// (`redshift:GetClusterCredentialsWithIAM`).
+    Iam {
+        url: Secret,
+        cluster: String,
+        db_user: Option<String>,
+    },
+    /// The Redshift Data API (HTTPS) on a provisioned cluster, as `db_user` or
+    /// else as the role's own database user.
+    DataApiCluster {
+        cluster: String,
+        db_user: Option<String>,
+    },
+    /// The Redshift Data API on a serverless workgroup, as the caller's IAM
+    /// identity.
+    DataApiWorkgroup { workgroup: String },
+}
+
+/// An Athena workgroup and database (see `config::Athena`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AthenaSource {
+    pub database: String,
+    pub workgroup: String,
+    pub output_location: Option<String>,
+    pub catalog: Option<String>,
+    pub query_timeout: Duration,
+    /// Rows per GetQueryResults page (Athena's maximum is 1,000).
+    pub page_rows: i32,
 }
 
 /// A Snowflake account and who logs in (see `config::Snowflake`).
@@ -133,6 +187,37 @@ impl Source {
                 query_timeout: timeout(b.query_timeout_secs),
                 page_rows: DEFAULT_PAGE_ROWS,
             }),
+            config::Warehouse::Redshift(r) => {
+                // Validation made sure the keys fit one of these.
+                let access = match (&r.url, &r.cluster, &r.workgroup, &r.db_user) {
+                    (Some(url), Some(cluster), _, db_user) => RedshiftAccess::Iam {
+                        url: url_secret(url, &mut optional).await?,
+                        cluster: cluster.clone(),
+                        db_user: db_user.clone(),
+                    },
+                    (Some(url), ..) => RedshiftAccess::Url(url_secret(url, &mut optional).await?),
+                    (None, _, Some(workgroup), _) => RedshiftAccess::DataApiWorkgroup {
+                        workgroup: workgroup.clone(),
+                    },
+                    (None, cluster, None, db_user) => RedshiftAccess::DataApiCluster {
+                        cluster: cluster.clone().unwrap_or_default(),
+                        db_user: db_user.clone(),
+                    },
+                };
+                Source::Redshift(RedshiftSource {
+                    access,
+                    database: r.database.clone(),
+                    query_timeout: timeout(r.query_timeout_secs),
+                })
+            }
+            config::Warehouse::Athena(a) => Source::Athena(AthenaSource {
+                database: a.database.clone(),
+                workgroup: a.workgroup.clone(),
+                output_location: a.output_location.clone(),
+                catalog: a.catalog.clone(),
+                query_timeout: timeout(a.query_timeout_secs),
+                page_rows: ATHENA_PAGE_ROWS,
+            }),
         })
     }
 
@@ -144,6 +229,8 @@ impl Source {
             Source::Mysql { .. } => "mysql",
             Source::Snowflake(_) => "snowflake",
             Source::Bigquery(_) => "bigquery",
+            Source::Redshift(_) => "redshift",
+            Source::Athena(_) => "athena",
         }
     }
 }

@@ -22,6 +22,8 @@ use sqlx::{AssertSqlSafe, Connection};
 
 use ColumnKind as K;
 
+#[path = "cloud/aws.rs"]
+mod aws;
 #[path = "cloud/bigquery.rs"]
 mod bigquery;
 #[path = "cloud/snowflake.rs"]

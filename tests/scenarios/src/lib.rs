@@ -58,6 +58,9 @@ pub enum Kind {
     Snowflake,
     /// BigQuery, as the crucible stand-in answers its REST API.
     Bigquery,
+    /// `type: redshift` (the wire protocol and Redshift's dialect), on the
+    /// local PostgreSQL.
+    Redshift,
 }
 
 impl Kind {
@@ -68,6 +71,7 @@ impl Kind {
             Kind::Mysql => "mysql",
             Kind::Snowflake => "snowflake",
             Kind::Bigquery => "bigquery",
+            Kind::Redshift => "redshift",
         }
     }
 }
@@ -119,12 +123,14 @@ pub async fn shared_stack(kind: Kind) -> anyhow::Result<&'static Stack> {
     static MYSQL: OnceCell<Result<Stack, String>> = OnceCell::const_new();
     static SNOWFLAKE: OnceCell<Result<Stack, String>> = OnceCell::const_new();
     static BIGQUERY: OnceCell<Result<Stack, String>> = OnceCell::const_new();
+    static REDSHIFT: OnceCell<Result<Stack, String>> = OnceCell::const_new();
     let cell = match kind {
         Kind::Sqlite => &SQLITE,
         Kind::Postgres => &POSTGRES,
         Kind::Mysql => &MYSQL,
         Kind::Snowflake => &SNOWFLAKE,
         Kind::Bigquery => &BIGQUERY,
+        Kind::Redshift => &REDSHIFT,
     };
     let r = cell
         .get_or_init(|| async move {

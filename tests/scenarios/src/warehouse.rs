@@ -1,5 +1,6 @@
 //! Per-scenario warehouse tables in SQLite, PostgreSQL, MySQL/MariaDB,
-//! Snowflake (fakesnow) or BigQuery (crucible).
+//! Snowflake (fakesnow), BigQuery (crucible) or Redshift (the local PostgreSQL,
+//! read by `type: redshift`: its wire protocol and dialect, not Redshift itself).
 //!
 //! Each stack owns one warehouse: an SQLite file in its temp dir, a fresh
 //! database `bfscn_<pid>_<nanos>` on the local PostgreSQL / MariaDB server
@@ -122,6 +123,11 @@ pub enum Warehouse {
     Postgres {
         url: String,
     },
+    /// A database on the local PostgreSQL that the config names as
+    /// `type: redshift`.
+    Redshift {
+        url: String,
+    },
     Mysql {
         url: String,
     },
@@ -205,7 +211,7 @@ impl Warehouse {
                 wh.connect().await?.exec("select 1").await?;
                 Ok(wh)
             }
-            Kind::Postgres => {
+            Kind::Postgres | Kind::Redshift => {
                 let mut admin = PgConnection::connect(POSTGRES_ADMIN_URL)
                     .await
                     .with_context(|| format!("connecting to {POSTGRES_ADMIN_URL}"))?;
@@ -225,8 +231,10 @@ impl Warehouse {
                 sqlx::raw_sql(AssertSqlSafe(format!("create database \"{db}\"")))
                     .execute(&mut admin)
                     .await?;
-                Ok(Warehouse::Postgres {
-                    url: format!("postgres://postgres@127.0.0.1:5432/{db}"),
+                let url = format!("postgres://postgres@127.0.0.1:5432/{db}");
+                Ok(match kind {
+                    Kind::Redshift => Warehouse::Redshift { url },
+                    _ => Warehouse::Postgres { url },
                 })
             }
             Kind::Mysql => {
@@ -403,6 +411,7 @@ impl Warehouse {
         match self {
             Warehouse::Sqlite { .. } => Kind::Sqlite,
             Warehouse::Postgres { .. } => Kind::Postgres,
+            Warehouse::Redshift { .. } => Kind::Redshift,
             Warehouse::Mysql { .. } => Kind::Mysql,
             Warehouse::Snowflake { .. } => Kind::Snowflake,
             Warehouse::Bigquery { .. } => Kind::Bigquery,
@@ -417,6 +426,7 @@ impl Warehouse {
                 serde_json::json!({"type": "sqlite", "path": "warehouse.db"})
             }
             Warehouse::Postgres { url } => serde_json::json!({"type": "postgres", "url": url}),
+            Warehouse::Redshift { url } => serde_json::json!({"type": "redshift", "url": url}),
             Warehouse::Mysql { url } => serde_json::json!({"type": "mysql", "url": url}),
             Warehouse::Snowflake {
                 base_url,
@@ -455,7 +465,9 @@ impl Warehouse {
                     .busy_timeout(Duration::from_secs(30));
                 Conn::Sqlite(opts.connect().await?)
             }
-            Warehouse::Postgres { url } => Conn::Postgres(PgConnection::connect(url).await?),
+            Warehouse::Postgres { url } | Warehouse::Redshift { url } => {
+                Conn::Postgres(PgConnection::connect(url).await?)
+            }
             Warehouse::Mysql { url } => Conn::Mysql(MySqlConnection::connect(url).await?),
             Warehouse::Snowflake { .. } | Warehouse::Bigquery { .. } => {
                 anyhow::bail!("the cloud warehouses are reached through backflow's adapter")
@@ -517,14 +529,14 @@ impl Warehouse {
             (Kind::Sqlite, Col::Date) => "DATE",
             (Kind::Sqlite, Col::Timestamp) => "TIMESTAMP",
             (Kind::Sqlite, Col::TimestampNoTz) => "DATETIME",
-            (Kind::Postgres, Col::Text) => "text",
-            (Kind::Postgres, Col::Int) => "integer",
-            (Kind::Postgres, Col::BigInt) => "bigint",
-            (Kind::Postgres, Col::Float) => "double precision",
-            (Kind::Postgres, Col::Bool) => "boolean",
-            (Kind::Postgres, Col::Date) => "date",
-            (Kind::Postgres, Col::Timestamp) => "timestamptz",
-            (Kind::Postgres, Col::TimestampNoTz) => "timestamp",
+            (Kind::Postgres | Kind::Redshift, Col::Text) => "text",
+            (Kind::Postgres | Kind::Redshift, Col::Int) => "integer",
+            (Kind::Postgres | Kind::Redshift, Col::BigInt) => "bigint",
+            (Kind::Postgres | Kind::Redshift, Col::Float) => "double precision",
+            (Kind::Postgres | Kind::Redshift, Col::Bool) => "boolean",
+            (Kind::Postgres | Kind::Redshift, Col::Date) => "date",
+            (Kind::Postgres | Kind::Redshift, Col::Timestamp) => "timestamptz",
+            (Kind::Postgres | Kind::Redshift, Col::TimestampNoTz) => "timestamp",
             (Kind::Mysql, Col::Text) => "TEXT",
             (Kind::Mysql, Col::Int) => "INT",
             (Kind::Mysql, Col::BigInt) => "BIGINT",
@@ -572,7 +584,7 @@ impl Warehouse {
             Kind::Mysql | Kind::Snowflake => {
                 format!("'{}'", s.replace('\'', "''").replace('\\', "\\\\"))
             }
-            Kind::Sqlite | Kind::Postgres => format!("'{}'", s.replace('\'', "''")),
+            Kind::Sqlite | Kind::Postgres | Kind::Redshift => format!("'{}'", s.replace('\'', "''")),
         };
         match v {
             Val::Null if kind == Kind::Bigquery => match col {
@@ -588,11 +600,11 @@ impl Warehouse {
                 _ => (if *b { "TRUE" } else { "FALSE" }).into(),
             },
             Val::Date(d) => match kind {
-                Kind::Postgres | Kind::Bigquery => format!("DATE {}", quote(d)),
+                Kind::Postgres | Kind::Redshift | Kind::Bigquery => format!("DATE {}", quote(d)),
                 _ => quote(d),
             },
             Val::Ts(t) => match (kind, col) {
-                (Kind::Postgres, _) => format!("TIMESTAMPTZ {}", quote(&format!("{t}+00"))),
+                (Kind::Postgres | Kind::Redshift, _) => format!("TIMESTAMPTZ {}", quote(&format!("{t}+00"))),
                 (Kind::Bigquery, Some(Col::TimestampNoTz)) => format!("DATETIME {}", quote(t)),
                 (Kind::Bigquery, _) => format!("TIMESTAMP {}", quote(&format!("{t}+00:00"))),
                 _ => quote(t),

@@ -2647,6 +2647,11 @@ macro_rules! scenarios {
         mod mysql {
             per_warehouse!(backflow_scenarios::Kind::Mysql; $($name: $isolated),*);
         }
+        // `type: redshift` on the local PostgreSQL: Redshift's wire-protocol
+        // path and its dialect (the key ordered without `COLLATE "C"`).
+        mod redshift {
+            per_warehouse!(backflow_scenarios::Kind::Redshift; $($name: $isolated),*);
+        }
     };
 }
 

@@ -22,7 +22,7 @@ pub const SINGLE_WAREHOUSE: &str = "warehouse";
 pub enum Warehouse {
     /// An SQLite file; `path` is relative to the config file's folder.
     Sqlite { path: String },
-    /// PostgreSQL (and Redshift through it).
+    /// PostgreSQL.
     Postgres { url: UrlSource },
     /// MySQL or MariaDB.
     Mysql { url: UrlSource },
@@ -30,6 +30,11 @@ pub enum Warehouse {
     Snowflake(Snowflake),
     /// BigQuery, through its REST API (HTTPS).
     Bigquery(Bigquery),
+    /// Redshift: the PostgreSQL wire protocol (`url`), or the Redshift Data API
+    /// (`cluster` / `workgroup`).
+    Redshift(Redshift),
+    /// Athena (an S3 lake), through its API with the function's IAM role.
+    Athena(Athena),
 }
 
 impl Warehouse {
@@ -41,6 +46,8 @@ impl Warehouse {
             Warehouse::Mysql { .. } => "mysql",
             Warehouse::Snowflake(_) => "snowflake",
             Warehouse::Bigquery(_) => "bigquery",
+            Warehouse::Redshift(_) => "redshift",
+            Warehouse::Athena(_) => "athena",
         }
     }
 }
@@ -116,6 +123,62 @@ pub struct Bigquery {
     pub query_timeout_secs: Option<u64>,
 }
 
+/// `type: redshift`. Three ways in, told apart by the keys present:
+/// - `url` alone: the PostgreSQL wire protocol with the URL's user and password;
+/// - `url` (its password left out) with `cluster`: the wire protocol with IAM
+///   temporary credentials — for `db_user` (`redshift:GetClusterCredentials`),
+///   else for the role's own database user `IAMR:<role>`
+///   (`redshift:GetClusterCredentialsWithIAM`); the database is `database`,
+///   else the URL's;
+/// - `cluster` or `workgroup` (serverless) and `database`, no `url`: the
+///   Redshift Data API (HTTPS, no network path to the cluster needed), as
+///   `db_user` or else as the role's own database user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redshift {
+    /// `postgres://user:password@host:5439/db` (or without the password when
+    /// `cluster` and `db_user` ask for IAM credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<UrlSource>,
+    /// A provisioned cluster's identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// A Redshift Serverless workgroup's name (Data API only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workgroup: Option<String>,
+    /// The database the queries run in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// The existing database user IAM credentials are issued for (a provisioned
+    /// cluster); without it, the role's own (`IAMR:<role name>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_user: Option<String>,
+    /// How long a model's Data API statement may run (default 600 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_timeout_secs: Option<u64>,
+}
+
+/// `type: athena`: queries run in `workgroup`, reading tables of the Glue
+/// `database`; results are written to `output_location` (or where the workgroup
+/// says).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Athena {
+    /// The Glue database unqualified table names are looked up in.
+    pub database: String,
+    /// The Athena workgroup that runs (and is billed for) the queries.
+    pub workgroup: String,
+    /// `s3://bucket/prefix/` for the results, when the workgroup sets none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_location: Option<String>,
+    /// The data catalog (default `AwsDataCatalog`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
+    /// How long a model's query may run before the run fails (default 600 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_timeout_secs: Option<u64>,
+}
+
 /// The longest `query_timeout_secs`: Lambda stops an invocation after 900 s, and
 /// the run must still be marked failed after the query gives up.
 pub const MAX_QUERY_TIMEOUT_SECS: u64 = 840;
@@ -180,7 +243,75 @@ fn check(warehouse: &Warehouse) -> Result<(), String> {
         Warehouse::Sqlite { .. } | Warehouse::Postgres { .. } | Warehouse::Mysql { .. } => Ok(()),
         Warehouse::Snowflake(s) => check_snowflake(s),
         Warehouse::Bigquery(b) => check_bigquery(b),
+        Warehouse::Redshift(r) => check_redshift(r),
+        Warehouse::Athena(a) => check_athena(a),
     }
+}
+
+fn check_redshift(r: &Redshift) -> Result<(), String> {
+    for (key, value) in [
+        ("cluster", &r.cluster),
+        ("workgroup", &r.workgroup),
+        ("database", &r.database),
+        ("db_user", &r.db_user),
+    ] {
+        if let Some(value) = value {
+            not_blank(key, value)?;
+        }
+    }
+    if r.cluster.is_some() && r.workgroup.is_some() {
+        return Err("set either `cluster` (provisioned) or `workgroup` (serverless), not both".into());
+    }
+    match (&r.url, &r.cluster, &r.workgroup) {
+        (None, None, None) => {
+            return Err(
+                "set `url` (the PostgreSQL wire protocol) or `cluster` / `workgroup` (the \
+                 Redshift Data API)"
+                    .into(),
+            )
+        }
+        (Some(_), None, None) if r.db_user.is_some() => {
+            return Err(
+                "`db_user` (IAM credentials) needs `cluster`: the cluster that issues them".into(),
+            )
+        }
+        (Some(_), _, Some(_)) => {
+            return Err(
+                "`workgroup` is for the Data API, without `url` (give a serverless \
+                 workgroup's password in `url` instead)"
+                    .into(),
+            )
+        }
+        (None, _, _) if r.database.is_none() => {
+            return Err("`database` is required with the Data API (`cluster` / `workgroup`)".into())
+        }
+        (None, None, Some(_)) if r.db_user.is_some() => {
+            return Err(
+                "`db_user` is not used with `workgroup`: serverless runs the statements as \
+                 the function's IAM role"
+                    .into(),
+            )
+        }
+        _ => {}
+    }
+    check_timeout(r.query_timeout_secs)
+}
+
+fn check_athena(a: &Athena) -> Result<(), String> {
+    not_blank("database", &a.database)?;
+    not_blank("workgroup", &a.workgroup)?;
+    if let Some(catalog) = &a.catalog {
+        not_blank("catalog", catalog)?;
+    }
+    match &a.output_location {
+        Some(location) if !location.starts_with("s3://") || location.len() <= "s3://".len() => {
+            return Err(format!(
+                "`output_location` must be an S3 URL, `s3://bucket/prefix/` (got `{location}`)"
+            ))
+        }
+        _ => {}
+    }
+    check_timeout(a.query_timeout_secs)
 }
 
 fn check_snowflake(s: &Snowflake) -> Result<(), String> {

@@ -1,4 +1,6 @@
-use crate::config::{parse, Bigquery, Config, SecretRef, Snowflake, UrlSource, Warehouse};
+use crate::config::{
+    parse, Athena, Bigquery, Config, Redshift, SecretRef, Snowflake, UrlSource, Warehouse,
+};
 use crate::Error;
 
 fn parse_str(text: &str) -> Result<Config, Error> {
@@ -12,8 +14,7 @@ fn secret(secret: &str, key: &str) -> SecretRef {
     }
 }
 
-/// The "Warehouses" example of the product contract, verbatim, except the
-/// `redshift` and `lake` (Athena) entries: those types are not built yet.
+/// The "Warehouses" example of the product contract, verbatim.
 const PRODUCT_EXAMPLE: &str = r#"warehouses:
   snowflake:
     type: snowflake
@@ -34,6 +35,16 @@ const PRODUCT_EXAMPLE: &str = r#"warehouses:
     credentials: { secret: backflow/bigquery, key: service_account }  # the key file's JSON
     # base_url: http://127.0.0.1:9050     # instead of https://bigquery.googleapis.com;
     #                                     # credentials may then be left out (an emulator)
+  redshift:
+    type: redshift
+    url: { secret: backflow/redshift, key: url }   # postgres://user:pw@host:5439/db
+    # or the Data API, no network path needed:
+    # cluster: analytics | workgroup: analytics (serverless), database: dev, db_user: backflow
+  lake:
+    type: athena
+    database: analytics                   # Glue database
+    workgroup: primary
+    # output_location: s3://acme-athena-results/backflow/   # when the workgroup sets none
   app_db:
     type: postgres                        # postgres | mysql | sqlite as before
     url: { secret: backflow/warehouse, key: url }
@@ -53,7 +64,7 @@ models:
 fn product_example_parses() {
     let config = parse_str(&format!("{PRODUCT_EXAMPLE}syncs: {{}}\n")).unwrap();
     assert_eq!(config.warehouse, None);
-    assert_eq!(config.warehouses.len(), 3);
+    assert_eq!(config.warehouses.len(), 5);
     let expected = Warehouse::Snowflake(Snowflake {
         account: "xy12345.eu-west-1".into(),
         user: "BACKFLOW".into(),
@@ -87,7 +98,110 @@ fn product_example_parses() {
             url: UrlSource::Secret(secret("backflow/warehouse", "url"))
         }
     );
+    assert_eq!(
+        config.warehouses["redshift"],
+        Warehouse::Redshift(Redshift {
+            url: Some(UrlSource::Secret(secret("backflow/redshift", "url"))),
+            cluster: None,
+            workgroup: None,
+            database: None,
+            db_user: None,
+            query_timeout_secs: None,
+        })
+    );
+    assert_eq!(
+        config.warehouses["lake"],
+        Warehouse::Athena(Athena {
+            database: "analytics".into(),
+            workgroup: "primary".into(),
+            output_location: None,
+            catalog: None,
+            query_timeout_secs: None,
+        })
+    );
     assert_eq!(config.warehouse_for("nope"), None);
+}
+
+#[test]
+fn redshift_and_athena_accept_each_way_in() {
+    let accepted = [
+        "  rs:\n    type: redshift\n    url: postgres://u:p@h:5439/dev\n",
+        // IAM credentials over the wire protocol.
+        "  rs:\n    type: redshift\n    url: postgres://backflow@h:5439/dev\n    cluster: c\n    db_user: backflow\n",
+        // ... and as the role's own database user.
+        "  rs:\n    type: redshift\n    url: postgres://h:5439/dev\n    cluster: c\n",
+        // The Data API, provisioned (as a user or the role) and serverless.
+        "  rs:\n    type: redshift\n    cluster: c\n    database: dev\n    db_user: backflow\n",
+        "  rs:\n    type: redshift\n    cluster: c\n    database: dev\n",
+        "  rs:\n    type: redshift\n    workgroup: w\n    database: dev\n    query_timeout_secs: 60\n",
+        "  lake:\n    type: athena\n    database: d\n    workgroup: primary\n    output_location: s3://b/p/\n    catalog: AwsDataCatalog\n",
+    ];
+    for warehouses in accepted {
+        let text = config(warehouses, "    sql: select 1\n");
+        let parsed = parse_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let yaml = serde_yaml_ng::to_string(&parsed).unwrap();
+        assert_eq!(parse_str(&yaml).unwrap(), parsed, "{yaml}");
+    }
+}
+
+#[test]
+fn redshift_and_athena_checks_name_the_field() {
+    const RS: &str = "  rs:\n    type: redshift\n";
+    let cases = [
+        (
+            format!("{RS}    database: dev\n"),
+            "warehouse `rs`: set `url` (the PostgreSQL wire protocol) or `cluster` / `workgroup` \
+             (the Redshift Data API)",
+        ),
+        (
+            format!("{RS}    cluster: c\n    workgroup: w\n    database: dev\n"),
+            "warehouse `rs`: set either `cluster` (provisioned) or `workgroup` (serverless), not both",
+        ),
+        (
+            format!("{RS}    cluster: c\n    db_user: u\n"),
+            "warehouse `rs`: `database` is required with the Data API (`cluster` / `workgroup`)",
+        ),
+        (
+            format!("{RS}    workgroup: w\n    database: dev\n    db_user: u\n"),
+            "warehouse `rs`: `db_user` is not used with `workgroup`: serverless runs the \
+             statements as the function's IAM role",
+        ),
+        (
+            format!("{RS}    url: postgres://h/dev\n    db_user: u\n"),
+            "warehouse `rs`: `db_user` (IAM credentials) needs `cluster`: the cluster that issues them",
+        ),
+        (
+            format!("{RS}    url: postgres://h/dev\n    workgroup: w\n"),
+            "warehouse `rs`: `workgroup` is for the Data API, without `url` (give a serverless \
+             workgroup's password in `url` instead)",
+        ),
+        (
+            format!("{RS}    cluster: ' '\n    database: dev\n    db_user: u\n"),
+            "warehouse `rs`: `cluster` is empty",
+        ),
+        (
+            format!("{RS}    workgroup: w\n    database: dev\n    query_timeout_secs: 900\n"),
+            "warehouse `rs`: `query_timeout_secs: 900` is out of range (1 to 840: Lambda \
+             stops an invocation after 900 s)",
+        ),
+        (
+            "  lake:\n    type: athena\n    database: d\n    workgroup: w\n    output_location: my-bucket/p\n".into(),
+            "warehouse `lake`: `output_location` must be an S3 URL, `s3://bucket/prefix/` (got `my-bucket/p`)",
+        ),
+        (
+            "  lake:\n    type: athena\n    database: ''\n    workgroup: w\n".into(),
+            "warehouse `lake`: `database` is empty",
+        ),
+    ];
+    for (warehouses, expected) in cases {
+        let text = config(&warehouses, "    sql: select 1\n");
+        assert_eq!(message(&text).1, expected, "{text}");
+    }
+    let (_, text) = message(&config(
+        "  lake:\n    type: athena\n    database: d\n",
+        "    sql: x\n",
+    ));
+    assert!(text.contains("missing field `workgroup`"), "{text}");
 }
 
 /// A config with `warehouses` (indented 2) and model `m` (its body indented 4).
@@ -246,10 +360,21 @@ fn unknown_keys_and_types_are_refused_with_their_line() {
             "unknown field `dataset`",
         ),
         (
-            "  rs:\n    type: redshift\n    url: x\n".to_string(),
+            "  rs:\n    type: redshift\n    url: x\n    host: h\n".to_string(),
+            5,
+            "unknown field `host`",
+        ),
+        (
+            "  lake:\n    type: athena\n    database: d\n    workgroup: w\n    s3_output: x\n"
+                .to_string(),
+            6,
+            "unknown field `s3_output`",
+        ),
+        (
+            "  rs:\n    type: redshfit\n    url: x\n".to_string(),
             3,
-            "unknown variant `redshift`, expected one of `sqlite`, `postgres`, `mysql`, \
-             `snowflake`, `bigquery`",
+            "unknown variant `redshfit`, expected one of `sqlite`, `postgres`, `mysql`, \
+             `snowflake`, `bigquery`, `redshift`, `athena`",
         ),
     ];
     for (warehouses, line, expected) in cases {

@@ -34,7 +34,11 @@ use backflow_warehouse::{
 };
 use serde_json::{json, Value as Json};
 
-use super::{col, collect, text};
+use backflow_core::secret::Secret;
+
+use super::{
+    check_sorted_by_key, col, collect, pg_exec, pg_url, text, unique, with_cleanup, SORT_ROWS,
+};
 use Value::{Bool, Float, Int, List, Null, Timestamp};
 
 /// SDK configuration for a stand-in at `endpoint` (dummy credentials).
@@ -474,4 +478,103 @@ async fn athena_reads_every_page_and_skips_only_the_first_header() {
     assert_eq!(pages.len(), 2);
     assert_eq!(pages[0]["MaxResults"], json!(2));
     assert_eq!(pages[1]["NextToken"], json!("t-2"));
+}
+
+// ------------------------------------------------- Redshift's wire protocol
+
+fn redshift_url(url: &str, database: Option<&str>) -> Source {
+    Source::Redshift(RedshiftSource {
+        access: RedshiftAccess::Url(Secret::new(url)),
+        database: database.map(str::to_string),
+        query_timeout: Duration::from_secs(60),
+    })
+}
+
+/// `type: redshift` with a URL on the local PostgreSQL: Redshift's dialect
+/// (no `COLLATE "C"`) is SQL PostgreSQL runs, and on this server's `C.UTF-8`
+/// database it sorts in byte order; `database` replaces the URL's.
+#[tokio::test]
+async fn redshift_wire_protocol_on_postgres_sorts_by_key_without_a_collation() {
+    let table = unique("rs_sorted");
+    let body = async {
+        pg_exec(&format!(
+            "CREATE TABLE {table} (n INTEGER, email TEXT); INSERT INTO {table} VALUES {SORT_ROWS};"
+        ))
+        .await;
+        let mut url = url::Url::parse(&pg_url()).unwrap();
+        let database = url.path().trim_start_matches('/').to_string();
+        url.set_path("/bf_no_such_database");
+        let warehouse = Warehouse::connect(&redshift_url(url.as_str(), Some(&database)))
+            .await
+            .unwrap();
+        let sql = warehouse.sorted_by_key("SELECT 1 AS k", "k", false);
+        assert!(!sql.contains("COLLATE"), "{sql}");
+        check_sorted_by_key(&warehouse, &table).await;
+    };
+    with_cleanup(body, pg_exec(&format!("DROP TABLE IF EXISTS {table}"))).await;
+}
+
+/// IAM temporary credentials from moto's `GetClusterCredentials`, used as the
+/// login on the local PostgreSQL (trust auth: the password is not checked
+/// here, the user name is): `IAM:<db_user>` logs in, the database is
+/// `database`'s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redshift_iam_credentials_come_from_get_cluster_credentials() {
+    let moto = moto();
+    let aws = aws_at(&moto.endpoint).await;
+    aws_sdk_redshift::Client::new(&aws)
+        .create_cluster()
+        .cluster_identifier("analytics")
+        .node_type("ra3.xlplus")
+        .master_username("admin")
+        .master_user_password("Admin-Passw0rd")
+        .send()
+        .await
+        .unwrap();
+    let db_user = unique("bfiam");
+    let role = format!("IAM:{db_user}");
+    let body = async {
+        pg_exec(&format!("CREATE ROLE \"{role}\" LOGIN")).await;
+        let mut url = url::Url::parse(&pg_url()).unwrap();
+        let database = url.path().trim_start_matches('/').to_string();
+        url.set_path("/bf_no_such_database");
+        url.set_username("nobody").unwrap();
+        let iam = |cluster: &str| {
+            Source::Redshift(RedshiftSource {
+                access: RedshiftAccess::Iam {
+                    url: Secret::new(url.as_str()),
+                    cluster: cluster.into(),
+                    db_user: Some(db_user.clone()),
+                },
+                database: Some(database.clone()),
+                query_timeout: Duration::from_secs(60),
+            })
+        };
+        let warehouse =
+            Warehouse::connect_named_with_aws("rs", &iam("analytics"), Duration::from_secs(5), &aws)
+                .await
+                .unwrap();
+        let rows = warehouse
+            .stream("who", "SELECT current_user::text AS u, current_database()::text AS d")
+            .await
+            .unwrap();
+        assert_eq!(collect(rows).await, vec![vec![text(&role), text(&database)]]);
+        warehouse.close().await;
+
+        let err =
+            Warehouse::connect_named_with_aws("rs", &iam("nope"), Duration::from_secs(5), &aws)
+                .await
+                .unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+        for part in [
+            "`rs`",
+            &format!("IAM credentials for `{db_user}` on cluster `nope` were refused"),
+            "redshift:GetClusterCredentials",
+            "ClusterNotFound",
+        ] {
+            assert!(message.contains(part), "{part} missing in {message}");
+        }
+    };
+    with_cleanup(body, pg_exec(&format!("DROP ROLE IF EXISTS \"{role}\""))).await;
 }

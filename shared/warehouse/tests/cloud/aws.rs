@@ -480,6 +480,54 @@ async fn athena_reads_every_page_and_skips_only_the_first_header() {
     assert_eq!(pages[1]["NextToken"], json!("t-2"));
 }
 
+#[tokio::test]
+async fn a_failed_athena_query_fails_with_its_reason_and_a_slow_one_is_stopped() {
+    let (endpoint, calls) = json_service(|target, body, _| match target {
+        "AmazonAthena.StartQueryExecution" => {
+            let id = if body["QueryString"] == json!("SELECT slow") { "q-slow" } else { "q-bad" };
+            (200, json!({"QueryExecutionId": id}))
+        }
+        "AmazonAthena.GetQueryExecution" if body["QueryExecutionId"] == json!("q-bad") => (200, json!({
+            "QueryExecution": {"QueryExecutionId": "q-bad", "Status": {
+                "State": "FAILED",
+                "StateChangeReason": "TABLE_NOT_FOUND: line 1:15: Table 'awsdatacatalog.analytics.nope' does not exist",
+            }},
+        })),
+        "AmazonAthena.GetQueryExecution" => (200, json!({
+            "QueryExecution": {"QueryExecutionId": "q-slow", "Status": {"State": "RUNNING"}},
+        })),
+        "AmazonAthena.StopQueryExecution" => (200, json!({})),
+        _ => (400, json!({"__type": "InvalidRequestException", "Message": "unexpected"})),
+    })
+    .await;
+    let aws = aws_at(&endpoint).await;
+    let warehouse = Warehouse::connect_named_with_aws(
+        "lake",
+        &athena(Duration::from_secs(1)),
+        Duration::from_secs(5),
+        &aws,
+    )
+    .await
+    .unwrap();
+    let err = warehouse.stream("users", "SELECT * FROM nope").await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "model `users` on warehouse `lake` (Athena workgroup primary, database analytics): \
+         query failed: the query failed: TABLE_NOT_FOUND: line 1:15: Table \
+         'awsdatacatalog.analytics.nope' does not exist"
+    );
+    let err = warehouse.stream("users", "SELECT slow").await.unwrap_err();
+    assert!(matches!(err, Error::Timeout { seconds: 1, .. }), "{err:?}");
+    let stopped: Vec<Json> = calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, _)| t == "AmazonAthena.StopQueryExecution")
+        .map(|(_, b)| b["QueryExecutionId"].clone())
+        .collect();
+    assert_eq!(stopped, [json!("q-slow")], "the slow query is stopped");
+}
+
 // ------------------------------------------------- Redshift's wire protocol
 
 fn redshift_url(url: &str, database: Option<&str>) -> Source {

@@ -47,3 +47,34 @@ fn causes(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+/// What one look at a running query found.
+pub(crate) enum Polled<T> {
+    Done(T),
+    Running,
+}
+
+/// Calls `check` until it says [`Polled::Done`] (250 ms doubling to 5 s
+/// between calls); `None` when the next pause would pass `deadline` (the
+/// caller stops the query and fails the run).
+pub(crate) async fn poll_until<T, E, F, Fut>(
+    deadline: tokio::time::Instant,
+    mut check: F,
+) -> Result<Option<T>, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Polled<T>, E>>,
+{
+    let mut poll = 0;
+    loop {
+        if let Polled::Done(done) = check().await? {
+            return Ok(Some(done));
+        }
+        let pause = crate::http::poll_pause(poll);
+        if tokio::time::Instant::now() + pause >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(pause).await;
+        poll += 1;
+    }
+}

@@ -52,6 +52,7 @@ mod jwt;
 pub mod kind;
 mod mysql;
 mod order;
+mod paged;
 mod pkcs8;
 mod postgres;
 mod redact;

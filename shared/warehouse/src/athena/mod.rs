@@ -16,13 +16,15 @@ mod cells;
 
 use std::collections::VecDeque;
 
+use aws_sdk_athena::operation::get_query_results::GetQueryResultsOutput;
 use aws_sdk_athena::types::{
     QueryExecutionContext, QueryExecutionState, ResultConfiguration, Row,
 };
 use backflow_core::value::{Column, Value};
 use tokio::time::Instant;
 
-use crate::aws::sdk_message;
+use crate::aws::{poll_until, sdk_message, Polled};
+use crate::paged::{Paged, Pages};
 use crate::redact::Redactor;
 use crate::{AthenaSource, Error};
 use cells::AthenaColumn;
@@ -80,8 +82,7 @@ impl Client {
         let id = started
             .query_execution_id
             .ok_or_else(|| failed("Athena answered without a query execution id".into()))?;
-        let mut poll = 0;
-        loop {
+        let polled = poll_until(deadline, || async {
             let execution = self
                 .athena
                 .get_query_execution()
@@ -91,7 +92,7 @@ impl Client {
                 .map_err(|e| failed(sdk_message(&e)))?;
             let status = execution.query_execution().and_then(|q| q.status());
             match status.and_then(|s| s.state()) {
-                Some(QueryExecutionState::Succeeded) => break,
+                Some(QueryExecutionState::Succeeded) => Ok(Polled::Done(())),
                 Some(QueryExecutionState::Failed) => {
                     let reason = status
                         .and_then(|s| s.state_change_reason())
@@ -101,39 +102,34 @@ impl Client {
                                 .and_then(|e| e.error_message())
                         })
                         .unwrap_or("no reason given");
-                    return Err(failed(format!("the query failed: {reason}")));
+                    Err(failed(format!("the query failed: {reason}")))
                 }
                 Some(QueryExecutionState::Cancelled) => {
-                    return Err(failed("the query was cancelled in Athena".into()))
+                    Err(failed("the query was cancelled in Athena".into()))
                 }
                 // QUEUED, RUNNING (or a state this SDK does not know yet).
-                _ => {}
+                _ => Ok(Polled::Running),
             }
-            let pause = crate::http::poll_pause(poll);
-            if Instant::now() + pause >= deadline {
-                self.stop(&id).await;
-                return Err(redactor.timeout_error(model, self.source.query_timeout));
-            }
-            tokio::time::sleep(pause).await;
-            poll += 1;
+        })
+        .await?;
+        if polled.is_none() {
+            self.stop(&id).await;
+            return Err(redactor.timeout_error(model, self.source.query_timeout));
         }
-        let mut rows = Rows {
+        let mut results = Results {
             client: self,
-            model: model.to_string(),
             id,
             columns: Vec::new(),
-            ready: VecDeque::new(),
-            next_token: None,
+            first: true,
         };
-        let first = rows.page(None).await.map_err(failed)?;
-        rows.columns = first
+        let first = results.page(None).await.map_err(failed)?;
+        results.columns = first
             .result_set()
             .and_then(|r| r.result_set_metadata())
             .map(|m| m.column_info().iter().map(AthenaColumn::new).collect())
             .unwrap_or_default();
-        let columns = rows.columns.iter().map(AthenaColumn::column).collect();
-        rows.push_page(first, true)?;
-        Ok((columns, rows))
+        let columns = results.columns.iter().map(AthenaColumn::column).collect();
+        Ok((columns, Paged::new(results, model, first)?))
     }
 
     /// Asks Athena to stop the query (best effort: the run fails either way).
@@ -150,39 +146,20 @@ impl Client {
     }
 }
 
-/// The rows of one Athena result, a page at a time.
-pub(crate) struct Rows<'a> {
+/// The rows of one Athena result, read a page at a time.
+pub(crate) type Rows<'a> = Paged<Results<'a>>;
+
+/// How the pages of one query's result are fetched and read.
+pub(crate) struct Results<'a> {
     client: &'a Client,
-    model: String,
     id: String,
     columns: Vec<AthenaColumn>,
-    ready: VecDeque<Vec<Value>>,
-    next_token: Option<String>,
+    /// Whether the next page is the first (the one with the header row).
+    first: bool,
 }
 
-impl Rows<'_> {
-    /// The next row; `None` at the end.
-    pub(crate) async fn next(&mut self, redactor: &Redactor) -> Option<Result<Vec<Value>, Error>> {
-        loop {
-            if let Some(row) = self.ready.pop_front() {
-                return Some(Ok(row));
-            }
-            let token = self.next_token.take()?;
-            match self.page(Some(token)).await {
-                Ok(page) => {
-                    if let Err(e) = self.push_page(page, false) {
-                        return Some(Err(e));
-                    }
-                }
-                Err(message) => return Some(Err(redactor.query_error(&self.model, &message))),
-            }
-        }
-    }
-
-    async fn page(
-        &self,
-        token: Option<String>,
-    ) -> Result<aws_sdk_athena::operation::get_query_results::GetQueryResultsOutput, String> {
+impl Results<'_> {
+    async fn page(&self, token: Option<String>) -> Result<GetQueryResultsOutput, String> {
         self.client
             .athena
             .get_query_results()
@@ -192,40 +169,6 @@ impl Rows<'_> {
             .send()
             .await
             .map_err(|e| sdk_message(&e))
-    }
-
-    fn push_page(
-        &mut self,
-        page: aws_sdk_athena::operation::get_query_results::GetQueryResultsOutput,
-        first: bool,
-    ) -> Result<(), Error> {
-        let rows = page.result_set().map(|r| r.rows()).unwrap_or_default();
-        let mut rows = rows.iter().peekable();
-        if first && rows.peek().is_some_and(|row| self.is_header(row)) {
-            rows.next();
-        }
-        for row in rows {
-            let data = row.data();
-            if data.len() != self.columns.len() {
-                return Err(self.decode_error(
-                    0,
-                    format!(
-                        "a row has {} cells, the result metadata {} columns",
-                        data.len(),
-                        self.columns.len()
-                    ),
-                ));
-            }
-            let mut values = Vec::with_capacity(data.len());
-            for (i, (datum, column)) in data.iter().zip(&self.columns).enumerate() {
-                let value = cells::cell(datum.var_char_value(), column)
-                    .map_err(|e| self.decode_error(i, e))?;
-                values.push(value);
-            }
-            self.ready.push_back(values);
-        }
-        self.next_token = page.next_token.filter(|t| !t.is_empty());
-        Ok(())
     }
 
     /// Whether `row` is the header Athena puts first in a `SELECT`'s answer:
@@ -240,13 +183,56 @@ impl Rows<'_> {
                 .all(|(datum, column)| datum.var_char_value() == Some(column.name.as_str()))
     }
 
-    fn decode_error(&self, column: usize, message: String) -> Error {
+    fn decode_error(&self, model: &str, column: usize, message: String) -> Error {
         let field = self.columns.get(column);
         crate::cell_error(
-            &self.model,
+            model,
             field.map(|f| f.name.as_str()),
             field.map(|f| f.type_name.as_str()),
             message,
         )
+    }
+}
+
+impl Pages for Results<'_> {
+    type Page = GetQueryResultsOutput;
+
+    async fn fetch(&self, token: String) -> Result<GetQueryResultsOutput, String> {
+        self.page(Some(token)).await
+    }
+
+    fn decode(
+        &mut self,
+        model: &str,
+        page: GetQueryResultsOutput,
+        out: &mut VecDeque<Vec<Value>>,
+    ) -> Result<Option<String>, Error> {
+        let rows = page.result_set().map(|r| r.rows()).unwrap_or_default();
+        let mut rows = rows.iter().peekable();
+        if std::mem::take(&mut self.first) && rows.peek().is_some_and(|row| self.is_header(row)) {
+            rows.next();
+        }
+        for row in rows {
+            let data = row.data();
+            if data.len() != self.columns.len() {
+                return Err(self.decode_error(
+                    model,
+                    0,
+                    format!(
+                        "a row has {} cells, the result metadata {} columns",
+                        data.len(),
+                        self.columns.len()
+                    ),
+                ));
+            }
+            let mut values = Vec::with_capacity(data.len());
+            for (i, (datum, column)) in data.iter().zip(&self.columns).enumerate() {
+                let value = cells::cell(datum.var_char_value(), column)
+                    .map_err(|e| self.decode_error(model, i, e))?;
+                values.push(value);
+            }
+            out.push_back(values);
+        }
+        Ok(page.next_token)
     }
 }

@@ -29,9 +29,10 @@ use aws_sdk_redshiftdata::types::{ColumnMetadata, Field, StatusString};
 use backflow_core::value::{Column, ColumnKind, Value};
 use tokio::time::Instant;
 
-use crate::aws::sdk_message;
+use crate::aws::{poll_until, sdk_message, Polled};
 use crate::cells::{binary_value, date_text, timestamp_text};
 use crate::decimal;
+use crate::paged::{Paged, Pages};
 use crate::redact::Redactor;
 use crate::{Error, RedshiftAccess, RedshiftSource};
 
@@ -116,8 +117,7 @@ impl DataApi {
         let id = executed
             .id
             .ok_or_else(|| failed("the Data API answered without a statement id".into()))?;
-        let mut poll = 0;
-        loop {
+        let polled = poll_until(deadline, || async {
             let statement = self
                 .client
                 .describe_statement()
@@ -126,45 +126,35 @@ impl DataApi {
                 .await
                 .map_err(|e| failed(sdk_message(&e)))?;
             match statement.status() {
-                Some(StatusString::Finished) => {
-                    if statement.has_result_set() == Some(false) {
-                        return Err(failed(
-                            "the statement returned no rows (a model is a SELECT)".into(),
-                        ));
-                    }
-                    break;
-                }
+                Some(StatusString::Finished) if statement.has_result_set() == Some(false) => Err(
+                    failed("the statement returned no rows (a model is a SELECT)".into()),
+                ),
+                Some(StatusString::Finished) => Ok(Polled::Done(())),
                 Some(StatusString::Failed) => {
                     let reason = statement.error().unwrap_or("no reason given");
-                    return Err(failed(format!("the statement failed: {reason}")));
+                    Err(failed(format!("the statement failed: {reason}")))
                 }
                 Some(StatusString::Aborted) => {
-                    return Err(failed("the statement was cancelled in Redshift".into()))
+                    Err(failed("the statement was cancelled in Redshift".into()))
                 }
                 // SUBMITTED, PICKED, STARTED.
-                _ => {}
+                _ => Ok(Polled::Running),
             }
-            let pause = crate::http::poll_pause(poll);
-            if Instant::now() + pause >= deadline {
-                self.cancel(&id).await;
-                return Err(redactor.timeout_error(model, self.query_timeout));
-            }
-            tokio::time::sleep(pause).await;
-            poll += 1;
+        })
+        .await?;
+        if polled.is_none() {
+            self.cancel(&id).await;
+            return Err(redactor.timeout_error(model, self.query_timeout));
         }
-        let mut rows = Rows {
+        let mut results = Results {
             api: self,
-            model: model.to_string(),
             id,
             columns: Vec::new(),
-            ready: VecDeque::new(),
-            next_token: None,
         };
-        let first = rows.page(None).await.map_err(failed)?;
-        rows.columns = first.column_metadata().iter().map(DataColumn::new).collect();
-        let columns = rows.columns.iter().map(DataColumn::column).collect();
-        rows.push_page(first)?;
-        Ok((columns, rows))
+        let first = results.page(None).await.map_err(failed)?;
+        results.columns = first.column_metadata().iter().map(DataColumn::new).collect();
+        let columns = results.columns.iter().map(DataColumn::column).collect();
+        Ok((columns, Paged::new(results, model, first)?))
     }
 
     /// Asks Redshift to stop the statement (best effort: the run fails either
@@ -176,35 +166,17 @@ impl DataApi {
     }
 }
 
-/// The rows of one statement's result, a page at a time.
-pub(crate) struct Rows<'a> {
+/// The rows of one statement's result, read a page at a time.
+pub(crate) type Rows<'a> = Paged<Results<'a>>;
+
+/// How the pages of one statement's result are fetched and read.
+pub(crate) struct Results<'a> {
     api: &'a DataApi,
-    model: String,
     id: String,
     columns: Vec<DataColumn>,
-    ready: VecDeque<Vec<Value>>,
-    next_token: Option<String>,
 }
 
-impl Rows<'_> {
-    /// The next row; `None` at the end.
-    pub(crate) async fn next(&mut self, redactor: &Redactor) -> Option<Result<Vec<Value>, Error>> {
-        loop {
-            if let Some(row) = self.ready.pop_front() {
-                return Some(Ok(row));
-            }
-            let token = self.next_token.take()?;
-            match self.page(Some(token)).await {
-                Ok(page) => {
-                    if let Err(e) = self.push_page(page) {
-                        return Some(Err(e));
-                    }
-                }
-                Err(message) => return Some(Err(redactor.query_error(&self.model, &message))),
-            }
-        }
-    }
-
+impl Results<'_> {
     async fn page(&self, token: Option<String>) -> Result<GetStatementResultOutput, String> {
         self.api
             .client
@@ -216,10 +188,34 @@ impl Rows<'_> {
             .map_err(|e| sdk_message(&e))
     }
 
-    fn push_page(&mut self, page: GetStatementResultOutput) -> Result<(), Error> {
+    fn decode_error(&self, model: &str, column: usize, message: String) -> Error {
+        let field = self.columns.get(column);
+        crate::cell_error(
+            model,
+            field.map(|f| f.name.as_str()),
+            field.map(|f| f.type_name.as_str()),
+            message,
+        )
+    }
+}
+
+impl Pages for Results<'_> {
+    type Page = GetStatementResultOutput;
+
+    async fn fetch(&self, token: String) -> Result<GetStatementResultOutput, String> {
+        self.page(Some(token)).await
+    }
+
+    fn decode(
+        &mut self,
+        model: &str,
+        page: GetStatementResultOutput,
+        out: &mut VecDeque<Vec<Value>>,
+    ) -> Result<Option<String>, Error> {
         for record in page.records() {
             if record.len() != self.columns.len() {
                 return Err(self.decode_error(
+                    model,
                     0,
                     format!(
                         "a record has {} fields, the result {} columns",
@@ -230,22 +226,11 @@ impl Rows<'_> {
             }
             let mut values = Vec::with_capacity(record.len());
             for (i, (field, column)) in record.iter().zip(&self.columns).enumerate() {
-                values.push(cell(field, column).map_err(|e| self.decode_error(i, e))?);
+                values.push(cell(field, column).map_err(|e| self.decode_error(model, i, e))?);
             }
-            self.ready.push_back(values);
+            out.push_back(values);
         }
-        self.next_token = page.next_token.filter(|t| !t.is_empty());
-        Ok(())
-    }
-
-    fn decode_error(&self, column: usize, message: String) -> Error {
-        let field = self.columns.get(column);
-        crate::cell_error(
-            &self.model,
-            field.map(|f| f.name.as_str()),
-            field.map(|f| f.type_name.as_str()),
-            message,
-        )
+        Ok(page.next_token)
     }
 }
 

@@ -22,6 +22,7 @@ use serde::Deserialize;
 use serde_json::{json, Value as Json};
 use tokio::time::Instant;
 
+use crate::paged::{Paged, Pages};
 use crate::redact::Redactor;
 use crate::{BigquerySource, Error};
 use cells::Field;
@@ -51,7 +52,7 @@ impl std::fmt::Debug for Client {
 /// A jobs.query or jobs.getQueryResults answer.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct QueryResponse {
+pub(crate) struct QueryResponse {
     #[serde(default)]
     job_reference: Option<JobReference>,
     #[serde(default)]
@@ -202,16 +203,12 @@ impl Client {
         }
         let fields = answer.schema.take().map(|s| s.fields).unwrap_or_default();
         let columns = fields.iter().map(Field::column).collect();
-        let mut rows = Rows {
+        let results = Results {
             client: self,
-            model: model.to_string(),
             job,
             fields,
-            ready: VecDeque::new(),
-            page_token: None,
         };
-        rows.push_page(answer)?;
-        Ok((columns, rows))
+        Ok((columns, Paged::new(results, model, answer)?))
     }
 
     /// jobs.getQueryResults: a page of `job` (the first when `page_token` is
@@ -282,40 +279,45 @@ impl Client {
     }
 }
 
-/// The rows of one BigQuery result, a page at a time.
-pub(crate) struct Rows<'a> {
+/// The rows of one BigQuery result, read a page at a time.
+pub(crate) type Rows<'a> = Paged<Results<'a>>;
+
+/// How the pages of one job's result are fetched and read.
+pub(crate) struct Results<'a> {
     client: &'a Client,
-    model: String,
     job: JobReference,
     fields: Vec<Field>,
-    ready: VecDeque<Vec<Value>>,
-    page_token: Option<String>,
 }
 
-impl Rows<'_> {
-    /// The next row; `None` at the end.
-    pub(crate) async fn next(&mut self, redactor: &Redactor) -> Option<Result<Vec<Value>, Error>> {
-        loop {
-            if let Some(row) = self.ready.pop_front() {
-                return Some(Ok(row));
-            }
-            let token = self.page_token.take()?;
-            let page = self.client.results(&self.job, Some(&token), None).await;
-            match page {
-                Ok(page) => {
-                    if let Err(e) = self.push_page(page) {
-                        return Some(Err(e));
-                    }
-                }
-                Err(message) => return Some(Err(redactor.query_error(&self.model, &message))),
-            }
-        }
+impl Results<'_> {
+    fn decode_error(&self, model: &str, column: usize, message: String) -> Error {
+        let field = self.fields.get(column);
+        crate::cell_error(
+            model,
+            field.map(|f| f.name.as_str()),
+            field.map(|f| f.type_name.as_str()),
+            message,
+        )
+    }
+}
+
+impl Pages for Results<'_> {
+    type Page = QueryResponse;
+
+    async fn fetch(&self, token: String) -> Result<QueryResponse, String> {
+        self.client.results(&self.job, Some(&token), None).await
     }
 
-    fn push_page(&mut self, page: QueryResponse) -> Result<(), Error> {
+    fn decode(
+        &mut self,
+        model: &str,
+        page: QueryResponse,
+        out: &mut VecDeque<Vec<Value>>,
+    ) -> Result<Option<String>, Error> {
         for row in page.rows {
             if row.f.len() != self.fields.len() {
                 return Err(self.decode_error(
+                    model,
                     0,
                     format!(
                         "a row has {} cells, the schema {} fields",
@@ -326,22 +328,11 @@ impl Rows<'_> {
             }
             let mut values = Vec::with_capacity(row.f.len());
             for (i, (cell, field)) in row.f.iter().zip(&self.fields).enumerate() {
-                values.push(cells::cell(&cell.v, field).map_err(|e| self.decode_error(i, e))?);
+                values.push(cells::cell(&cell.v, field).map_err(|e| self.decode_error(model, i, e))?);
             }
-            self.ready.push_back(values);
+            out.push_back(values);
         }
-        self.page_token = page.page_token.filter(|t| !t.is_empty());
-        Ok(())
-    }
-
-    fn decode_error(&self, column: usize, message: String) -> Error {
-        let field = self.fields.get(column);
-        crate::cell_error(
-            &self.model,
-            field.map(|f| f.name.as_str()),
-            field.map(|f| f.type_name.as_str()),
-            message,
-        )
+        Ok(page.page_token)
     }
 }
 

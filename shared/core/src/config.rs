@@ -19,7 +19,8 @@ use crate::Error;
 
 pub use validate::{MAX_BATCH_SIZE, MAX_METADATA_KEYS};
 pub use warehouse::{
-    Athena, Bigquery, Redshift, Snowflake, UrlSource, Warehouse, MAX_QUERY_TIMEOUT_SECS, SINGLE_WAREHOUSE,
+    Athena, Bigquery, Redshift, Snowflake, UrlSource, Warehouse, MAX_QUERY_TIMEOUT_SECS,
+    SINGLE_WAREHOUSE,
 };
 
 /// The whole config file.

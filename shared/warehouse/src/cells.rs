@@ -211,7 +211,10 @@ fn zone_offset(zone: &str) -> Option<i64> {
     }
     let (hours, minutes) = match digits.len() {
         2 => (digits.parse::<i64>().ok()?, 0),
-        4 => (digits[..2].parse::<i64>().ok()?, digits[2..].parse::<i64>().ok()?),
+        4 => (
+            digits[..2].parse::<i64>().ok()?,
+            digits[2..].parse::<i64>().ok()?,
+        ),
         _ => return None,
     };
     Some(sign * (hours * 3600 + minutes * 60))

@@ -73,9 +73,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteRow};
 use sqlx::{ConnectOptions, Connection, Database, MySqlPool, PgPool, SqlitePool};
 
+pub use aws_config::SdkConfig;
 pub use error::Error;
 use redact::Redactor;
-pub use aws_config::SdkConfig;
 pub use source::{
     AthenaSource, BigquerySource, RedshiftAccess, RedshiftSource, SnowflakeAuth, SnowflakeSource,
     Source, ATHENA_PAGE_ROWS, DEFAULT_PAGE_ROWS, DEFAULT_QUERY_TIMEOUT,

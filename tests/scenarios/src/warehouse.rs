@@ -584,7 +584,9 @@ impl Warehouse {
             Kind::Mysql | Kind::Snowflake => {
                 format!("'{}'", s.replace('\'', "''").replace('\\', "\\\\"))
             }
-            Kind::Sqlite | Kind::Postgres | Kind::Redshift => format!("'{}'", s.replace('\'', "''")),
+            Kind::Sqlite | Kind::Postgres | Kind::Redshift => {
+                format!("'{}'", s.replace('\'', "''"))
+            }
         };
         match v {
             Val::Null if kind == Kind::Bigquery => match col {
@@ -604,7 +606,9 @@ impl Warehouse {
                 _ => quote(d),
             },
             Val::Ts(t) => match (kind, col) {
-                (Kind::Postgres | Kind::Redshift, _) => format!("TIMESTAMPTZ {}", quote(&format!("{t}+00"))),
+                (Kind::Postgres | Kind::Redshift, _) => {
+                    format!("TIMESTAMPTZ {}", quote(&format!("{t}+00")))
+                }
                 (Kind::Bigquery, Some(Col::TimestampNoTz)) => format!("DATETIME {}", quote(t)),
                 (Kind::Bigquery, _) => format!("TIMESTAMP {}", quote(&format!("{t}+00:00"))),
                 _ => quote(t),

@@ -260,7 +260,9 @@ fn check_redshift(r: &Redshift) -> Result<(), String> {
         }
     }
     if r.cluster.is_some() && r.workgroup.is_some() {
-        return Err("set either `cluster` (provisioned) or `workgroup` (serverless), not both".into());
+        return Err(
+            "set either `cluster` (provisioned) or `workgroup` (serverless), not both".into(),
+        );
     }
     match (&r.url, &r.cluster, &r.workgroup) {
         (None, None, None) => {

@@ -141,9 +141,19 @@ mod tests {
     #[test]
     fn each_athena_type_reads_as_documented() {
         let cases: Vec<(&str, &str, Value, ColumnKind)> = vec![
-            ("varchar", "héllo", Value::Text("héllo".into()), ColumnKind::Text),
+            (
+                "varchar",
+                "héllo",
+                Value::Text("héllo".into()),
+                ColumnKind::Text,
+            ),
             ("char", "ab", Value::Text("ab".into()), ColumnKind::Text),
-            ("bigint", "9007199254740993", Value::Int(9_007_199_254_740_993), ColumnKind::Int),
+            (
+                "bigint",
+                "9007199254740993",
+                Value::Int(9_007_199_254_740_993),
+                ColumnKind::Int,
+            ),
             ("integer", "-7", Value::Int(-7), ColumnKind::Int),
             ("double", "0.1", Value::Float(0.1), ColumnKind::Float),
             ("decimal", "12.50", Value::Float(12.5), ColumnKind::Float),
@@ -154,7 +164,12 @@ mod tests {
                 ColumnKind::Float,
             ),
             ("boolean", "true", Value::Bool(true), ColumnKind::Bool),
-            ("date", "2024-01-02", Value::Timestamp(1_704_153_600), ColumnKind::Date),
+            (
+                "date",
+                "2024-01-02",
+                Value::Timestamp(1_704_153_600),
+                ColumnKind::Date,
+            ),
             (
                 "timestamp",
                 "2024-01-02 03:04:05.678",
@@ -180,10 +195,30 @@ mod tests {
                 ColumnKind::List,
             ),
             ("array", "[]", Value::List(vec![]), ColumnKind::List),
-            ("map", "{a=1, b=2}", Value::Text("{a=1, b=2}".into()), ColumnKind::Text),
-            ("row", "{x=1, y=2}", Value::Text("{x=1, y=2}".into()), ColumnKind::Text),
-            ("json", "{\"a\":1}", Value::Text("{\"a\":1}".into()), ColumnKind::Text),
-            ("time", "13:45:30.250", Value::Text("13:45:30.250".into()), ColumnKind::Unknown),
+            (
+                "map",
+                "{a=1, b=2}",
+                Value::Text("{a=1, b=2}".into()),
+                ColumnKind::Text,
+            ),
+            (
+                "row",
+                "{x=1, y=2}",
+                Value::Text("{x=1, y=2}".into()),
+                ColumnKind::Text,
+            ),
+            (
+                "json",
+                "{\"a\":1}",
+                Value::Text("{\"a\":1}".into()),
+                ColumnKind::Text,
+            ),
+            (
+                "time",
+                "13:45:30.250",
+                Value::Text("13:45:30.250".into()),
+                ColumnKind::Unknown,
+            ),
         ];
         for (type_name, text, value, kind) in cases {
             let column = col(type_name);

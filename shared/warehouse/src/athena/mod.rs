@@ -17,9 +17,7 @@ mod cells;
 use std::collections::VecDeque;
 
 use aws_sdk_athena::operation::get_query_results::GetQueryResultsOutput;
-use aws_sdk_athena::types::{
-    QueryExecutionContext, QueryExecutionState, ResultConfiguration, Row,
-};
+use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState, ResultConfiguration, Row};
 use backflow_core::value::{Column, Value};
 use tokio::time::Instant;
 

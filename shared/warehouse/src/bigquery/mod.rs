@@ -328,7 +328,8 @@ impl Pages for Results<'_> {
             }
             let mut values = Vec::with_capacity(row.f.len());
             for (i, (cell, field)) in row.f.iter().zip(&self.fields).enumerate() {
-                values.push(cells::cell(&cell.v, field).map_err(|e| self.decode_error(model, i, e))?);
+                values
+                    .push(cells::cell(&cell.v, field).map_err(|e| self.decode_error(model, i, e))?);
             }
             out.push_back(values);
         }

@@ -152,7 +152,11 @@ impl DataApi {
             columns: Vec::new(),
         };
         let first = results.page(None).await.map_err(failed)?;
-        results.columns = first.column_metadata().iter().map(DataColumn::new).collect();
+        results.columns = first
+            .column_metadata()
+            .iter()
+            .map(DataColumn::new)
+            .collect();
         let columns = results.columns.iter().map(DataColumn::column).collect();
         Ok((columns, Paged::new(results, model, first)?))
     }
@@ -245,11 +249,7 @@ struct DataColumn {
 impl DataColumn {
     fn new(meta: &ColumnMetadata) -> Self {
         DataColumn {
-            name: meta
-                .name()
-                .or(meta.label())
-                .unwrap_or_default()
-                .to_string(),
+            name: meta.name().or(meta.label()).unwrap_or_default().to_string(),
             type_name: meta.type_name().unwrap_or_default().to_ascii_lowercase(),
         }
     }
@@ -257,11 +257,12 @@ impl DataColumn {
     fn column(&self) -> Column {
         let kind = match self.type_name.as_str() {
             "int2" | "int4" | "int8" | "smallint" | "integer" | "bigint" => ColumnKind::Int,
-            "float4" | "float8" | "real" | "double precision" | "float" | "numeric"
-            | "decimal" => ColumnKind::Float,
+            "float4" | "float8" | "real" | "double precision" | "float" | "numeric" | "decimal" => {
+                ColumnKind::Float
+            }
             "bool" | "boolean" => ColumnKind::Bool,
-            "varchar" | "bpchar" | "char" | "character" | "character varying" | "text"
-            | "name" | "super" | "time" | "timetz" => ColumnKind::Text,
+            "varchar" | "bpchar" | "char" | "character" | "character varying" | "text" | "name"
+            | "super" | "time" | "timetz" => ColumnKind::Text,
             "date" => ColumnKind::Date,
             "timestamp" | "timestamptz" => ColumnKind::Timestamp,
             _ => ColumnKind::Unknown,
@@ -294,7 +295,9 @@ fn cell(field: &Field, column: &DataColumn) -> Result<Value, String> {
                     decimal::value(text.trim())
                 }
                 "date" => Value::Timestamp(date_text(text).ok_or_else(bad)?),
-                "timestamp" | "timestamptz" => Value::Timestamp(timestamp_text(text).ok_or_else(bad)?),
+                "timestamp" | "timestamptz" => {
+                    Value::Timestamp(timestamp_text(text).ok_or_else(bad)?)
+                }
                 _ => Value::Text(text.clone()),
             }
         }
@@ -318,9 +321,24 @@ mod tests {
     fn each_redshift_type_reads_as_documented() {
         let s = |t: &str| Field::StringValue(t.into());
         let cases: Vec<(&str, Field, Value, ColumnKind)> = vec![
-            ("int4", Field::LongValue(42), Value::Int(42), ColumnKind::Int),
-            ("int8", Field::LongValue(i64::MAX), Value::Int(i64::MAX), ColumnKind::Int),
-            ("float8", Field::DoubleValue(0.1), Value::Float(0.1), ColumnKind::Float),
+            (
+                "int4",
+                Field::LongValue(42),
+                Value::Int(42),
+                ColumnKind::Int,
+            ),
+            (
+                "int8",
+                Field::LongValue(i64::MAX),
+                Value::Int(i64::MAX),
+                ColumnKind::Int,
+            ),
+            (
+                "float8",
+                Field::DoubleValue(0.1),
+                Value::Float(0.1),
+                ColumnKind::Float,
+            ),
             ("numeric", s("12.50"), Value::Float(12.5), ColumnKind::Float),
             (
                 "numeric",
@@ -328,10 +346,30 @@ mod tests {
                 Value::Text("123456789012345678901".into()),
                 ColumnKind::Float,
             ),
-            ("bool", Field::BooleanValue(true), Value::Bool(true), ColumnKind::Bool),
-            ("varchar", s("héllo"), Value::Text("héllo".into()), ColumnKind::Text),
-            ("bpchar", s("ab  "), Value::Text("ab  ".into()), ColumnKind::Text),
-            ("date", s("2024-01-02"), Value::Timestamp(1_704_153_600), ColumnKind::Date),
+            (
+                "bool",
+                Field::BooleanValue(true),
+                Value::Bool(true),
+                ColumnKind::Bool,
+            ),
+            (
+                "varchar",
+                s("héllo"),
+                Value::Text("héllo".into()),
+                ColumnKind::Text,
+            ),
+            (
+                "bpchar",
+                s("ab  "),
+                Value::Text("ab  ".into()),
+                ColumnKind::Text,
+            ),
+            (
+                "date",
+                s("2024-01-02"),
+                Value::Timestamp(1_704_153_600),
+                ColumnKind::Date,
+            ),
             (
                 "timestamp",
                 s("2024-01-02 03:04:05.678"),
@@ -350,9 +388,24 @@ mod tests {
                 Value::Text("{\"plan\":\"pro\",\"seats\":[1,2]}".into()),
                 ColumnKind::Text,
             ),
-            ("time", s("13:45:30"), Value::Text("13:45:30".into()), ColumnKind::Text),
-            ("geometry", s("0101000000"), Value::Text("0101000000".into()), ColumnKind::Unknown),
-            ("varchar", Field::IsNull(true), Value::Null, ColumnKind::Text),
+            (
+                "time",
+                s("13:45:30"),
+                Value::Text("13:45:30".into()),
+                ColumnKind::Text,
+            ),
+            (
+                "geometry",
+                s("0101000000"),
+                Value::Text("0101000000".into()),
+                ColumnKind::Unknown,
+            ),
+            (
+                "varchar",
+                Field::IsNull(true),
+                Value::Null,
+                ColumnKind::Text,
+            ),
         ];
         for (type_name, field, value, kind) in cases {
             let column = col(type_name);

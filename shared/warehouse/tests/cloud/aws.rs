@@ -117,18 +117,28 @@ async fn athena_on_moto_reads_seeded_results_typed_by_their_metadata() {
         ],
     }]});
     let answer = reqwest::Client::new()
-        .post(format!("{}/moto-api/static/athena/query-results", moto.endpoint))
+        .post(format!(
+            "{}/moto-api/static/athena/query-results",
+            moto.endpoint
+        ))
         .json(&seeded)
         .send()
         .await
         .unwrap();
-    assert_eq!(answer.status().as_u16(), 201, "seeding moto's Athena results");
+    assert_eq!(
+        answer.status().as_u16(),
+        201,
+        "seeding moto's Athena results"
+    );
 
     let aws = aws_at(&moto.endpoint).await;
-    let warehouse =
-        Warehouse::connect_with_aws(&athena(Duration::from_secs(60)), Duration::from_secs(5), &aws)
-            .await
-            .unwrap();
+    let warehouse = Warehouse::connect_with_aws(
+        &athena(Duration::from_secs(60)),
+        Duration::from_secs(5),
+        &aws,
+    )
+    .await
+    .unwrap();
     let sql = warehouse.sorted_by_key("SELECT * FROM users", "id", false);
     let rows = warehouse.stream("users", &sql).await.unwrap();
     assert_eq!(
@@ -157,7 +167,16 @@ async fn athena_on_moto_reads_seeded_results_typed_by_their_metadata() {
                 Timestamp(1_704_164_645),
                 List(vec![text("vip"), text("beta")]),
             ],
-            vec![text("u-2"), Null, Null, Null, Bool(false), Null, Null, List(vec![])],
+            vec![
+                text("u-2"),
+                Null,
+                Null,
+                Null,
+                Bool(false),
+                Null,
+                Null,
+                List(vec![])
+            ],
         ],
         "the header row is skipped, every cell typed"
     );
@@ -215,13 +234,14 @@ async fn data_api_on_moto_fails_the_run_naming_the_warehouse() {
         },
         Duration::from_secs(5),
     );
-    let warehouse =
-        Warehouse::connect_named_with_aws("rs", &source, Duration::from_secs(5), &aws)
-            .await
-            .unwrap();
+    let warehouse = Warehouse::connect_named_with_aws("rs", &source, Duration::from_secs(5), &aws)
+        .await
+        .unwrap();
     let err = warehouse.stream("users", "SELECT 1").await.unwrap_err();
     let Error::Query {
-        warehouse, model, message,
+        warehouse,
+        model,
+        message,
     } = &err
     else {
         panic!("expected a query error, got {err:?}");
@@ -288,41 +308,55 @@ async fn json_service(
 }
 
 fn targets(calls: &Calls) -> Vec<String> {
-    calls.lock().unwrap().iter().map(|(t, _)| t.clone()).collect()
+    calls
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, _)| t.clone())
+        .collect()
 }
 
 #[tokio::test]
 async fn data_api_polls_until_finished_and_reads_every_page() {
     let (endpoint, calls) = json_service(|target, body, seen| match target {
         "RedshiftData.ExecuteStatement" => (200, json!({"Id": "st-1"})),
-        "RedshiftData.DescribeStatement" if seen == 0 => (200, json!({"Id": "st-1", "Status": "STARTED"})),
-        "RedshiftData.DescribeStatement" => {
-            (200, json!({"Id": "st-1", "Status": "FINISHED", "HasResultSet": true}))
+        "RedshiftData.DescribeStatement" if seen == 0 => {
+            (200, json!({"Id": "st-1", "Status": "STARTED"}))
         }
-        "RedshiftData.GetStatementResult" if body.get("NextToken").is_none() => (200, json!({
-            "ColumnMetadata": [
-                {"name": "id", "typeName": "varchar"},
-                {"name": "seats", "typeName": "int4"},
-                {"name": "ltv", "typeName": "numeric"},
-                {"name": "active", "typeName": "bool"},
-                {"name": "last_seen", "typeName": "timestamptz"},
-                {"name": "profile", "typeName": "super"},
-            ],
-            "Records": [[
-                {"stringValue": "u-1"}, {"longValue": 3}, {"stringValue": "1234.50"},
-                {"booleanValue": true}, {"stringValue": "2024-01-02 03:04:05.678+00"},
-                {"stringValue": "{\"plan\":\"pro\"}"},
-            ]],
-            "NextToken": "page-2",
-            "TotalNumRows": 2,
-        })),
-        "RedshiftData.GetStatementResult" => (200, json!({
-            "Records": [[
-                {"stringValue": "u-2"}, {"isNull": true}, {"isNull": true},
-                {"booleanValue": false}, {"isNull": true}, {"isNull": true},
-            ]],
-            "TotalNumRows": 2,
-        })),
+        "RedshiftData.DescribeStatement" => (
+            200,
+            json!({"Id": "st-1", "Status": "FINISHED", "HasResultSet": true}),
+        ),
+        "RedshiftData.GetStatementResult" if body.get("NextToken").is_none() => (
+            200,
+            json!({
+                "ColumnMetadata": [
+                    {"name": "id", "typeName": "varchar"},
+                    {"name": "seats", "typeName": "int4"},
+                    {"name": "ltv", "typeName": "numeric"},
+                    {"name": "active", "typeName": "bool"},
+                    {"name": "last_seen", "typeName": "timestamptz"},
+                    {"name": "profile", "typeName": "super"},
+                ],
+                "Records": [[
+                    {"stringValue": "u-1"}, {"longValue": 3}, {"stringValue": "1234.50"},
+                    {"booleanValue": true}, {"stringValue": "2024-01-02 03:04:05.678+00"},
+                    {"stringValue": "{\"plan\":\"pro\"}"},
+                ]],
+                "NextToken": "page-2",
+                "TotalNumRows": 2,
+            }),
+        ),
+        "RedshiftData.GetStatementResult" => (
+            200,
+            json!({
+                "Records": [[
+                    {"stringValue": "u-2"}, {"isNull": true}, {"isNull": true},
+                    {"booleanValue": false}, {"isNull": true}, {"isNull": true},
+                ]],
+                "TotalNumRows": 2,
+            }),
+        ),
         _ => (400, json!({"__type": "UnknownOperationException"})),
     })
     .await;
@@ -387,10 +421,13 @@ async fn data_api_polls_until_finished_and_reads_every_page() {
 async fn a_failed_data_api_statement_fails_with_redshifts_message() {
     let (endpoint, calls) = json_service(|target, _, _| match target {
         "RedshiftData.ExecuteStatement" => (200, json!({"Id": "st-2"})),
-        "RedshiftData.DescribeStatement" => (200, json!({
-            "Id": "st-2", "Status": "FAILED",
-            "Error": "ERROR: relation \"marts.nope\" does not exist",
-        })),
+        "RedshiftData.DescribeStatement" => (
+            200,
+            json!({
+                "Id": "st-2", "Status": "FAILED",
+                "Error": "ERROR: relation \"marts.nope\" does not exist",
+            }),
+        ),
         _ => (400, json!({"__type": "UnknownOperationException"})),
     })
     .await;
@@ -453,7 +490,10 @@ async fn athena_reads_every_page_and_skips_only_the_first_header() {
     let warehouse = Warehouse::connect_with_aws(&source, Duration::from_secs(5), &aws)
         .await
         .unwrap();
-    let rows = warehouse.stream("users", "SELECT id, name FROM t").await.unwrap();
+    let rows = warehouse
+        .stream("users", "SELECT id, name FROM t")
+        .await
+        .unwrap();
     assert_eq!(
         collect(rows).await,
         vec![
@@ -465,7 +505,10 @@ async fn athena_reads_every_page_and_skips_only_the_first_header() {
     let calls = calls.lock().unwrap();
     let start = &calls[0].1;
     assert_eq!(start["WorkGroup"], json!("primary"));
-    assert_eq!(start["QueryExecutionContext"]["Database"], json!("analytics"));
+    assert_eq!(
+        start["QueryExecutionContext"]["Database"],
+        json!("analytics")
+    );
     assert_eq!(
         start["ResultConfiguration"]["OutputLocation"],
         json!("s3://backflow-athena-results/backflow/")
@@ -509,7 +552,10 @@ async fn a_failed_athena_query_fails_with_its_reason_and_a_slow_one_is_stopped()
     )
     .await
     .unwrap();
-    let err = warehouse.stream("users", "SELECT * FROM nope").await.unwrap_err();
+    let err = warehouse
+        .stream("users", "SELECT * FROM nope")
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "model `users` on warehouse `lake` (Athena workgroup primary, database analytics): \
@@ -598,15 +644,25 @@ async fn redshift_iam_credentials_come_from_get_cluster_credentials() {
                 query_timeout: Duration::from_secs(60),
             })
         };
-        let warehouse =
-            Warehouse::connect_named_with_aws("rs", &iam("analytics"), Duration::from_secs(5), &aws)
-                .await
-                .unwrap();
+        let warehouse = Warehouse::connect_named_with_aws(
+            "rs",
+            &iam("analytics"),
+            Duration::from_secs(5),
+            &aws,
+        )
+        .await
+        .unwrap();
         let rows = warehouse
-            .stream("who", "SELECT current_user::text AS u, current_database()::text AS d")
+            .stream(
+                "who",
+                "SELECT current_user::text AS u, current_database()::text AS d",
+            )
             .await
             .unwrap();
-        assert_eq!(collect(rows).await, vec![vec![text(&role), text(&database)]]);
+        assert_eq!(
+            collect(rows).await,
+            vec![vec![text(&role), text(&database)]]
+        );
         warehouse.close().await;
 
         let err =

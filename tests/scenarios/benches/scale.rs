@@ -40,6 +40,7 @@ fn main() -> Result<()> {
                 "mysql" => Ok(Kind::Mysql),
                 "snowflake" => Ok(Kind::Snowflake),
                 "bigquery" => Ok(Kind::Bigquery),
+                "redshift" => Ok(Kind::Redshift),
                 other => bail!("unknown warehouse {other:?}"),
             })
             .collect::<Result<_>>()?,
@@ -153,7 +154,7 @@ fn fill(kind: Kind, table: &str, rows: u64) -> Vec<String> {
                 select("x", &pipes)
             ),
         ],
-        Kind::Postgres => vec![
+        Kind::Postgres | Kind::Redshift => vec![
             format!("DROP TABLE IF EXISTS {table}"),
             format!("CREATE TABLE {table} ({columns})"),
             format!(

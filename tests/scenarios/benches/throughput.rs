@@ -23,6 +23,9 @@
 //! Lambda runs) unless the variable is already set (`=0`: debug builds, faster to
 //! compile while iterating). Sizes can be lowered for a quick try:
 //! `BENCH_RATELIMIT_USERS`, `BENCH_CALLS_USERS`, `BENCH_SDK_ROWS`.
+// The stack's futures (warehouse streams included) nest deeper than rustc's
+// default layout depth, as in the functions' `main.rs`.
+#![recursion_limit = "256"]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

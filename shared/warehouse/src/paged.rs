@@ -66,3 +66,45 @@ impl<P: Pages> Paged<P> {
         }
     }
 }
+
+/// A result column as errors name it.
+pub(crate) trait Named {
+    fn name(&self) -> &str;
+    fn type_name(&self) -> &str;
+}
+
+/// One row: each of `cells` read by `cell` as its column says. A row of the
+/// wrong width, or a cell that cannot be read, is an error naming the model,
+/// the column and its type.
+pub(crate) fn decode_row<C, T: Named>(
+    model: &str,
+    cells: &[C],
+    columns: &[T],
+    cell: impl Fn(&C, &T) -> Result<Value, String>,
+) -> Result<Vec<Value>, Error> {
+    let error = |i: usize, message: String| {
+        let column = columns.get(i);
+        crate::cell_error(
+            model,
+            column.map(Named::name),
+            column.map(Named::type_name),
+            message,
+        )
+    };
+    if cells.len() != columns.len() {
+        return Err(error(
+            0,
+            format!(
+                "a row has {} cells, the result {} columns",
+                cells.len(),
+                columns.len()
+            ),
+        ));
+    }
+    cells
+        .iter()
+        .zip(columns)
+        .enumerate()
+        .map(|(i, (c, column))| cell(c, column).map_err(|e| error(i, e)))
+        .collect()
+}

@@ -31,6 +31,15 @@ pub(crate) struct AthenaColumn {
     pub(crate) type_name: String,
 }
 
+impl crate::paged::Named for AthenaColumn {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn type_name(&self) -> &str {
+        &self.type_name
+    }
+}
+
 impl AthenaColumn {
     pub(crate) fn new(info: &ColumnInfo) -> Self {
         AthenaColumn {

@@ -22,7 +22,7 @@ use backflow_core::value::{Column, Value};
 use tokio::time::Instant;
 
 use crate::aws::{poll_until, sdk_message, Polled};
-use crate::paged::{Paged, Pages};
+use crate::paged::{decode_row, Paged, Pages};
 use crate::redact::Redactor;
 use crate::{AthenaSource, Error};
 use cells::AthenaColumn;
@@ -180,16 +180,6 @@ impl Results<'_> {
                 .zip(&self.columns)
                 .all(|(datum, column)| datum.var_char_value() == Some(column.name.as_str()))
     }
-
-    fn decode_error(&self, model: &str, column: usize, message: String) -> Error {
-        let field = self.columns.get(column);
-        crate::cell_error(
-            model,
-            field.map(|f| f.name.as_str()),
-            field.map(|f| f.type_name.as_str()),
-            message,
-        )
-    }
 }
 
 impl Pages for Results<'_> {
@@ -211,25 +201,12 @@ impl Pages for Results<'_> {
             rows.next();
         }
         for row in rows {
-            let data = row.data();
-            if data.len() != self.columns.len() {
-                return Err(self.decode_error(
-                    model,
-                    0,
-                    format!(
-                        "a row has {} cells, the result metadata {} columns",
-                        data.len(),
-                        self.columns.len()
-                    ),
-                ));
-            }
-            let mut values = Vec::with_capacity(data.len());
-            for (i, (datum, column)) in data.iter().zip(&self.columns).enumerate() {
-                let value = cells::cell(datum.var_char_value(), column)
-                    .map_err(|e| self.decode_error(model, i, e))?;
-                values.push(value);
-            }
-            out.push_back(values);
+            out.push_back(decode_row(
+                model,
+                row.data(),
+                &self.columns,
+                |datum, column| cells::cell(datum.var_char_value(), column),
+            )?);
         }
         Ok(page.next_token)
     }

@@ -42,6 +42,15 @@ pub(crate) struct Field {
     pub fields: Vec<Field>,
 }
 
+impl crate::paged::Named for Field {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn type_name(&self) -> &str {
+        &self.type_name
+    }
+}
+
 impl Field {
     fn repeated(&self) -> bool {
         self.mode.as_deref() == Some("REPEATED")

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{json, Value as Json};
 use tokio::time::Instant;
 
-use crate::paged::{Paged, Pages};
+use crate::paged::{decode_row, Paged, Pages};
 use crate::redact::Redactor;
 use crate::{BigquerySource, Error};
 use cells::Field;
@@ -289,18 +289,6 @@ pub(crate) struct Results<'a> {
     fields: Vec<Field>,
 }
 
-impl Results<'_> {
-    fn decode_error(&self, model: &str, column: usize, message: String) -> Error {
-        let field = self.fields.get(column);
-        crate::cell_error(
-            model,
-            field.map(|f| f.name.as_str()),
-            field.map(|f| f.type_name.as_str()),
-            message,
-        )
-    }
-}
-
 impl Pages for Results<'_> {
     type Page = QueryResponse;
 
@@ -315,23 +303,9 @@ impl Pages for Results<'_> {
         out: &mut VecDeque<Vec<Value>>,
     ) -> Result<Option<String>, Error> {
         for row in page.rows {
-            if row.f.len() != self.fields.len() {
-                return Err(self.decode_error(
-                    model,
-                    0,
-                    format!(
-                        "a row has {} cells, the schema {} fields",
-                        row.f.len(),
-                        self.fields.len()
-                    ),
-                ));
-            }
-            let mut values = Vec::with_capacity(row.f.len());
-            for (i, (cell, field)) in row.f.iter().zip(&self.fields).enumerate() {
-                values
-                    .push(cells::cell(&cell.v, field).map_err(|e| self.decode_error(model, i, e))?);
-            }
-            out.push_back(values);
+            out.push_back(decode_row(model, &row.f, &self.fields, |c, field| {
+                cells::cell(&c.v, field)
+            })?);
         }
         Ok(page.page_token)
     }

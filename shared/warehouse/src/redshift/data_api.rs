@@ -32,7 +32,7 @@ use tokio::time::Instant;
 use crate::aws::{poll_until, sdk_message, Polled};
 use crate::cells::{binary_value, date_text, timestamp_text};
 use crate::decimal;
-use crate::paged::{Paged, Pages};
+use crate::paged::{decode_row, Named, Paged, Pages};
 use crate::redact::Redactor;
 use crate::{Error, RedshiftAccess, RedshiftSource};
 
@@ -191,16 +191,6 @@ impl Results<'_> {
             .await
             .map_err(|e| sdk_message(&e))
     }
-
-    fn decode_error(&self, model: &str, column: usize, message: String) -> Error {
-        let field = self.columns.get(column);
-        crate::cell_error(
-            model,
-            field.map(|f| f.name.as_str()),
-            field.map(|f| f.type_name.as_str()),
-            message,
-        )
-    }
 }
 
 impl Pages for Results<'_> {
@@ -217,22 +207,7 @@ impl Pages for Results<'_> {
         out: &mut VecDeque<Vec<Value>>,
     ) -> Result<Option<String>, Error> {
         for record in page.records() {
-            if record.len() != self.columns.len() {
-                return Err(self.decode_error(
-                    model,
-                    0,
-                    format!(
-                        "a record has {} fields, the result {} columns",
-                        record.len(),
-                        self.columns.len()
-                    ),
-                ));
-            }
-            let mut values = Vec::with_capacity(record.len());
-            for (i, (field, column)) in record.iter().zip(&self.columns).enumerate() {
-                values.push(cell(field, column).map_err(|e| self.decode_error(model, i, e))?);
-            }
-            out.push_back(values);
+            out.push_back(decode_row(model, record, &self.columns, cell)?);
         }
         Ok(page.next_token)
     }
@@ -244,6 +219,15 @@ struct DataColumn {
     name: String,
     /// `typeName`, lower-cased (`int4`, `varchar`, `super`, …).
     type_name: String,
+}
+
+impl Named for DataColumn {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn type_name(&self) -> &str {
+        &self.type_name
+    }
 }
 
 impl DataColumn {

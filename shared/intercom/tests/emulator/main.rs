@@ -24,6 +24,7 @@ mod attributes;
 mod companies;
 mod contacts;
 mod events;
+mod objects;
 mod rate_limit;
 mod transport;
 

@@ -83,6 +83,7 @@ const MAR_04_2024_050607: i64 = 1_709_528_767;
 const JUN_30_2023: i64 = 1_688_083_200;
 const DEC_31_2022_235959: i64 = 1_672_531_199;
 
+#[path = "scenarios/objects.rs"]
 mod objects;
 use objects::{custom_objects_by_external_id, subscriptions_opt_in_and_out};
 

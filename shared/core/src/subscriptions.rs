@@ -84,11 +84,12 @@ pub fn resolve(
         .collect()
 }
 
+/// A request body (and the preferences object inside one).
+type Body = Map<String, Value>;
+
 /// The contact body without its preferences (borrowed when it has none), and
 /// the preferences (name → opted in), when the row has any.
-pub fn split(
-    body: &Map<String, Value>,
-) -> (Cow<'_, Map<String, Value>>, Option<&Map<String, Value>>) {
+pub fn split(body: &Map<String, Value>) -> (Cow<'_, Body>, Option<&Body>) {
     let Some(preferences) = body.get(SUBSCRIPTIONS_KEY) else {
         return (Cow::Borrowed(body), None);
     };
@@ -200,7 +201,10 @@ mod tests {
         assert_eq!(Value::Object(prefs.unwrap().clone()), json!({"News": true}));
         let plain = json!({"email": "a@b.c"});
         let (contact, none) = split(plain.as_object().unwrap());
-        assert!(matches!(contact, Cow::Borrowed(_)), "nothing to take out: no copy");
+        assert!(
+            matches!(contact, Cow::Borrowed(_)),
+            "nothing to take out: no copy"
+        );
         assert_eq!(none, None);
     }
 }

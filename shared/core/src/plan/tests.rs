@@ -392,7 +392,11 @@ fn custom_object_instances_are_deleted_never_archived() {
         status: RecordStatus::Deleted,
         company_id: None,
     };
-    assert_eq!(decide(&delete, Some(&gone), fp, false), None, "deleted before: unchanged");
+    assert_eq!(
+        decide(&delete, Some(&gone), fp, false),
+        None,
+        "deleted before: unchanged"
+    );
     assert_eq!(
         decide(&mirror, Some(&gone), fp, false),
         Some(Action::Create),

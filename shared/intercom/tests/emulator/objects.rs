@@ -26,7 +26,12 @@ async fn attached(emu: &Emulator, contact: &str) -> Vec<String> {
         .as_array()
         .map(|a| {
             a.iter()
-                .map(|t| t["default_translation"]["name"].as_str().unwrap().to_string())
+                .map(|t| {
+                    t["default_translation"]["name"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -40,7 +45,13 @@ async fn preferences_attach_and_detach_the_types() {
     assert_eq!(names, ["Newsletter", "Beta"]);
     let resolved = subscriptions::resolve(&["newsletter", "Beta"], &types).unwrap();
     let contact = client
-        .upsert_contact(KeyField::ExternalId, "u1", None, &map(json!({})), Role::User)
+        .upsert_contact(
+            KeyField::ExternalId,
+            "u1",
+            None,
+            &map(json!({})),
+            Role::User,
+        )
         .await
         .unwrap()
         .intercom_id
@@ -48,7 +59,10 @@ async fn preferences_attach_and_detach_the_types() {
     // Out of the newsletter, into the beta.
     let prefs = map(json!({"newsletter": false, "Beta": true}));
     for change in subscriptions::changes(&prefs, &resolved) {
-        client.set_subscription(&contact, &change.unwrap().0).await.unwrap();
+        client
+            .set_subscription(&contact, &change.unwrap().0)
+            .await
+            .unwrap();
     }
     let mut got = attached(&emu, &contact).await;
     got.sort();
@@ -68,7 +82,10 @@ async fn preferences_attach_and_detach_the_types() {
         id: "999".into(),
         consent_type: "opt_in".into(),
     };
-    match client.set_subscription(&contact, &Change::Attach(&ghost)).await {
+    match client
+        .set_subscription(&contact, &Change::Attach(&ghost))
+        .await
+    {
         Err(RowError::Rejected(r)) => assert_eq!((r.status, r.code.as_str()), (404, "not_found")),
         other => panic!("expected the row's rejection, got {other:?}"),
     }
@@ -78,19 +95,32 @@ async fn preferences_attach_and_detach_the_types() {
 async fn instances_by_external_id_and_the_type_check() {
     let (emu, client) = start(with_types()).await;
     client.check_custom_object_type("Order").await.unwrap();
-    let e = client.check_custom_object_type("Invoice").await.unwrap_err();
+    let e = client
+        .check_custom_object_type("Invoice")
+        .await
+        .unwrap_err();
     assert!(
-        e.to_string().starts_with("Intercom has no Custom Object type `Invoice`"),
+        e.to_string()
+            .starts_with("Intercom has no Custom Object type `Invoice`"),
         "{e}"
     );
     let body = map(json!({"external_id": "o-1", "custom_attributes": {"amount": 9.5}}));
-    let first = client.upsert_custom_object("Order", &body, None).await.unwrap();
+    let first = client
+        .upsert_custom_object("Order", &body, None)
+        .await
+        .unwrap();
     assert_eq!(first.outcome, Outcome::Created);
     let again = client
         .upsert_custom_object("Order", &body, first.intercom_id.as_deref())
         .await
         .unwrap();
-    assert_eq!(again, WriteResult { outcome: Outcome::Updated, ..first.clone() });
+    assert_eq!(
+        again,
+        WriteResult {
+            outcome: Outcome::Updated,
+            ..first.clone()
+        }
+    );
     let bad = map(json!({"external_id": "o-2", "custom_attributes": {"amount": "lots"}}));
     let code = rejected_code(client.upsert_custom_object("Order", &bad, None).await);
     assert_eq!(code, "parameter_invalid");
@@ -98,9 +128,21 @@ async fn instances_by_external_id_and_the_type_check() {
         Err(RowError::Fatal(Error::NotInWorkspace(m))) => assert!(m.contains("`Invoice`"), "{m}"),
         other => panic!("a missing type stops the batch: {other:?}"),
     }
-    let gone = client.remove_custom_object("Order", "o-1", None).await.unwrap();
-    assert_eq!(gone, WriteResult { outcome: Outcome::Deleted, ..first });
-    let missing = client.remove_custom_object("Order", "o-1", None).await.unwrap();
+    let gone = client
+        .remove_custom_object("Order", "o-1", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        gone,
+        WriteResult {
+            outcome: Outcome::Deleted,
+            ..first
+        }
+    );
+    let missing = client
+        .remove_custom_object("Order", "o-1", None)
+        .await
+        .unwrap();
     assert_eq!(missing.outcome, Outcome::NotFound);
     let instances = dump(&emu).await["custom_object_instances"].clone();
     assert_eq!(instances.as_array().unwrap().len(), 1, "{instances}");

@@ -82,6 +82,22 @@ async fn stats(emu: &Emulator) -> Value {
     get_json(format!("{}/_emulator/stats", emu.base_url())).await
 }
 
+/// A new user with `external_id` and nothing else; its Intercom id.
+async fn new_user(client: &Client, external_id: &str) -> String {
+    client
+        .upsert_contact(
+            KeyField::ExternalId,
+            external_id,
+            None,
+            &map(json!({})),
+            Role::User,
+        )
+        .await
+        .unwrap()
+        .intercom_id
+        .unwrap()
+}
+
 fn route_count(stats: &Value, route: &str) -> u64 {
     stats["by_route"][route].as_u64().unwrap_or(0)
 }

@@ -44,18 +44,7 @@ async fn preferences_attach_and_detach_the_types() {
     let names: Vec<&str> = types.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["Newsletter", "Beta"]);
     let resolved = subscriptions::resolve(&["newsletter", "Beta"], &types).unwrap();
-    let contact = client
-        .upsert_contact(
-            KeyField::ExternalId,
-            "u1",
-            None,
-            &map(json!({})),
-            Role::User,
-        )
-        .await
-        .unwrap()
-        .intercom_id
-        .unwrap();
+    let contact = new_user(&client, "u1").await;
     // Out of the newsletter, into the beta.
     let prefs = map(json!({"newsletter": false, "Beta": true}));
     for change in subscriptions::changes(&prefs, &resolved) {

@@ -4,7 +4,9 @@
 
 use anyhow::Result;
 use backflow_scenarios::warehouse::{b, f, s, ts, NULL};
-use backflow_scenarios::{check, check_eq, Col, Intercom, Profile, RunRequest, Scenario};
+use backflow_scenarios::{
+    check, check_eq, Col, Intercom, Profile, RunRecord, RunRequest, Scenario, Stats,
+};
 use serde_json::{json, Value};
 
 use super::{by_key, only, FEB_01_2024_10H, JAN_15_2024, MAR_04_2024_050607};
@@ -53,6 +55,27 @@ async fn attached(ic: &Intercom, external_id: &str) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// A normal run of `sync` to its end, and the calls it made to `ic`.
+async fn counted_run(sc: &Scenario, ic: &Intercom, sync: &str) -> Result<(RunRecord, Stats)> {
+    let before = ic.stats().await?;
+    let r = sc.api.run_to_end(sync, RunRequest::normal()).await?;
+    Ok((r, ic.stats().await?.since(&before)))
+}
+
+/// A run of `sync` with nothing changed: `rows` unchanged and no write; its calls.
+async fn unchanged_run(sc: &Scenario, ic: &Intercom, sync: &str, rows: u64) -> Result<Stats> {
+    let (r, delta) = counted_run(sc, ic, sync).await?;
+    check_eq!(r.status(), "succeeded", "unchanged run\n{r}");
+    check_eq!(r.count("unchanged"), rows, "counts.unchanged\n{r}");
+    check_eq!(
+        delta.writes(),
+        0,
+        "writes of an unchanged run: {:?}",
+        delta.write_routes()
+    );
+    Ok(delta)
+}
+
 fn names(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
@@ -93,9 +116,7 @@ pub(super) async fn subscriptions_opt_in_and_out(sc: Scenario) -> Result<()> {
             "fields": {"email": "email", "subscriptions.Newsletter": "news", "subscriptions.Beta program": "beta"},
         }),
     )?;
-    let before = ic.stats().await?;
-    let r = sc.api.run_to_end(&sync, RunRequest::normal()).await?;
-    let delta = ic.stats().await?.since(&before);
+    let (r, delta) = counted_run(&sc, &ic, &sync).await?;
     check_eq!(r.status(), "succeeded", "first run\n{r}");
     check_eq!(r.count("created"), 4, "counts.created\n{r}");
     check_eq!(
@@ -120,17 +141,7 @@ pub(super) async fn subscriptions_opt_in_and_out(sc: Scenario) -> Result<()> {
     );
 
     // Nothing changed: no call writes.
-    let before = ic.stats().await?;
-    let r = sc.api.run_to_end(&sync, RunRequest::normal()).await?;
-    let delta = ic.stats().await?.since(&before);
-    check_eq!(r.status(), "succeeded", "unchanged run\n{r}");
-    check_eq!(r.count("unchanged"), 4, "counts.unchanged\n{r}");
-    check_eq!(
-        delta.writes(),
-        0,
-        "writes of an unchanged run: {:?}",
-        delta.write_routes()
-    );
+    unchanged_run(&sc, &ic, &sync, 4).await?;
 
     // Someone opts s-3 out of the newsletter in Intercom; the model says
     // nothing about s-3's newsletter, so the next run leaves it.
@@ -206,9 +217,7 @@ pub(super) async fn subscriptions_opt_in_and_out(sc: Scenario) -> Result<()> {
             "fields": {"email": "email", "subscriptions.Promotions": "promo"},
         }),
     )?;
-    let before = ic.stats().await?;
-    let r = sc.api.run_to_end(&unknown, RunRequest::normal()).await?;
-    let delta = ic.stats().await?.since(&before);
+    let (r, delta) = counted_run(&sc, &ic, &unknown).await?;
     check_eq!(r.status(), "failed", "an unknown subscription type\n{r}");
     let error = r.error();
     for part in [
@@ -304,9 +313,7 @@ pub(super) async fn custom_objects_by_external_id(sc: Scenario) -> Result<()> {
             },
         }),
     )?;
-    let before = ic.stats().await?;
-    let r = sc.api.run_to_end(&sync, RunRequest::normal()).await?;
-    let delta = ic.stats().await?.since(&before);
+    let (r, delta) = counted_run(&sc, &ic, &sync).await?;
     check_eq!(r.status(), "partial", "first run (one row refused)\n{r}");
     check_eq!(r.count("created"), 4, "counts.created\n{r}");
     check_eq!(r.count("rejected"), 1, "counts.rejected\n{r}");
@@ -385,17 +392,7 @@ pub(super) async fn custom_objects_by_external_id(sc: Scenario) -> Result<()> {
     );
 
     // No change: no call to the instances but the one read that checks the type.
-    let before = ic.stats().await?;
-    let r = sc.api.run_to_end(&sync, RunRequest::normal()).await?;
-    let delta = ic.stats().await?.since(&before);
-    check_eq!(r.status(), "succeeded", "unchanged run\n{r}");
-    check_eq!(r.count("unchanged"), 5, "counts.unchanged\n{r}");
-    check_eq!(
-        delta.writes(),
-        0,
-        "writes of an unchanged run: {:?}",
-        delta.write_routes()
-    );
+    let delta = unchanged_run(&sc, &ic, &sync, 5).await?;
     let instance_calls: u64 = delta
         .by_route
         .iter()
@@ -465,9 +462,7 @@ pub(super) async fn custom_objects_by_external_id(sc: Scenario) -> Result<()> {
             "fields": {"custom_attributes.amount": "amount"},
         }),
     )?;
-    let before = ic.stats().await?;
-    let r = sc.api.run_to_end(&unknown, RunRequest::normal()).await?;
-    let delta = ic.stats().await?.since(&before);
+    let (r, delta) = counted_run(&sc, &ic, &unknown).await?;
     check_eq!(r.status(), "failed", "an unknown custom object type\n{r}");
     let error = r.error();
     check!(

@@ -115,5 +115,11 @@ fn warnings(spec: &SyncSpec, plan: &PlanCounts) -> Vec<String> {
             plan.delete
         ));
     }
+    if let (Some(type_name), true) = (&spec.custom_object, plan.delete > 0) {
+        warnings.push(format!(
+            "{} `{type_name}` custom object instance(s) would be deleted: Intercom cannot archive or restore an instance",
+            plan.delete
+        ));
+    }
     warnings
 }

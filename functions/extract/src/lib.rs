@@ -20,7 +20,10 @@
 //! # What reaches Intercom from here
 //! Reads only, before any row is planned: `GET /me`, to check the token, and,
 //! when the sync maps custom attributes, `GET /data_attributes?model=contact|company`,
-//! to coerce values to the types those attributes already have; both take their
+//! to coerce values to the types those attributes already have; when the sync
+//! maps `subscriptions.<name>`, `GET /subscription_types` (their ids, once per
+//! run); for a custom object, `GET /custom_object_instances/{type}?external_id=`
+//! (does the type exist); all take their
 //! turn from the app's shared call budget. When Intercom refuses the token and
 //! the destination is one of Intercom's regions, `GET /me` also goes to the other
 //! regions, to name the one that accepts it. No record is written to
@@ -123,9 +126,9 @@ impl Extract {
     /// Step 2 of a run, as the README's "How a run works" tells it: prepare,
     /// plan, record the plan, fan out. Returns the run's status after.
     async fn extract(&self, run: &RunRecord, usage: &mut Usage) -> anyhow::Result<RunStatus> {
-        let prepared = self.prepare(run).await?;
-        let mut model = prepared.open_model(run).await?;
-        self.check_destination(&prepared, &mut model.mapper, usage)
+        let (mut prepared, warehouse) = self.prepare(run).await?;
+        let mut model = prepared.open_model(&warehouse, run).await?;
+        self.check_destination(&mut prepared, &mut model.mapper, usage)
             .await?;
         let planned = self.plan(run, &prepared, model, usage).await?;
         match self.record(run, &prepared.spec, &planned).await? {

@@ -1,7 +1,8 @@
 //! Step "prepare": everything the run needs before its first row is planned —
 //! the sync as the config has it now, the model's warehouse and its rows sorted
-//! by key, the mapper, and a check of the destination (its token, and the types
-//! of the custom attributes it already has).
+//! by key, the mapper, and a check of the destination (its token, the types
+//! of the custom attributes it already has, and the subscription types or
+//! Custom Object type the sync names).
 
 use anyhow::anyhow;
 
@@ -10,6 +11,7 @@ use backflow_core::batch::LoadSpec;
 use backflow_core::config::{Config, KeyField, SyncSpec};
 use backflow_core::mapping::Mapper;
 use backflow_core::run::{RunRecord, Usage};
+use backflow_core::subscriptions;
 use backflow_warehouse::{RowStream, Source, Warehouse};
 
 use crate::Extract;
@@ -22,7 +24,6 @@ pub(crate) struct Prepared {
     /// The model's SQL, sorted by key so the state is walked alongside (see
     /// `merge`).
     sql: String,
-    warehouse: Warehouse,
     /// Shared by the warehouse URL and the access token (one cache per run).
     secrets: Secrets,
 }
@@ -35,9 +36,10 @@ pub(crate) struct Model<'w> {
 
 impl Extract {
     /// Reads the config, finds the run's sync, model and destination in it, and
-    /// opens the model's warehouse. A sync, model or destination that left the
-    /// config fails the run here, before anything is read or sent.
-    pub(crate) async fn prepare(&self, run: &RunRecord) -> anyhow::Result<Prepared> {
+    /// opens the model's warehouse (returned beside the rest, so the rows it
+    /// streams do not hold the rest borrowed). A sync, model or destination that
+    /// left the config fails the run here, before anything is read or sent.
+    pub(crate) async fn prepare(&self, run: &RunRecord) -> anyhow::Result<(Prepared, Warehouse)> {
         let config =
             backflow_aws::load_config(&self.settings.config_location, &self.aws.s3).await?;
         let spec = config
@@ -53,13 +55,13 @@ impl Extract {
         let (name, source) = warehouse_source(&config, &spec.model, &secrets).await?;
         let warehouse = Warehouse::connect_named(name, &source).await?;
         let sql = warehouse.sorted_by_key(sql, &spec.key.column, spec.key.field == KeyField::Email);
-        Ok(Prepared {
+        let prepared = Prepared {
             spec: spec.clone(),
             load_spec,
             sql,
-            warehouse,
             secrets,
-        })
+        };
+        Ok((prepared, warehouse))
     }
 
     /// Checks the token before anything is planned (a refused token fails the
@@ -69,7 +71,7 @@ impl Extract {
     /// These calls take their turn from the app's shared budget like `load`'s.
     pub(crate) async fn check_destination(
         &self,
-        prepared: &Prepared,
+        prepared: &mut Prepared,
         mapper: &mut Mapper,
         usage: &mut Usage,
     ) -> anyhow::Result<()> {
@@ -86,6 +88,7 @@ impl Extract {
                 }
             }
         }
+        check_types(&intercom, prepared).await?;
         intercom.release_budget().await;
         usage.intercom_calls += intercom.stats().calls;
         usage.dynamodb_write_units += intercom.stats().budget_writes as f64;
@@ -93,11 +96,35 @@ impl Extract {
     }
 }
 
+/// What the sync names by name in Intercom — the subscription types it maps,
+/// its Custom Object type — checked once per run, before any write: an unknown
+/// one fails the run naming it. The subscription types' ids go into the load
+/// spec, so no `load` looks them up.
+async fn check_types(
+    intercom: &backflow_intercom::Client,
+    prepared: &mut Prepared,
+) -> anyhow::Result<()> {
+    let names = subscriptions::mapped_names(&prepared.spec);
+    if !names.is_empty() {
+        let available = intercom.subscription_types().await?;
+        prepared.load_spec.subscription_types =
+            subscriptions::resolve(&names, &available).map_err(|e| anyhow!(e))?;
+    }
+    if let Some(type_name) = &prepared.spec.custom_object {
+        intercom.check_custom_object_type(type_name).await?;
+    }
+    Ok(())
+}
+
 impl Prepared {
     /// Runs the model and resolves the sync's columns against its result set (a
     /// column the sync names and the model lacks fails the run here).
-    pub(crate) async fn open_model(&self, run: &RunRecord) -> anyhow::Result<Model<'_>> {
-        let rows = self.warehouse.stream(&self.spec.model, &self.sql).await?;
+    pub(crate) async fn open_model<'w>(
+        &self,
+        warehouse: &'w Warehouse,
+        run: &RunRecord,
+    ) -> anyhow::Result<Model<'w>> {
+        let rows = warehouse.stream(&self.spec.model, &self.sql).await?;
         let mapper = Mapper::new(&run.sync, &self.spec, &rows.columns)?;
         Ok(Model { rows, mapper })
     }

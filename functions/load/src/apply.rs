@@ -7,6 +7,7 @@ use backflow_core::batch::{BatchItem, LoadSpec};
 use backflow_core::config::{Behavior, DeleteMode, Object};
 use backflow_core::plan::{Action, RecordStatus};
 use backflow_core::run::{Outcome, RowReport};
+use backflow_core::subscriptions;
 use backflow_intercom::{Client, Role, RowError, WriteResult};
 
 /// What became of one item.
@@ -90,7 +91,12 @@ fn status_of(outcome: Outcome) -> RecordStatus {
     }
 }
 
-fn report(item: &BatchItem, outcome: Outcome, reason: String, code: Option<String>) -> ItemResult {
+pub(crate) fn report(
+    item: &BatchItem,
+    outcome: Outcome,
+    reason: String,
+    code: Option<String>,
+) -> ItemResult {
     ItemResult::Problem(RowReport {
         key: Some(item.key.clone()),
         outcome,
@@ -131,6 +137,10 @@ pub async fn apply(
         Some("lead") => Role::Lead,
         _ => Role::User,
     };
+    // Subscription preferences are set with calls of their own, once the
+    // contact is written; they are no contact field.
+    let (body, preferences) = subscriptions::split(&item.body);
+    let custom_object = spec.custom_object.as_deref().unwrap_or_default();
     let result: Result<WriteResult, RowError> = match (spec.object, item.action) {
         (Object::Company, Action::Create | Action::Update) => {
             client.upsert_company(&item.body, known).await
@@ -139,6 +149,16 @@ pub async fn apply(
             client.remove_company(&item.key, known).await
         }
         (Object::Event, Action::Send) => client.send_event(&item.body).await,
+        (Object::CustomObject, Action::Create | Action::Update) => {
+            client
+                .upsert_custom_object(custom_object, &item.body, known)
+                .await
+        }
+        (Object::CustomObject, Action::Delete | Action::Archive) => {
+            client
+                .remove_custom_object(custom_object, &item.key, known)
+                .await
+        }
         (o, Action::Create | Action::Update) if is_contact(o) => {
             // A record backflow archived (delete/mirror) that is back in the model:
             // a PUT alone would leave it archived.
@@ -149,11 +169,11 @@ pub async fn apply(
             }
             if spec.behavior == Behavior::UpdateOnly {
                 client
-                    .update_contact_only(spec.key_field, &item.key, known, &item.body, role)
+                    .update_contact_only(spec.key_field, &item.key, known, &body, role)
                     .await
             } else {
                 client
-                    .upsert_contact(spec.key_field, &item.key, known, &item.body, role)
+                    .upsert_contact(spec.key_field, &item.key, known, &body, role)
                     .await
             }
         }
@@ -216,6 +236,13 @@ pub async fn apply(
                 return report(item, Outcome::Rejected, reason, Some(r.code));
             }
             Err(RowError::Fatal(e)) => return ItemResult::Fatal(e.to_string()),
+        }
+    }
+    if let (Some(preferences), Some(contact_id)) = (preferences, &written.intercom_id) {
+        if let Err(problem) =
+            crate::preferences::set(client, spec, item, contact_id, preferences).await
+        {
+            return problem;
         }
     }
     let state = StateItem {

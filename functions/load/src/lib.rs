@@ -20,6 +20,7 @@
 //! batch once (another conditional marker).
 
 pub mod apply;
+mod preferences;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

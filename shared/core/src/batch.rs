@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Behavior, DeleteMode, KeyField, Object, SecretRef};
 use crate::fingerprint::Fingerprint;
 use crate::plan::Action;
+use crate::subscriptions::SubscriptionType;
 use crate::value::DataType;
 
 /// A custom attribute the sync writes, with the type inferred from its column.
@@ -42,6 +43,13 @@ pub struct LoadSpec {
     pub create_attributes: bool,
     pub attributes: Vec<AttributeSpec>,
     pub destination: DestinationSpec,
+    /// Object `custom_object`: the type's identifier in Intercom.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_object: Option<String>,
+    /// The subscription types the sync maps (`subscriptions.<name>`), resolved by
+    /// `extract` once per run, so `load` looks none up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscription_types: Vec<SubscriptionType>,
 }
 
 /// One row to send.

@@ -164,6 +164,8 @@ pub enum Object {
     Lead,
     User,
     Event,
+    /// An instance of an Intercom Custom Object type (`custom_object:` names it).
+    CustomObject,
 }
 
 impl Object {
@@ -175,6 +177,7 @@ impl Object {
             Object::Lead => "lead",
             Object::User => "user",
             Object::Event => "event",
+            Object::CustomObject => "custom_object",
         }
     }
 
@@ -184,12 +187,13 @@ impl Object {
     }
 
     /// The `model` of the object's data attributes (`contact` or `company`); `None`
-    /// for events, which have no custom attributes.
+    /// for events, which have no custom attributes, and for custom objects, whose
+    /// attributes are defined on their type in Intercom (never created by backflow).
     pub fn attribute_model(self) -> Option<&'static str> {
         match self {
             Object::Contact | Object::Lead | Object::User => Some("contact"),
             Object::Company => Some("company"),
-            Object::Event => None,
+            Object::Event | Object::CustomObject => None,
         }
     }
 }
@@ -292,6 +296,10 @@ pub struct SyncSpec {
     /// Events: a constant event name (else `fields.event_name` names a column).
     #[serde(default)]
     pub event_name: Option<String>,
+    /// Object `custom_object`: the Custom Object type's identifier in Intercom
+    /// (`Order`), created there beforehand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_object: Option<String>,
     /// Create missing custom attributes with the inferred type (default true).
     #[serde(default = "default_true")]
     pub create_attributes: bool,
@@ -432,6 +440,8 @@ impl Config {
             create_attributes: spec.create_attributes,
             attributes,
             destination: destination.spec(),
+            custom_object: spec.custom_object.clone(),
+            subscription_types: Vec::new(),
         })
     }
 }

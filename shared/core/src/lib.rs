@@ -21,6 +21,9 @@
 //!   read as JSON objects only, their ids checked.
 //! - [`batch`]: what `extract` writes to S3 and `load` reads: the rows to send and the
 //!   spec needed to send them.
+//! - [`subscriptions`]: contacts' `subscriptions.<name>` columns: the types a
+//!   sync names resolved against Intercom's, and each preference as the call
+//!   that sets it (attach or detach the type).
 //! - [`run`]: run records, counters, row reports, statuses.
 //! - [`retry`] and [`pacing`]: pure decisions about an Intercom response (retry, give
 //!   up, done) and how fast to go from the rate-limit headers.
@@ -50,6 +53,7 @@ pub mod retry;
 pub mod run;
 pub mod schedule;
 pub mod secret;
+pub mod subscriptions;
 pub mod value;
 
 pub use error::Error;

@@ -242,7 +242,7 @@ impl Mapper {
         let mut role = match self.object {
             Object::Lead => Some("lead"),
             Object::User | Object::Contact => Some("user"),
-            Object::Company | Object::Event => None,
+            Object::Company | Object::Event | Object::CustomObject => None,
         };
         let mut metadata = Map::new();
         let mut metadata_object: Option<Map<String, Json>> = None;
@@ -265,6 +265,9 @@ impl Mapper {
                 }),
                 FieldKind::MetadataObject => {
                     metadata_json(value).map(|object| metadata_object = Some(object))
+                }
+                FieldKind::Subscription(name) => {
+                    to_bool(value).map(|opted_in| out.subscription(name, opted_in))
                 }
                 kind => standard_json(kind, value).map(|json| {
                     out.body.insert(target.field.clone(), json);
@@ -384,9 +387,11 @@ impl Mapper {
         }
         match &target.kind {
             // A null role means the default; a null company_id attaches nothing
-            // (detaching is not what a null means for a sync).
+            // (detaching is not what a null means for a sync); a null
+            // subscription leaves the contact's own preference alone.
             FieldKind::Role
             | FieldKind::CompanyId
+            | FieldKind::Subscription(_)
             | FieldKind::MetadataKey(_)
             | FieldKind::MetadataObject => {}
             FieldKind::CustomAttribute(_) => out.attribute(&target.field, Json::Null),
@@ -397,6 +402,12 @@ impl Mapper {
     }
 }
 
+/// The body key under which contacts carry their `subscriptions.<name>` values
+/// (`{"<name>": true|false}`): part of the fingerprint, so a changed preference
+/// is a changed row, and taken out of the contact body by `load`, which opts
+/// the contact in or out with calls of their own.
+pub const SUBSCRIPTIONS_KEY: &str = "subscriptions";
+
 /// What a row mapping accumulates.
 #[derive(Default)]
 struct Output {
@@ -406,6 +417,17 @@ struct Output {
 }
 
 impl Output {
+    /// Sets the row's preference for subscription type `name`.
+    fn subscription(&mut self, name: &str, opted_in: bool) {
+        let all = self
+            .body
+            .entry(SUBSCRIPTIONS_KEY)
+            .or_insert_with(|| Json::Object(Map::new()));
+        if let Json::Object(map) = all {
+            map.insert(name.to_string(), Json::from(opted_in));
+        }
+    }
+
     /// Sets `custom_attributes.<name>` (`field` is the full left side).
     fn attribute(&mut self, field: &str, json: Json) {
         let name = field.strip_prefix("custom_attributes.").unwrap_or(field);

@@ -33,6 +33,10 @@ pub enum Error {
     /// a created contact without an `id`).
     #[error("unexpected answer from Intercom: {0}")]
     Unexpected(String),
+    /// Something the sync names does not exist in the workspace (a subscription
+    /// type, a Custom Object type): the message names it and what to do.
+    #[error("{0}")]
+    NotInWorkspace(String),
     /// A record writer was asked for something it cannot do (e.g. a contact keyed
     /// by `company_id`): a bug in the caller, not a row problem.
     #[error("unsupported request: {0}")]

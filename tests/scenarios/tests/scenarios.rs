@@ -83,6 +83,10 @@ const MAR_04_2024_050607: i64 = 1_709_528_767;
 const JUN_30_2023: i64 = 1_688_083_200;
 const DEC_31_2022_235959: i64 = 1_672_531_199;
 
+#[path = "scenarios/objects.rs"]
+mod objects;
+use objects::{custom_objects_by_external_id, subscriptions_opt_in_and_out};
+
 // ---------------------------------------------------------------------------
 // 1. user update_or_create by external_id
 
@@ -2671,6 +2675,8 @@ scenarios! {
     schedule_delivered_twice_starts_one_run: false,
     dry_run_plans_and_writes_nothing: false,
     faults_every_row_once: false,
+    subscriptions_opt_in_and_out: false,
+    custom_objects_by_external_id: false,
     text_dates_become_date_attributes: false,
 }
 
@@ -2693,6 +2699,8 @@ mod snowflake {
         events_sent_once: false,
         bad_input_rows: true,
         dry_run_plans_and_writes_nothing: false,
+        subscriptions_opt_in_and_out: false,
+        custom_objects_by_external_id: false,
     );
 }
 mod bigquery {
@@ -2706,6 +2714,8 @@ mod bigquery {
         events_sent_once: false,
         bad_input_rows: true,
         dry_run_plans_and_writes_nothing: false,
+        subscriptions_opt_in_and_out: false,
+        custom_objects_by_external_id: false,
     );
 }
 

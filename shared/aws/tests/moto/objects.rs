@@ -28,6 +28,8 @@ async fn batches_round_trip_as_json() {
                 },
                 region: None,
             },
+            custom_object: None,
+            subscription_types: vec![],
         },
         items: vec![BatchItem {
             key: "u1".into(),

@@ -26,6 +26,9 @@ pub enum FieldKind {
     CompanyId,
     /// `custom_attributes.<name>`.
     CustomAttribute(String),
+    /// Contacts: `subscriptions.<subscription type name>`, a boolean: opted in
+    /// (`true`) or out (`false`); null leaves the contact's preference alone.
+    Subscription(String),
     /// Events: `event_name` from a column.
     EventName,
     /// Events: `metadata.<key>`.
@@ -48,6 +51,7 @@ pub const CONTACT_FIELDS: &[&str] = &[
     "unsubscribed_from_emails",
     "company_id",
     "custom_attributes.<name>",
+    "subscriptions.<name>",
 ];
 
 /// The company fields.
@@ -59,6 +63,14 @@ pub const COMPANY_FIELDS: &[&str] = &[
     "industry",
     "monthly_spend",
     "remote_created_at",
+    "custom_attributes.<name>",
+];
+
+/// The custom object fields (`external_id` is the key).
+pub const CUSTOM_OBJECT_FIELDS: &[&str] = &[
+    "external_id",
+    "external_created_at",
+    "external_updated_at",
     "custom_attributes.<name>",
 ];
 
@@ -84,6 +96,7 @@ pub fn allowed_fields(object: Object) -> Vec<&'static str> {
             .collect(),
         Object::Company => COMPANY_FIELDS.to_vec(),
         Object::Event => EVENT_FIELDS.to_vec(),
+        Object::CustomObject => CUSTOM_OBJECT_FIELDS.to_vec(),
     }
 }
 
@@ -96,6 +109,9 @@ pub fn field_kind(object: Object, field: &str) -> Option<FieldKind> {
         Object::Contact | Object::Lead | Object::User => {
             if let Some(name) = field.strip_prefix("custom_attributes.") {
                 return Some(K::CustomAttribute(name.to_string()));
+            }
+            if let Some(name) = field.strip_prefix("subscriptions.") {
+                return Some(K::Subscription(name.to_string()));
             }
             Some(match field {
                 "email" => K::Email,
@@ -117,6 +133,16 @@ pub fn field_kind(object: Object, field: &str) -> Option<FieldKind> {
                 "size" => K::Integer,
                 "monthly_spend" => K::Number,
                 "remote_created_at" => K::Timestamp,
+                _ => return None,
+            })
+        }
+        Object::CustomObject => {
+            if let Some(name) = field.strip_prefix("custom_attributes.") {
+                return Some(K::CustomAttribute(name.to_string()));
+            }
+            Some(match field {
+                "external_id" => K::Text,
+                "external_created_at" | "external_updated_at" => K::Timestamp,
                 _ => return None,
             })
         }
@@ -151,6 +177,7 @@ mod tests {
             Object::User,
             Object::Company,
             Object::Event,
+            Object::CustomObject,
         ] {
             for field in allowed_fields(object) {
                 let field = field.replace("<name>", "x").replace("<key>", "x");
@@ -161,5 +188,12 @@ mod tests {
         assert_eq!(field_kind(Object::Contact, "role"), Some(FieldKind::Role));
         assert_eq!(field_kind(Object::Company, "company_id"), None);
         assert_eq!(field_kind(Object::Event, "custom_attributes.x"), None);
+        assert_eq!(
+            field_kind(Object::User, "subscriptions.Product news"),
+            Some(FieldKind::Subscription("Product news".into()))
+        );
+        assert_eq!(field_kind(Object::Company, "subscriptions.x"), None);
+        assert_eq!(field_kind(Object::CustomObject, "subscriptions.x"), None);
+        assert_eq!(field_kind(Object::CustomObject, "name"), None);
     }
 }

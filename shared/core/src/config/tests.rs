@@ -212,7 +212,7 @@ fn unknown_key_error_reads_well() {
         e,
         "backflow.yaml:18: syncs.s: unknown field `colour`, expected one of `model`, \
          `destination`, `object`, `behavior`, `key`, `fields`, `schedule`, `event_name`, \
-         `create_attributes`, `sync_nulls`, `max_removals`, `delete`, `batch_size`"
+         `custom_object`, `create_attributes`, `sync_nulls`, `max_removals`, `delete`, `batch_size`"
     );
 }
 
@@ -634,4 +634,120 @@ fn long_form_mistakes_name_the_sync_field_and_line() {
         "{USER_SYNC}    fields:\n      custom_attributes.x: {{ column: \" \", type: date }}\n"
     ));
     assert_eq!(got, "`fields.custom_attributes.x` names no column");
+}
+
+#[test]
+fn custom_objects_name_their_type_and_take_external_id() {
+    let order = "    custom_object: Order\n";
+    for behavior in ["update_or_create", "delete", "mirror"] {
+        assert_eq!(
+            check(&sync("custom_object", behavior, "external_id", order)),
+            "ok"
+        );
+    }
+    for (behavior, key) in [("update_only", "external_id"), ("send", "external_id")] {
+        let got = check(&sync("custom_object", behavior, key, order));
+        assert!(
+            got.contains(&format!(
+                "`behavior: {behavior}` is not allowed for object `custom_object`"
+            )),
+            "{got}"
+        );
+    }
+    for key in ["email", "id", "company_id"] {
+        let got = check(&sync("custom_object", "update_or_create", key, order));
+        assert_eq!(got, format!("`key.field: {key}` is not allowed for object `custom_object` (allowed: external_id)"));
+    }
+    let got = check(&sync(
+        "custom_object",
+        "update_or_create",
+        "external_id",
+        "",
+    ));
+    assert!(
+        got.starts_with("object `custom_object` needs `custom_object: <type>`"),
+        "{got}"
+    );
+    let got = check(&sync("user", "update_or_create", "external_id", order));
+    assert_eq!(
+        got,
+        "`custom_object` is only for object `custom_object`, not `user`"
+    );
+    let got = check(&sync(
+        "custom_object",
+        "delete",
+        "external_id",
+        "    custom_object: Order\n    delete: { mode: permanent }\n",
+    ));
+    assert!(
+        got.contains("Intercom deletes an instance for good"),
+        "{got}"
+    );
+    let fields = "    fields:\n      external_created_at: c\n      external_updated_at: u\n      custom_attributes.amount: a\n      external_id: k\n";
+    assert_eq!(
+        check(&sync(
+            "custom_object",
+            "update_or_create",
+            "external_id",
+            &format!("{order}{fields}")
+        )),
+        "ok"
+    );
+    let got = check(&sync(
+        "custom_object",
+        "update_or_create",
+        "external_id",
+        &format!("{order}    fields:\n      name: n\n"),
+    ));
+    assert_eq!(got, "`fields.name` is not a field of object `custom_object` (allowed: external_id, external_created_at, external_updated_at, custom_attributes.<name>)");
+    let config = parse_str(&with_sync(&sync(
+        "custom_object",
+        "mirror",
+        "external_id",
+        order,
+    )))
+    .unwrap();
+    let load = config.load_spec("s", vec![]).unwrap();
+    assert_eq!(
+        (load.object, load.custom_object.as_deref()),
+        (Object::CustomObject, Some("Order"))
+    );
+}
+
+#[test]
+fn subscriptions_are_contact_fields() {
+    let fields = "    fields:\n      subscriptions.Product news: n\n";
+    for object in ["user", "lead", "contact"] {
+        assert_eq!(
+            check(&sync(object, "update_or_create", "external_id", fields)),
+            "ok",
+            "{object}"
+        );
+    }
+    let got = check(&sync("company", "update_or_create", "company_id", fields));
+    assert!(
+        got.starts_with("`fields.subscriptions.Product news` is not a field of object `company`"),
+        "{got}"
+    );
+    let got = check(&sync(
+        "user",
+        "update_or_create",
+        "external_id",
+        "    fields:\n      subscriptions.: n\n",
+    ));
+    assert_eq!(
+        got,
+        "`fields.subscriptions.`: the subscription type name is empty"
+    );
+    let config = parse_str(&with_sync(&sync(
+        "user",
+        "update_or_create",
+        "external_id",
+        fields,
+    )))
+    .unwrap();
+    assert_eq!(
+        crate::subscriptions::mapped_names(&config.syncs["s"]),
+        vec!["Product news"]
+    );
 }

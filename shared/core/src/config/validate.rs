@@ -111,6 +111,10 @@ fn allowed(object: Object) -> (&'static [Behavior], &'static [KeyField]) {
             &[KeyField::Email, KeyField::ExternalId, KeyField::Id],
         ),
         Object::Event => (&[B::Send], &[KeyField::EventId]),
+        Object::CustomObject => (
+            &[B::UpdateOrCreate, B::Delete, B::Mirror],
+            &[KeyField::ExternalId],
+        ),
     }
 }
 
@@ -165,6 +169,7 @@ fn validate_sync(config: &Config, spec: &SyncSpec) -> Result<(), String> {
             "`event_name` is only for object `event`, not `{object}`"
         ));
     }
+    validate_custom_object(spec)?;
     if spec.delete.is_some() && spec.behavior != Behavior::Delete {
         return Err(format!(
             "`delete` is only for behavior delete, not {}",
@@ -216,6 +221,11 @@ fn validate_fields(spec: &SyncSpec) -> Result<(), String> {
         }
         match kind {
             FieldKind::CustomAttribute(name) => check_attribute_name(field, &name)?,
+            FieldKind::Subscription(name) if name.trim().is_empty() => {
+                return Err(format!(
+                    "`fields.{field}`: the subscription type name is empty"
+                ))
+            }
             FieldKind::MetadataKey(key) if key.is_empty() => {
                 return Err(format!("`fields.{field}`: the metadata key is empty"))
             }
@@ -237,6 +247,31 @@ fn validate_fields(spec: &SyncSpec) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `custom_object:` names the type exactly when the object is `custom_object`;
+/// its instances are deleted for good (Intercom does not archive them).
+fn validate_custom_object(spec: &SyncSpec) -> Result<(), String> {
+    match (&spec.custom_object, spec.object) {
+        (None, Object::CustomObject) => Err(
+            "object `custom_object` needs `custom_object: <type>` naming the Custom Object \
+             type as Intercom knows it (e.g. `custom_object: Order`)"
+                .into(),
+        ),
+        (Some(name), Object::CustomObject) if name.trim().is_empty() => {
+            Err("`custom_object` is empty".into())
+        }
+        (Some(_), object) if object != Object::CustomObject => Err(format!(
+            "`custom_object` is only for object `custom_object`, not `{}`",
+            object.as_str()
+        )),
+        _ if spec.object == Object::CustomObject && spec.delete.is_some() => Err(
+            "`delete` options are not for custom objects: Intercom deletes an instance \
+             for good (it cannot archive one)"
+                .into(),
+        ),
+        _ => Ok(()),
+    }
 }
 
 fn check_attribute_name(field: &str, name: &str) -> Result<(), String> {

@@ -986,3 +986,85 @@ fn lists_are_refused_wherever_intercom_takes_no_list() {
         vec!["field `metadata.tags` (column `tags`): the list ['a', 2, null] cannot be event metadata: Intercom's metadata values hold no lists"]
     );
 }
+
+#[test]
+fn subscriptions_are_booleans_in_the_body_and_a_null_leaves_them_alone() {
+    let sync = spec(
+        "object: user\nbehavior: update_or_create\nkey: { column: id, field: external_id }\n\
+         sync_nulls: true\nfields:\n  subscriptions.News: news\n  subscriptions.Beta: beta\n",
+    );
+    let columns = cols(&[("id", K::Text), ("news", K::Bool), ("beta", K::Unknown)]);
+    let mut m = Mapper::new("s", &sync, &columns).unwrap();
+    let row = m
+        .map(1, &[text("u1"), Value::Bool(false), Value::Null])
+        .unwrap();
+    assert_eq!(
+        Json::Object(row.body.clone()),
+        json!({"external_id": "u1", "role": "user", "subscriptions": {"News": false}}),
+        "a null is never sent, not even with sync_nulls"
+    );
+    let other = m
+        .map(2, &[text("u1"), Value::Bool(true), Value::Null])
+        .unwrap();
+    assert_ne!(
+        row.fingerprint, other.fingerprint,
+        "a changed preference is a changed row"
+    );
+    let bad = m
+        .map(3, &[text("u2"), text("maybe"), Value::Int(1)])
+        .unwrap_err();
+    assert_eq!(bad.reasons.len(), 1, "{:?}", bad.reasons);
+    assert!(
+        bad.reasons[0].starts_with("field `subscriptions.News` (column `news`):"),
+        "{:?}",
+        bad.reasons
+    );
+    assert!(
+        m.attributes().is_empty(),
+        "subscriptions are no data attributes"
+    );
+}
+
+#[test]
+fn a_custom_object_row_is_its_instance_body() {
+    let sync = spec(
+        "object: custom_object\ncustom_object: Order\nbehavior: update_or_create\n\
+         key: { column: order_id, field: external_id }\nfields:\n  external_created_at: placed\n  \
+         custom_attributes.amount: amount\n  custom_attributes.status: status\n",
+    );
+    let columns = cols(&[
+        ("order_id", K::Int),
+        ("placed", K::Text),
+        ("amount", K::Float),
+        ("status", K::Text),
+    ]);
+    let mut m = Mapper::new("s", &sync, &columns).unwrap();
+    let row = m
+        .map(
+            1,
+            &[
+                Value::Int(7),
+                text("2024-01-15"),
+                Value::Float(9.5),
+                Value::Null,
+            ],
+        )
+        .unwrap();
+    assert_eq!(row.key, "7");
+    assert_eq!(
+        Json::Object(row.body),
+        json!({"external_id": "7", "external_created_at": 1_705_276_800, "custom_attributes": {"amount": 9.5}})
+    );
+    assert!(
+        m.attributes().is_empty(),
+        "a custom object's attributes are defined on its type: none is created"
+    );
+    let bad = m
+        .map(2, &[Value::Int(8), text("soon"), Value::Null, Value::Null])
+        .unwrap_err();
+    assert!(
+        bad.reasons[0].starts_with("field `external_created_at` (column `placed`)"),
+        "{:?}",
+        bad.reasons
+    );
+}

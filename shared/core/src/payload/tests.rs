@@ -100,6 +100,8 @@ fn sample_batch(run_id: &str, seq: u32) -> Batch {
                 },
                 region: None,
             },
+            custom_object: None,
+            subscription_types: vec![],
         },
         items: vec![],
     }

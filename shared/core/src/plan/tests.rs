@@ -16,12 +16,14 @@ fn spec(object: Object, behavior: Behavior, mode: Option<DeleteMode>) -> SyncSpe
             field: match object {
                 Object::Company => KeyField::CompanyId,
                 Object::Event => KeyField::EventId,
+                Object::CustomObject => KeyField::ExternalId,
                 _ => KeyField::Email,
             },
         },
         fields: BTreeMap::new(),
         schedule: None,
         event_name: None,
+        custom_object: (object == Object::CustomObject).then(|| "Order".into()),
         create_attributes: true,
         sync_nulls: false,
         max_removals: None,
@@ -375,4 +377,29 @@ proptest! {
             );
         }
     }
+}
+
+#[test]
+fn custom_object_instances_are_deleted_never_archived() {
+    let mirror = spec(Object::CustomObject, Behavior::Mirror, None);
+    assert_eq!(removal_action(&mirror), Action::Delete);
+    let delete = spec(Object::CustomObject, Behavior::Delete, None);
+    let fp = Fingerprint(1);
+    assert_eq!(decide(&delete, None, fp, false), Some(Action::Delete));
+    let gone = Prior {
+        intercom_id: Some("1".into()),
+        fingerprint: None,
+        status: RecordStatus::Deleted,
+        company_id: None,
+    };
+    assert_eq!(
+        decide(&delete, Some(&gone), fp, false),
+        None,
+        "deleted before: unchanged"
+    );
+    assert_eq!(
+        decide(&mirror, Some(&gone), fp, false),
+        Some(Action::Create),
+        "back in the model: created again"
+    );
 }

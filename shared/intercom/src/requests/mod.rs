@@ -15,8 +15,10 @@ use crate::error::Rejection;
 pub mod attributes;
 pub mod companies;
 pub mod contacts;
+pub mod custom_objects;
 pub mod events;
 pub mod membership;
+pub mod subscriptions;
 
 /// One Intercom request, before it is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,14 +6,12 @@ use serde_json::{Map, Value};
 
 use backflow_core::run::Outcome;
 
-use super::{id_of, not_found_status, reject, WriteResult};
+use super::{created_or_updated, id_of, not_found_status, reject, WriteResult};
 use crate::client::Client;
 use crate::error::{Rejection, RowError};
 use crate::requests::{self, companies};
 
-/// A company upsert older than this (by its `created_at`) was an update: see
-/// [`Client::upsert_company`].
-pub const CREATED_SLACK_SECS: i64 = 5;
+pub use super::CREATED_SLACK_SECS;
 
 impl Client {
     /// `update_or_create` (and `mirror`) for companies: `POST /companies` upserts on
@@ -39,19 +37,7 @@ impl Client {
         if let Some(company_id) = company_id_of(body).or_else(|| company_id_of_value(&r.body)) {
             self.cache().remember_company(company_id, id.clone());
         }
-        let created_at = r.body.get("created_at").and_then(Value::as_i64);
-        let written_at = r
-            .body
-            .get("updated_at")
-            .and_then(Value::as_i64)
-            .unwrap_or(requested_at);
-        let updated =
-            known_id.is_some() || created_at.is_some_and(|c| c < written_at - CREATED_SLACK_SECS);
-        let outcome = if updated {
-            Outcome::Updated
-        } else {
-            Outcome::Created
-        };
+        let outcome = created_or_updated(known_id.is_some(), &r.body, requested_at);
         Ok(WriteResult::new(outcome, Some(id)))
     }
 

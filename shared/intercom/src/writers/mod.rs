@@ -8,6 +8,8 @@
 //! | [`companies`] | [`Client::upsert_company`], [`Client::remove_company`] |
 //! | [`membership`] | a contact's company: [`Client::attach_company`] |
 //! | [`events`] | [`Client::send_event`] |
+//! | [`subscriptions`] | a contact's subscription preferences: [`Client::subscription_types`], [`Client::set_subscription`] |
+//! | [`custom_objects`] | [`Client::upsert_custom_object`], [`Client::remove_custom_object`], [`Client::check_custom_object_type`] |
 //!
 //! A writer builds its calls with the pure functions of the same name in
 //! [`crate::requests`], sends them with `Client::send` (pacing, budget and
@@ -24,8 +26,10 @@ use crate::transport::ApiResponse;
 
 pub mod companies;
 pub mod contacts;
+pub mod custom_objects;
 pub mod events;
 pub mod membership;
+pub mod subscriptions;
 
 /// What a writer did with one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +50,34 @@ impl WriteResult {
 
     pub(crate) fn not_found() -> Self {
         WriteResult::new(Outcome::NotFound, None)
+    }
+}
+
+/// A record upsert older than this (by its `created_at`) was an update: see
+/// [`created_or_updated`].
+pub const CREATED_SLACK_SECS: i64 = 5;
+
+/// The outcome of an upsert Intercom answers alike for a create and an update
+/// (companies, custom object instances): `Updated` when backflow remembered the
+/// record (`known`) or its `created_at` is more than [`CREATED_SLACK_SECS`]
+/// older than its `updated_at` (the write time, by Intercom's own clock; else
+/// `requested_at`); else `Created`. A record created and upserted again within
+/// seconds reads as created twice; the record is still one.
+pub(crate) fn created_or_updated(
+    known: bool,
+    answer: &serde_json::Value,
+    requested_at: i64,
+) -> Outcome {
+    use serde_json::Value;
+    let created_at = answer.get("created_at").and_then(Value::as_i64);
+    let written_at = answer
+        .get("updated_at")
+        .and_then(Value::as_i64)
+        .unwrap_or(requested_at);
+    if known || created_at.is_some_and(|c| c < written_at - CREATED_SLACK_SECS) {
+        Outcome::Updated
+    } else {
+        Outcome::Created
     }
 }
 

@@ -19,18 +19,7 @@ async fn company_upsert_and_attach_make_it_listed() {
     let list = raw(&emu, reqwest::Method::POST, "/companies/list", json!({})).await;
     assert!(!listed(&list), "{list}");
 
-    let contact = client
-        .upsert_contact(
-            KeyField::ExternalId,
-            "u1",
-            None,
-            &map(json!({})),
-            Role::User,
-        )
-        .await
-        .unwrap()
-        .intercom_id
-        .unwrap();
+    let contact = new_user(&client, "u1").await;
     let r = client.attach_company(&contact, "acme").await.unwrap();
     assert_eq!(
         r,

@@ -24,6 +24,7 @@ mod attributes;
 mod companies;
 mod contacts;
 mod events;
+mod objects;
 mod rate_limit;
 mod transport;
 
@@ -79,6 +80,22 @@ async fn dump(emu: &Emulator) -> Value {
 
 async fn stats(emu: &Emulator) -> Value {
     get_json(format!("{}/_emulator/stats", emu.base_url())).await
+}
+
+/// A new user with `external_id` and nothing else; its Intercom id.
+async fn new_user(client: &Client, external_id: &str) -> String {
+    client
+        .upsert_contact(
+            KeyField::ExternalId,
+            external_id,
+            None,
+            &map(json!({})),
+            Role::User,
+        )
+        .await
+        .unwrap()
+        .intercom_id
+        .unwrap()
 }
 
 fn route_count(stats: &Value, route: &str) -> u64 {

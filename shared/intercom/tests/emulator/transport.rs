@@ -31,18 +31,7 @@ async fn write_everything(client: &Client) {
             .await;
         outcome(&r);
     }
-    let contact = client
-        .upsert_contact(
-            KeyField::ExternalId,
-            "user-0",
-            None,
-            &map(json!({})),
-            Role::User,
-        )
-        .await
-        .unwrap()
-        .intercom_id
-        .unwrap();
+    let contact = new_user(client, "user-0").await;
     outcome(&client.attach_company(&contact, "c0").await);
     for i in 0..5 {
         let ev = map(

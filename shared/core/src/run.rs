@@ -45,6 +45,8 @@ impl RunStatus {
 pub enum Trigger {
     Api,
     Schedule,
+    /// Started by `after:`: the syncs it waits for ended.
+    After,
 }
 
 /// What happened, per row outcome.

@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use backflow_scenarios::api::{scheduled_event, started};
 use backflow_scenarios::config::TOKEN;
 use backflow_scenarios::stack::{aws_call, poll};
-use backflow_scenarios::warehouse::s;
+use backflow_scenarios::warehouse::{s, ts};
 use backflow_scenarios::{check, check_eq, Col, Profile, RunRecord, RunRequest, Scenario};
 use serde_json::{json, Value};
 
@@ -54,25 +54,30 @@ async fn after_chain_runs_in_order_once(sc: Scenario) -> Result<()> {
     let events = sc
         .table(
             "events",
-            &[("event_id", Col::Text), ("user_id", Col::Text)],
             &[
-                vec![s("e-1"), s("u-1")],
-                vec![s("e-2"), s("u-2")],
-                vec![s("e-3"), s("u-3")],
+                ("event_id", Col::Text),
+                ("user_id", Col::Text),
+                ("at", Col::Timestamp),
+            ],
+            &[
+                vec![s("e-1"), s("u-1"), ts("2026-01-01 10:00:00")],
+                vec![s("e-2"), s("u-2"), ts("2026-01-02 10:00:00")],
+                vec![s("e-3"), s("u-3"), ts("2026-01-03 10:00:00")],
             ],
         )
         .await?;
-    // Registered last first, so the config's order is not the chain's.
+    // Each registered once what it runs after exists (the config is
+    // checked whole); the config lists them by name, not in the chain's order.
     let events_sync = sc.sync("events");
     let users_sync = sc.sync("users");
     let companies_sync = sc.sync("companies");
     sc.add_sync(
-        "events",
-        &format!("select event_id, user_id from {events}"),
+        "companies",
+        &format!("select company_id, name from {companies}"),
         json!({
-            "destination": dest, "object": "event", "behavior": "send",
-            "key": {"column": "event_id", "field": "event_id"}, "event_name": "chained",
-            "fields": {"user_id": "user_id"}, "after": [users_sync],
+            "destination": dest, "object": "company", "behavior": "update_or_create",
+            "key": {"column": "company_id", "field": "company_id"},
+            "fields": {"name": "name"}, "schedule": "* * * * *",
         }),
     )?;
     sc.add_sync(
@@ -86,12 +91,12 @@ async fn after_chain_runs_in_order_once(sc: Scenario) -> Result<()> {
         }),
     )?;
     sc.add_sync(
-        "companies",
-        &format!("select company_id, name from {companies}"),
+        "events",
+        &format!("select event_id, user_id, at from {events}"),
         json!({
-            "destination": dest, "object": "company", "behavior": "update_or_create",
-            "key": {"column": "company_id", "field": "company_id"},
-            "fields": {"name": "name"}, "schedule": "* * * * *",
+            "destination": dest, "object": "event", "behavior": "send",
+            "key": {"column": "event_id", "field": "event_id"}, "event_name": "chained",
+            "fields": {"user_id": "user_id", "created_at": "at"}, "after": [users_sync],
         }),
     )?;
     let chain = [&companies_sync, &users_sync, &events_sync];

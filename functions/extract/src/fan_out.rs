@@ -95,9 +95,7 @@ impl Extract {
     }
 
     async fn finish(&self, run: &RunRecord, status: RunStatus) -> anyhow::Result<()> {
-        self.end
-            .end(&run.run_id, &run.sync, status, None)
-            .await?;
+        self.end.end(&run.run_id, &run.sync, status, None).await?;
         Ok(())
     }
 }

@@ -511,10 +511,16 @@ async fn hostile_requests_answer_4xx_and_start_nothing() {
             json!({"detail-type": "Scheduled Event", "time": 0}),
         ),
         // What `extract` and `load` send when a run ended (`after:` chains).
-        ("run_ended as an array", json!({"run_ended": [RUN, "users"]})),
+        (
+            "run_ended as an array",
+            json!({"run_ended": [RUN, "users"]}),
+        ),
         ("run_ended as null", json!({"run_ended": null})),
         ("run_ended as a string", json!({"run_ended": "users"})),
-        ("run_ended without a sync", json!({"run_ended": {"run_id": RUN}})),
+        (
+            "run_ended without a sync",
+            json!({"run_ended": {"run_id": RUN}}),
+        ),
         (
             "run_ended with a path for a run id",
             json!({"run_ended": {"run_id": "../x", "sync": "users"}}),
@@ -596,7 +602,11 @@ async fn run_ended_delivered_twice_starts_the_waiting_sync_once() {
     let started = first["started"].as_array().cloned().unwrap_or_default();
     assert_eq!(started.len(), 1, "{first}");
     let again = stack.trigger.handle(ended).await.expect("again");
-    assert_eq!(again, json!({"started": []}), "the same ending delivered again");
+    assert_eq!(
+        again,
+        json!({"started": []}),
+        "the same ending delivered again"
+    );
     // The tick starts `users` (due every minute), not `café` a second time.
     let tick = stack
         .trigger

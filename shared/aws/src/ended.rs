@@ -45,10 +45,7 @@ impl RunEnd {
             invoker: Invoker::new(aws.lambda.clone(), settings.local_invoke_detach),
             config_location: settings.config_location.clone(),
             alerts_topic: settings.alerts_topic_arn.clone(),
-            notify: settings
-                .trigger_function
-                .clone()
-                .filter(|_| notify_trigger),
+            notify: settings.trigger_function.clone().filter(|_| notify_trigger),
         }
     }
 

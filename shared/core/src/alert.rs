@@ -21,9 +21,7 @@ const MAX_QUOTE: usize = 300;
 /// Checks `alerts:` (config validation).
 pub fn validate(alerts: &Alerts) -> Result<(), String> {
     if !alerts.failed && alerts.rejected_pct.is_none() && alerts.max_minutes.is_none() {
-        return Err(
-            "set at least one of `failed: true`, `rejected_pct` or `max_minutes`".into(),
-        );
+        return Err("set at least one of `failed: true`, `rejected_pct` or `max_minutes`".into());
     }
     if let Some(pct) = alerts.rejected_pct {
         if !(0.0..=100.0).contains(&pct) {
@@ -174,7 +172,13 @@ fn cut(s: &str, max: usize) -> String {
 /// become `?`).
 fn ascii_line(s: &str, max: usize) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .take(max)
         .collect()
 }
@@ -235,8 +239,16 @@ mod tests {
         };
         for (alerts, run, expected) in [
             (all, run(RunStatus::Succeeded, counts(100, 0, 0), 1), vec![]),
-            (all, run(RunStatus::Failed, counts(0, 0, 0), 1), vec!["the run failed"]),
-            (only_failed, run(RunStatus::Partial, counts(50, 50, 0), 99), vec![]),
+            (
+                all,
+                run(RunStatus::Failed, counts(0, 0, 0), 1),
+                vec!["the run failed"],
+            ),
+            (
+                only_failed,
+                run(RunStatus::Partial, counts(50, 50, 0), 99),
+                vec![],
+            ),
             // 5 of 100 is not more than 5 %; 6 of 100 is (invalid rows count too).
             (all, run(RunStatus::Partial, counts(95, 5, 0), 1), vec![]),
             (
@@ -261,7 +273,13 @@ mod tests {
                 ],
             ),
         ] {
-            assert_eq!(reasons(&alerts, &run), expected, "{:?} {:?}", run.status, run.counts);
+            assert_eq!(
+                reasons(&alerts, &run),
+                expected,
+                "{:?} {:?}",
+                run.status,
+                run.counts
+            );
         }
     }
 
@@ -359,7 +377,11 @@ mod tests {
         ] {
             assert!(m.body.contains(part), "{part}\n{}", m.body);
         }
-        assert!(!m.body.contains("key u-6"), "only the first {FIRST_ROWS} rows\n{}", m.body);
+        assert!(
+            !m.body.contains("key u-6"),
+            "only the first {FIRST_ROWS} rows\n{}",
+            m.body
+        );
     }
 
     #[test]
@@ -369,7 +391,15 @@ mod tests {
         r.error = Some("e".repeat(1_000));
         let m = message(&r, &[], &[]);
         assert!(m.subject.len() <= 100, "{}", m.subject);
-        assert!(m.subject.chars().all(|c| c.is_ascii_graphic() || c == ' '), "{}", m.subject);
-        assert!(m.body.contains(&format!("Error: {}…", "e".repeat(300))), "{}", m.body);
+        assert!(
+            m.subject.chars().all(|c| c.is_ascii_graphic() || c == ' '),
+            "{}",
+            m.subject
+        );
+        assert!(
+            m.body.contains(&format!("Error: {}…", "e".repeat(300))),
+            "{}",
+            m.body
+        );
     }
 }

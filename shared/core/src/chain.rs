@@ -150,7 +150,10 @@ mod tests {
     #[test]
     fn cycles_are_found_and_name_every_sync_on_them() {
         for (edges, cycle) in [
-            (vec![("a", &["b"][..]), ("b", &["a"][..])], Some(vec!["a", "b", "a"])),
+            (
+                vec![("a", &["b"][..]), ("b", &["a"][..])],
+                Some(vec!["a", "b", "a"]),
+            ),
             (
                 vec![("a", &["b"][..]), ("b", &["c"][..]), ("c", &["a"][..])],
                 Some(vec!["a", "b", "c", "a"]),
@@ -163,11 +166,20 @@ mod tests {
             (vec![("a", &["a"][..])], Some(vec!["a", "a"])),
             // A chain and a diamond are no cycles.
             (
-                vec![("companies", &[][..]), ("users", &["companies"][..]), ("events", &["users"][..])],
+                vec![
+                    ("companies", &[][..]),
+                    ("users", &["companies"][..]),
+                    ("events", &["users"][..]),
+                ],
                 None,
             ),
             (
-                vec![("a", &[][..]), ("b", &["a"][..]), ("c", &["a"][..]), ("d", &["b", "c"][..])],
+                vec![
+                    ("a", &[][..]),
+                    ("b", &["a"][..]),
+                    ("c", &["a"][..]),
+                    ("d", &["b", "c"][..]),
+                ],
                 None,
             ),
             // Unknown names are not followed (validation names them).
@@ -182,7 +194,10 @@ mod tests {
     #[test]
     fn the_cycle_message_names_both_syncs() {
         let m = cycle_message(&["users".into(), "companies".into(), "users".into()]);
-        assert!(m.contains("`users` runs after `companies` runs after `users`"), "{m}");
+        assert!(
+            m.contains("`users` runs after `companies` runs after `users`"),
+            "{m}"
+        );
     }
 
     fn ended(id: &str, at_ms: i64) -> Ended {
@@ -192,13 +207,16 @@ mod tests {
         }
     }
 
+    /// Own last start, the dependencies' endings, the decision (`None`: wait).
+    type Case<'a> = (Option<i64>, Vec<(&'a str, Option<&'a Ended>)>, Option<Due>);
+
     #[test]
     fn due_when_every_dependency_ended_well_since_the_last_own_start() {
         let (a1, b1) = (ended("a-1", 1_000), ended("b-1", 2_000));
         let start = |claim: &str| Due::Start {
             claim: claim.into(),
         };
-        let cases: Vec<(Option<i64>, Vec<(&str, Option<&Ended>)>, Option<Due>)> = vec![
+        let cases: Vec<Case> = vec![
             // Never ran: due once each dependency has a good ending.
             (None, vec![("a", Some(&a1))], Some(start("AFTER#a-1"))),
             (None, vec![("a", None)], None),

@@ -364,6 +364,11 @@ pub fn scheduled_event(time: &str) -> Value {
 pub fn started(answer: &Value) -> Vec<String> {
     answer["started"]
         .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }

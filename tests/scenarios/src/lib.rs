@@ -381,7 +381,10 @@ impl Scenario {
     }
 
     /// The ids of `sync`'s run records in the stack's runs table (`sk = RUN`).
-    pub async fn run_ids_of(&self, sync: &str) -> anyhow::Result<std::collections::BTreeSet<String>> {
+    pub async fn run_ids_of(
+        &self,
+        sync: &str,
+    ) -> anyhow::Result<std::collections::BTreeSet<String>> {
         let moto = moto().await?;
         let mut ids = std::collections::BTreeSet::new();
         let mut start: Option<Value> = None;

@@ -30,10 +30,7 @@ async fn after_chain_runs_in_order_once(sc: Scenario) -> Result<()> {
         .table(
             "companies",
             &[("company_id", Col::Text), ("name", Col::Text)],
-            &[
-                vec![s("c-1"), s("Acme")],
-                vec![s("c-2"), s("Beta")],
-            ],
+            &[vec![s("c-1"), s("Acme")], vec![s("c-2"), s("Beta")]],
         )
         .await?;
     let users = sc
@@ -107,7 +104,11 @@ async fn after_chain_runs_in_order_once(sc: Scenario) -> Result<()> {
     let first = started(&sc.api.invoke_trigger(&tick).await?);
     let again = started(&sc.api.invoke_trigger(&tick).await?);
     check_eq!(first.len(), 1, "runs started by the tick: {first:?}");
-    check_eq!(again, Vec::<String>::new(), "runs started by the tick again");
+    check_eq!(
+        again,
+        Vec::<String>::new(),
+        "runs started by the tick again"
+    );
 
     // The chain runs on its own: each sync's run ends, in order.
     let mut runs: Vec<RunRecord> = Vec::new();
@@ -123,9 +124,17 @@ async fn after_chain_runs_in_order_once(sc: Scenario) -> Result<()> {
         check_eq!(r.status(), "succeeded", "{sync}\n{r}");
         runs.push(r);
     }
-    check_eq!(runs[0].id(), first[0].as_str(), "the tick's run is the companies run");
     check_eq!(
-        [runs[0].0["trigger"].clone(), runs[1].0["trigger"].clone(), runs[2].0["trigger"].clone()],
+        runs[0].id(),
+        first[0].as_str(),
+        "the tick's run is the companies run"
+    );
+    check_eq!(
+        [
+            runs[0].0["trigger"].clone(),
+            runs[1].0["trigger"].clone(),
+            runs[2].0["trigger"].clone()
+        ],
         [json!("schedule"), json!("after"), json!("after")],
         "how each run was started"
     );
@@ -140,7 +149,12 @@ async fn after_chain_runs_in_order_once(sc: Scenario) -> Result<()> {
             before.0["sync"]
         );
     }
-    check_eq!(runs[0].count("created"), 2, "companies created\n{}", runs[0]);
+    check_eq!(
+        runs[0].count("created"),
+        2,
+        "companies created\n{}",
+        runs[0]
+    );
     check_eq!(runs[1].count("created"), 3, "users created\n{}", runs[1]);
     check_eq!(runs[2].count("sent"), 3, "events sent\n{}", runs[2]);
 
@@ -195,14 +209,20 @@ async fn after_chain_runs_in_order_once(sc: Scenario) -> Result<()> {
         Duration::from_millis(400),
         || async {
             let ids = sc.run_ids_of(&events_sync).await?;
-            Ok((ids.len() == 2).then(|| ids.into_iter().last()).flatten())
+            Ok((ids.len() == 2)
+                .then(|| ids.into_iter().next_back())
+                .flatten())
         },
     )
     .await?;
     let r = sc.api.wait(&last, RUN_TIMEOUT).await?;
     check_eq!(r.count("unchanged"), 3, "second events run\n{r}");
     for sync in chain {
-        check_eq!(sc.run_ids_of(sync).await?.len(), 2, "runs of {sync} after two ticks");
+        check_eq!(
+            sc.run_ids_of(sync).await?.len(),
+            2,
+            "runs of {sync} after two ticks"
+        );
     }
     Ok(())
 }
@@ -236,7 +256,9 @@ async fn alert_published_once_to_sns(sc: Scenario) -> Result<()> {
         &json!({"QueueUrl": queue_url, "AttributeNames": ["QueueArn"]}),
     )
     .await?;
-    let queue_arn = attrs["Attributes"]["QueueArn"].as_str().context("QueueArn")?;
+    let queue_arn = attrs["Attributes"]["QueueArn"]
+        .as_str()
+        .context("QueueArn")?;
     aws_call(
         moto,
         "sns",
@@ -291,9 +313,20 @@ async fn alert_published_once_to_sns(sc: Scenario) -> Result<()> {
         "run_id": r.id(), "seq": 0,
         "key": backflow_core::batch::batch_key(r.id(), 0),
     });
-    let url = format!("{}/2015-03-31/functions/load/invocations", sc.stack.watch_url);
-    let answer = reqwest::Client::new().post(&url).json(&batch).send().await?;
-    check!(answer.status().is_success(), "load answered {}", answer.status());
+    let url = format!(
+        "{}/2015-03-31/functions/load/invocations",
+        sc.stack.watch_url
+    );
+    let answer = reqwest::Client::new()
+        .post(&url)
+        .json(&batch)
+        .send()
+        .await?;
+    check!(
+        answer.status().is_success(),
+        "load answered {}",
+        answer.status()
+    );
     sc.api
         .invoke_trigger(&json!({"run_ended": {"run_id": r.id(), "sync": sync}}))
         .await?;
@@ -320,12 +353,10 @@ async fn alert_published_once_to_sns(sc: Scenario) -> Result<()> {
     ] {
         check!(body.contains(&part), "the message says {part:?}:\n{body}");
     }
-    for secret in [TOKEN] {
-        check!(
-            !body.contains(secret) && !subject.contains(secret),
-            "the access token is in the alert:\n{body}"
-        );
-    }
+    check!(
+        !body.contains(TOKEN) && !subject.contains(TOKEN),
+        "the access token is in the alert:\n{body}"
+    );
 
     // A run that crosses no threshold publishes nothing.
     sc.sql(&[format!(
@@ -333,11 +364,18 @@ async fn alert_published_once_to_sns(sc: Scenario) -> Result<()> {
     )])
     .await?;
     let clean = sc.api.run_to_end(&sync, RunRequest::normal()).await?;
-    check_eq!(clean.status(), "succeeded", "the run after the fix\n{clean}");
+    check_eq!(
+        clean.status(),
+        "succeeded",
+        "the run after the fix\n{clean}"
+    );
     // The load that ended it has answered: anything it published is queued.
     let after: Vec<Value> = receive(moto, &queue_url).await?;
     check!(
-        !after.iter().any(|m| m["Message"].as_str().unwrap_or_default().contains(clean.id())),
+        !after.iter().any(|m| m["Message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(clean.id())),
         "no alert for a clean run: {after:?}"
     );
     Ok(())
@@ -355,7 +393,8 @@ async fn receive(moto: &backflow_scenarios::stack::Moto, queue_url: &str) -> Res
     let mut envelopes = Vec::new();
     for m in out["Messages"].as_array().cloned().unwrap_or_default() {
         let body = m["Body"].as_str().unwrap_or_default();
-        envelopes.push(serde_json::from_str(body).with_context(|| format!("an SNS envelope: {body}"))?);
+        envelopes
+            .push(serde_json::from_str(body).with_context(|| format!("an SNS envelope: {body}"))?);
         aws_call(
             moto,
             "sqs",

@@ -2132,7 +2132,9 @@ async fn schedule_delivered_twice_starts_one_run(sc: Scenario) -> Result<()> {
     // The next minute's event is a new tick: it starts a run (the claim is per minute).
     let next = sc
         .api
-        .invoke_trigger(&backflow_scenarios::api::scheduled_event("2026-11-29T10:31:00Z"))
+        .invoke_trigger(&backflow_scenarios::api::scheduled_event(
+            "2026-11-29T10:31:00Z",
+        ))
         .await?;
     let next_started = started_of(&next);
     check_eq!(

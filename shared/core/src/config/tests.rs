@@ -640,7 +640,10 @@ fn long_form_mistakes_name_the_sync_field_and_line() {
 fn after_names_other_syncs_each_once() {
     for (extra, says) in [
         ("    after: [s]\n", "`after: s` names this sync itself"),
-        ("    after: [nope]\n", "`after: nope` names no sync (syncs: s)"),
+        (
+            "    after: [nope]\n",
+            "`after: nope` names no sync (syncs: s)",
+        ),
         ("    after: []\n", "ok"),
         ("    after: nope\n", "invalid type"),
     ] {
@@ -656,7 +659,9 @@ fn after_names_other_syncs_each_once() {
 /// Three syncs `a`, `b`, `c` with the given `after:` lists.
 fn chained(a: &str, b: &str, c: &str) -> String {
     let mut text = with_sync(USER_SYNC).replace("  s:\n", "  a:\n");
-    text.push_str(&format!("    after: [{a}]\n  b:\n{USER_SYNC}    after: [{b}]\n  c:\n{USER_SYNC}    after: [{c}]\n"));
+    text.push_str(&format!(
+        "    after: [{a}]\n  b:\n{USER_SYNC}    after: [{b}]\n  c:\n{USER_SYNC}    after: [{c}]\n"
+    ));
     text
 }
 
@@ -666,7 +671,12 @@ fn a_cycle_is_refused_naming_every_sync_on_it() {
     assert_eq!(ok.syncs["c"].after, vec!["b".to_string(), "a".to_string()]);
     for (a, b, c, cycle) in [
         ("b", "a", "", "`a` runs after `b` runs after `a`"),
-        ("c", "a", "b", "`a` runs after `c` runs after `b` runs after `a`"),
+        (
+            "c",
+            "a",
+            "b",
+            "`a` runs after `c` runs after `b` runs after `a`",
+        ),
         ("", "c", "b", "`b` runs after `c` runs after `b`"),
     ] {
         let e = parse_str(&chained(a, b, c)).expect_err(cycle);

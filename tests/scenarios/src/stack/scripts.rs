@@ -222,7 +222,12 @@ pub async fn aws_call(
 ) -> anyhow::Result<Value> {
     aws_py(
         moto,
-        vec!["call".into(), service.into(), method.into(), args.to_string()],
+        vec![
+            "call".into(),
+            service.into(),
+            method.into(),
+            args.to_string(),
+        ],
     )
     .await
 }

@@ -70,20 +70,8 @@ pub fn reasons(alerts: &Alerts, run: &RunRecord) -> Vec<String> {
 /// The rows of a run: its plan's, else (a run that failed before planning) its
 /// counts'.
 fn rows_of(run: &RunRecord) -> u64 {
-    let c = &run.counts;
-    let counted = c.created
-        + c.updated
-        + c.deleted
-        + c.archived
-        + c.sent
-        + c.unchanged
-        + c.invalid
-        + c.rejected
-        + c.not_found;
-    let planned = run.plan.map_or(0, |p| {
-        p.create + p.update + p.delete + p.archive + p.send + p.unchanged + p.invalid
-    });
-    planned.max(counted)
+    let planned = run.plan.map_or(0, |p| p.total());
+    planned.max(run.counts.total())
 }
 
 /// Seconds from `started_at` to `finished_at`.

@@ -90,6 +90,19 @@ impl Counts {
         }
     }
 
+    /// Rows counted, whatever their outcome.
+    pub fn total(&self) -> u64 {
+        self.created
+            + self.updated
+            + self.deleted
+            + self.archived
+            + self.sent
+            + self.unchanged
+            + self.invalid
+            + self.rejected
+            + self.not_found
+    }
+
     /// Rows that did not land.
     pub fn problems(&self) -> u64 {
         self.invalid + self.rejected + self.not_found

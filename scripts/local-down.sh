@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Stop what scripts/local-up.sh started (`make local-down`): cargo lambda watch
-# and the function processes it spawned, the Intercom emulator and moto.
+# Stop what scripts/local-up.sh started (`make local-down`): the ticker, cargo
+# lambda watch and the function processes it spawned, the Intercom emulator
+# and moto.
 #
 # Which stack: the one on LOCAL_AWS_PORT / LOCAL_INTERCOM_PORT /
 # LOCAL_LAMBDA_PORT (defaults 5000 / 4010 / 9000), as for local-up; with
@@ -90,12 +91,15 @@ stop() {
   say "$name: stopped (pid $pid)"
 }
 
+# The ticker first, so it does not invoke a function being stopped.
 if [[ ${1:-} == --all ]]; then
   shopt -s nullglob
+  for f in "$LOCAL_DIR"/ticker-*.pid; do stop "$f" ticker.py; done
   for f in "$LOCAL_DIR"/lambda-*.pid; do stop "$f" "lambda watch"; done
   for f in "$LOCAL_DIR"/emulator-*.pid; do stop "$f" intercom-emulator; done
   for f in "$LOCAL_DIR"/moto-*.pid; do stop "$f" moto_server.py; done
 else
+  stop "$LOCAL_DIR/ticker-$LOCAL_LAMBDA_PORT.pid" ticker.py
   stop "$LOCAL_DIR/lambda-$LOCAL_LAMBDA_PORT.pid" "lambda watch"
   stop "$LOCAL_DIR/emulator-$LOCAL_INTERCOM_PORT.pid" intercom-emulator
   stop "$LOCAL_DIR/moto-$LOCAL_AWS_PORT.pid" moto_server.py

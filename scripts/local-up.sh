@@ -3,6 +3,8 @@
 #   moto server (S3, DynamoDB, Secrets Manager, ...)   LOCAL_AWS_PORT      (5000)
 #   the Intercom emulator                                LOCAL_INTERCOM_PORT (4010)
 #   cargo lambda watch serving trigger/extract/load      LOCAL_LAMBDA_PORT   (9000)
+#   the ticker: EventBridge's every-minute Scheduled Event to trigger
+#   (scripts/ticker.py; LOCAL_TICKER=0 leaves it off)
 # then creates the tables, bucket and secrets that infra/template.yaml declares
 # and waits until the three functions answer and
 # GET http://127.0.0.1:$LOCAL_LAMBDA_PORT/lambda-url/trigger/syncs answers 200.
@@ -166,11 +168,29 @@ if ! "${stack[@]}" warm --lambda-url "$LAMBDA_URL" --log "$LAMBDA_LOG" "${pid_op
   die "the functions did not come up (log: $LAMBDA_LOG)"
 fi
 
+# --------------------------------------------- (e) the schedule (ticker) --
+# EventBridge's every-minute rule, locally: a Scheduled Event to trigger on
+# every whole minute (scripts/ticker.py), so cron schedules and `after:`
+# chains run here as deployed. LOCAL_TICKER=0 leaves it off.
+TICKER_PID="$LOCAL_DIR/ticker-$LOCAL_LAMBDA_PORT.pid"
+TICKER_LOG="$LOCAL_DIR/ticker-$LOCAL_LAMBDA_PORT.log"
+if [[ ${LOCAL_TICKER:-1} == 0 ]]; then
+  say "ticker: off (LOCAL_TICKER=0): schedules fire only when trigger is sent a Scheduled Event"
+elif [[ -f $TICKER_PID ]] && kill -0 "$(cat "$TICKER_PID")" 2>/dev/null \
+  && tr '\0' ' ' <"/proc/$(cat "$TICKER_PID")/cmdline" 2>/dev/null | grep -q ticker.py; then
+  say "ticker: already running (pid $(cat "$TICKER_PID"))"
+else
+  say "starting the ticker: a Scheduled Event to trigger every minute on the minute"
+  start "ticker-$LOCAL_LAMBDA_PORT" "$TICKER_LOG" \
+    "$BACKFLOW_PYTHON" -u "$REPO/scripts/ticker.py" --lambda-url "$LAMBDA_URL" --stack-name backflow
+fi
+
 cat <<EOF
 local-up: ready
   AWS (moto):         $AWS_URL            tables $BACKFLOW_STATE_TABLE, $BACKFLOW_RUNS_TABLE; bucket $BACKFLOW_BUCKET; secret backflow/intercom
   Intercom emulator:  $INTERCOM_URL            token: $INTERCOM_ACCESS_TOKEN
   Lambda (watch):     $LAMBDA_URL            invoke: POST $LAMBDA_URL/2015-03-31/functions/{trigger,extract,load}/invocations
+  schedule (ticker):  a Scheduled Event to trigger every minute (log: $TICKER_LOG)
   backflow API:       $LAMBDA_URL/lambda-url/trigger/syncs   (/syncs/{sync}/runs, /runs/{id}, /runs/{id}/rows)
   config:             $BACKFLOW_CONFIG
   Python tools:       $BACKFLOW_PYTHON

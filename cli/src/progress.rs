@@ -32,19 +32,8 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn of(r: &RunRecord) -> Snapshot {
-        let c = &r.counts;
-        let rows_done = c.created
-            + c.updated
-            + c.deleted
-            + c.archived
-            + c.sent
-            + c.unchanged
-            + c.invalid
-            + c.rejected
-            + c.not_found;
-        let rows_planned = r
-            .plan
-            .map(|p| p.create + p.update + p.delete + p.archive + p.send + p.unchanged + p.invalid);
+        let rows_done = r.counts.total();
+        let rows_planned = r.plan.map(|p| p.total());
         Snapshot {
             status: r.status,
             dry_run: r.dry_run,

@@ -7,11 +7,13 @@
 //! - [`stack`]: `--stack` resolution against moto's CloudFormation (a stack whose
 //!   `ApiUrl` output is the verifying server; a missing stack; a stack without the
 //!   output).
+//! - [`validate`]: `backflow validate` on `after:` chains (a cycle names its syncs).
 //!
 //! The commands against a real local stack are in `tests/scenarios/tests/cli.rs`.
 
 mod sigv4;
 mod stack;
+mod validate;
 mod verifier;
 
 use std::process::{Command, Output};

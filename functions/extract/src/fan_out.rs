@@ -95,13 +95,7 @@ impl Extract {
     }
 
     async fn finish(&self, run: &RunRecord, status: RunStatus) -> anyhow::Result<()> {
-        if self
-            .runs
-            .finish(&run.run_id, &run.sync, status, None)
-            .await?
-        {
-            tracing::info!(event = "run_finished", status = status.as_str(), run_id = %run.run_id, sync = %run.sync);
-        }
+        self.end.end(&run.run_id, &run.sync, status, None).await?;
         Ok(())
     }
 }

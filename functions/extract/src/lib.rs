@@ -41,7 +41,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use backflow_aws::{Aws, Batches, Invoker, RunStore, Settings, StateStore};
+use backflow_aws::{Aws, Batches, Invoker, RunEnd, RunStore, Settings, StateStore};
 use backflow_core::run::{RunRecord, RunStatus, Usage};
 
 use fan_out::Recorded;
@@ -57,6 +57,8 @@ pub struct Extract {
     pub state: StateStore,
     pub batches: Batches,
     pub invoker: Invoker,
+    /// How a run ends here (a dry run, nothing to send, a failure).
+    pub end: RunEnd,
 }
 
 impl Extract {
@@ -66,6 +68,7 @@ impl Extract {
             state: StateStore::new(aws.dynamodb.clone(), settings.state_table.clone()),
             batches: Batches::new(aws.s3.clone(), settings.bucket.clone()),
             invoker: Invoker::new(aws.lambda.clone(), settings.local_invoke_detach),
+            end: RunEnd::new(&aws, &settings, true),
             aws,
             settings,
         }
@@ -95,6 +98,11 @@ impl Extract {
                 .await?
         {
             tracing::info!(run_id = %run.run_id, status = run.status.as_str(), "extract: nothing to do");
+            // A retry of the delivery that ended the run (a dry run, a
+            // failure) may find what follows the ending cut short by a crash.
+            if run.status.is_finished() {
+                self.end.ended(&run.run_id).await?;
+            }
             return Ok(json!({"run_id": run.run_id, "skipped": true}));
         }
         let mut usage = Usage::default();
@@ -111,13 +119,9 @@ impl Extract {
             Ok(status) => Ok(json!({"run_id": run.run_id, "status": status.as_str()})),
             Err(e) => {
                 let message = format!("{e:#}");
-                if self
-                    .runs
-                    .finish(&run.run_id, &run.sync, RunStatus::Failed, Some(&message))
-                    .await?
-                {
-                    tracing::error!(event = "run_finished", status = "failed", run_id = %run.run_id, sync = %run.sync, error = %message);
-                }
+                self.end
+                    .end(&run.run_id, &run.sync, RunStatus::Failed, Some(&message))
+                    .await?;
                 Ok(json!({"run_id": run.run_id, "status": "failed"}))
             }
         }

@@ -29,7 +29,9 @@ use std::time::Instant;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use backflow_aws::{Aws, Batches, RunStore, RunTag, Secrets, Settings, StateItem, StateStore};
+use backflow_aws::{
+    Aws, Batches, RunEnd, RunStore, RunTag, Secrets, Settings, StateItem, StateStore,
+};
 use backflow_core::batch::Batch;
 use backflow_core::run::{final_status, Counts, RowReport, RunStatus, Usage};
 use backflow_intercom::Client;
@@ -49,6 +51,8 @@ pub struct Load {
     pub runs: RunStore,
     pub state: StateStore,
     pub batches: Batches,
+    /// How a run ends here (its last batch, or a batch that failed).
+    pub end: RunEnd,
 }
 
 impl Load {
@@ -57,6 +61,7 @@ impl Load {
             runs: RunStore::new(aws.dynamodb.clone(), settings.runs_table.clone()),
             state: StateStore::new(aws.dynamodb.clone(), settings.state_table.clone()),
             batches: Batches::new(aws.s3.clone(), settings.bucket.clone()),
+            end: RunEnd::new(&aws, &settings, true),
             aws,
             settings,
         }
@@ -74,6 +79,9 @@ impl Load {
         };
         if run.status.is_finished() {
             tracing::info!(run_id = %run.run_id, seq = request.seq, "load: run already finished");
+            // A retry of the delivery that ended the run may find it ended
+            // with what follows cut short by a crash: do that (idempotent).
+            self.end.ended(&run.run_id).await?;
             return Ok(json!({"skipped": true}));
         }
         let batch = self.batches.get(&request).await?;
@@ -107,25 +115,32 @@ impl Load {
             )
             .await?;
         if let Some(message) = &fatal {
-            if self
-                .runs
-                .finish(&run.run_id, &run.sync, RunStatus::Failed, Some(message))
-                .await?
-            {
-                tracing::error!(event = "run_finished", status = "failed", run_id = %run.run_id, sync = %run.sync, error = %message);
+            self.end
+                .end(&run.run_id, &run.sync, RunStatus::Failed, Some(message))
+                .await?;
+        } else {
+            // Also when another delivery counted this batch: it may have died
+            // before it could end the run.
+            if !applied {
+                tracing::info!(run_id = %run.run_id, seq = batch.seq, "load: batch counted by an earlier delivery");
             }
-        } else if applied {
             self.finish_if_last(&run.run_id, &run.sync).await?;
         }
         Ok(json!({"run_id": run.run_id, "seq": batch.seq, "counts": counts}))
     }
 
-    /// The last batch to finish closes the run.
+    /// The last batch to finish closes the run. A run found ended already (a
+    /// redelivered last batch) gets what follows its ending again, which is
+    /// idempotent and heals an ending cut short by a crash.
     async fn finish_if_last(&self, run_id: &str, sync: &str) -> anyhow::Result<()> {
         let Some(run) = self.runs.get_run(run_id).await? else {
             return Ok(());
         };
-        if run.status.is_finished() || run.batches.done + run.batches.failed < run.batches.total {
+        if run.status.is_finished() {
+            self.end.ended(run_id).await?;
+            return Ok(());
+        }
+        if run.batches.done + run.batches.failed < run.batches.total {
             return Ok(());
         }
         let status = if run.batches.failed > 0 {
@@ -135,13 +150,7 @@ impl Load {
         };
         let error =
             (run.batches.failed > 0).then(|| format!("{} batch(es) failed", run.batches.failed));
-        if self
-            .runs
-            .finish(run_id, sync, status, error.as_deref())
-            .await?
-        {
-            tracing::info!(event = "run_finished", status = status.as_str(), run_id = %run_id, sync = %sync, counts = ?run.counts);
-        }
+        self.end.end(run_id, sync, status, error.as_deref()).await?;
         Ok(())
     }
 

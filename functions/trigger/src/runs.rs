@@ -125,8 +125,8 @@ pub async fn start(
     {
         let message = format!("could not start extract: {e}");
         let _ = trigger
-            .runs
-            .finish(&run_id, sync, RunStatus::Failed, Some(&message))
+            .end
+            .end(&run_id, sync, RunStatus::Failed, Some(&message))
             .await;
         return Err(StartError::Internal(message));
     }
@@ -169,13 +169,10 @@ async fn mark_stalled(trigger: &Trigger, run: &RunRecord) -> Result<(), AwsError
         "stalled: no progress for more than {} s (BACKFLOW_RUN_DEADLINE_SECS)",
         trigger.settings.run_deadline_secs
     );
-    if trigger
-        .runs
-        .finish(&run.run_id, &run.sync, RunStatus::Failed, Some(&message))
-        .await?
-    {
-        tracing::warn!(event = "run_finished", status = "failed", run_id = %run.run_id, sync = %run.sync, error = %message);
-    }
+    trigger
+        .end
+        .end(&run.run_id, &run.sync, RunStatus::Failed, Some(&message))
+        .await?;
     Ok(())
 }
 

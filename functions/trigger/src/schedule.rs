@@ -67,6 +67,15 @@ pub async fn handle(trigger: &Trigger, event: &Value) -> anyhow::Result<Vec<Stri
             Err(e) => tracing::error!(sync = %name, error = ?e, "scheduled start failed"),
         }
     }
+    // Catch-up for `after:`: a sync whose `after:` syncs ended while it was
+    // busy, or whose `run_ended` invoke was lost, starts here.
+    let waiting: Vec<&str> = config
+        .syncs
+        .iter()
+        .filter(|(_, spec)| !spec.after.is_empty())
+        .map(|(name, _)| name.as_str())
+        .collect();
+    started.extend(crate::chain::start_waiting(trigger, &config, &waiting).await?);
     Ok(started)
 }
 

@@ -21,6 +21,9 @@ use backflow_trigger::Trigger;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
+/// A run id as `trigger` makes them.
+const RUN: &str = "20261206T100000Z-abcd1234";
+
 /// Invocations the Lambda stand-in received: (request path, payload).
 type Invokes = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
@@ -62,6 +65,7 @@ syncs:
     key: { column: id, field: external_id }
     fields:
       email: email
+    after: [users]
 "#;
 
 async fn stack() -> Stack {
@@ -98,6 +102,8 @@ async fn stack() -> Stack {
         load_function: "backflow-load".into(),
         run_deadline_secs: 900,
         local_invoke_detach: false,
+        trigger_function: None,
+        alerts_topic_arn: None,
     };
     Stack {
         trigger: Trigger::new(aws, settings),
@@ -504,9 +510,51 @@ async fn hostile_requests_answer_4xx_and_start_nothing() {
             "a Scheduled Event with a number time",
             json!({"detail-type": "Scheduled Event", "time": 0}),
         ),
+        // What `extract` and `load` send when a run ended (`after:` chains).
+        (
+            "run_ended as an array",
+            json!({"run_ended": [RUN, "users"]}),
+        ),
+        ("run_ended as null", json!({"run_ended": null})),
+        ("run_ended as a string", json!({"run_ended": "users"})),
+        (
+            "run_ended without a sync",
+            json!({"run_ended": {"run_id": RUN}}),
+        ),
+        (
+            "run_ended with a path for a run id",
+            json!({"run_ended": {"run_id": "../x", "sync": "users"}}),
+        ),
+        (
+            "run_ended with an unknown key",
+            json!({"run_ended": {"run_id": RUN, "sync": "users", "start": true}}),
+        ),
+        (
+            "run_ended with an empty sync",
+            json!({"run_ended": {"run_id": RUN, "sync": ""}}),
+        ),
+        (
+            "run_ended with a control character in the sync",
+            json!({"run_ended": {"run_id": RUN, "sync": "us\u{0}ers"}}),
+        ),
+        (
+            "run_ended with a nested array for a sync",
+            json!({"run_ended": {"run_id": RUN, "sync": [[["users"]]]}}),
+        ),
     ] {
         let result = stack.trigger.handle(event).await;
         assert!(result.is_err(), "{what}: {result:?}");
+    }
+
+    // Well-formed, but no run of `users` ended well: `café` (after: [users])
+    // is not due, and a sync nobody waits for starts nothing.
+    for sync in ["users", "nobody-waits-for-me"] {
+        let answer = stack
+            .trigger
+            .handle(json!({"run_ended": {"run_id": RUN, "sync": sync}}))
+            .await
+            .expect("a well-formed run_ended");
+        assert_eq!(answer, json!({"started": []}), "{sync}");
     }
 
     assert_eq!(
@@ -535,4 +583,46 @@ async fn hostile_requests_answer_4xx_and_start_nothing() {
     let invokes = stack.invokes();
     assert_eq!(invokes.len(), 2, "{invokes:?}");
     assert!(invokes[0].0.contains("backflow-extract"), "{invokes:?}");
+}
+
+/// `café` runs `after: [users]`: once a run of `users` ended well, the
+/// `run_ended` that says so starts `café` once, however often it is delivered,
+/// and the minute's tick (which also looks) does not start it again.
+#[tokio::test]
+async fn run_ended_delivered_twice_starts_the_waiting_sync_once() {
+    let stack = stack().await;
+    let ended = json!({"run_ended": {"run_id": RUN, "sync": "users"}});
+    stack
+        .trigger
+        .runs
+        .record_ended_ok("users", RUN, backflow_aws::runs::now_ms())
+        .await
+        .expect("record the ending");
+    let first = stack.trigger.handle(ended.clone()).await.expect("first");
+    let started = first["started"].as_array().cloned().unwrap_or_default();
+    assert_eq!(started.len(), 1, "{first}");
+    let again = stack.trigger.handle(ended).await.expect("again");
+    assert_eq!(
+        again,
+        json!({"started": []}),
+        "the same ending delivered again"
+    );
+    // The tick starts `users` (due every minute), not `café` a second time.
+    let tick = stack
+        .trigger
+        .handle(json!({"detail-type": "Scheduled Event", "time": "2026-12-06T10:01:00Z"}))
+        .await
+        .expect("tick");
+    assert_eq!(tick["started"].as_array().map(Vec::len), Some(1), "{tick}");
+    let run = stack
+        .trigger
+        .runs
+        .get_run(started[0].as_str().unwrap_or_default())
+        .await
+        .expect("read the run")
+        .expect("the run exists");
+    assert_eq!(run.sync, "café");
+    assert_eq!(run.trigger, backflow_core::run::Trigger::After);
+    let extracts = stack.invokes();
+    assert_eq!(extracts.len(), 2, "café once, users once: {extracts:?}");
 }

@@ -6,13 +6,15 @@
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 
-/// The four AWS clients backflow uses.
+/// The AWS clients backflow uses.
 #[derive(Debug, Clone)]
 pub struct Aws {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub lambda: aws_sdk_lambda::Client,
+    /// Alerts (`alerts:` on a sync).
+    pub sns: aws_sdk_sns::Client,
 }
 
 impl Aws {
@@ -56,7 +58,9 @@ impl Aws {
         let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(config);
         let mut secrets = aws_sdk_secretsmanager::config::Builder::from(config);
         let mut lambda = aws_sdk_lambda::config::Builder::from(config);
+        let mut sns = aws_sdk_sns::config::Builder::from(config);
         if let Some(url) = endpoint {
+            sns = sns.endpoint_url(url);
             s3 = s3.endpoint_url(url);
             dynamodb = dynamodb.endpoint_url(url);
             secrets = secrets.endpoint_url(url);
@@ -67,6 +71,7 @@ impl Aws {
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
             secrets: aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
             lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
+            sns: aws_sdk_sns::Client::from_conf(sns.build()),
         }
     }
 }

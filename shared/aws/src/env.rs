@@ -26,6 +26,13 @@ pub struct Settings {
     pub run_deadline_secs: u64,
     /// `BACKFLOW_LOCAL_INVOKE=detach`: local stack only, see [`crate::Invoker`].
     pub local_invoke_detach: bool,
+    /// `BACKFLOW_TRIGGER_FUNCTION`: the name `extract` and `load` tell that a run
+    /// ended, so the syncs waiting for it (`after:`) start; unset, they start at
+    /// the next minute's tick.
+    pub trigger_function: Option<String>,
+    /// `BACKFLOW_ALERTS_TOPIC_ARN`: the SNS topic a sync's `alerts:` publish to;
+    /// unset, no alert is published.
+    pub alerts_topic_arn: Option<String>,
 }
 
 impl Settings {
@@ -70,6 +77,8 @@ impl Settings {
             load_function: required("BACKFLOW_LOAD_FUNCTION")?,
             run_deadline_secs,
             local_invoke_detach,
+            trigger_function: get("BACKFLOW_TRIGGER_FUNCTION"),
+            alerts_topic_arn: get("BACKFLOW_ALERTS_TOPIC_ARN"),
         })
     }
 }

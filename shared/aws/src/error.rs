@@ -85,6 +85,9 @@ pub enum Error {
     /// A Lambda invocation was refused or failed.
     #[error("invoking Lambda function `{function}` failed: {message}")]
     Invoke { function: String, message: String },
+    /// Publishing an alert to the SNS topic failed.
+    #[error("publishing to SNS topic `{topic}` failed: {message}")]
+    Publish { topic: String, message: String },
 }
 
 impl Error {

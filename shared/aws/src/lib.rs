@@ -1,7 +1,7 @@
 //! backflow's AWS adapters: thin, tested IO around the pure core.
 //!
 //! # Layout
-//! - [`clients`]: [`Aws`], the four SDK clients, built once per cold start (outside the
+//! - [`clients`]: [`Aws`], the SDK clients, built once per cold start (outside the
 //!   handler) so warm invocations reuse their connections; honours `AWS_ENDPOINT_URL*`
 //!   (moto locally).
 //! - [`env`](mod@env): [`Settings`], the functions' `BACKFLOW_*` environment.
@@ -18,6 +18,8 @@
 //!   concurrent function calling one Intercom app (a counter per app and 10-second
 //!   window in the runs table); [`share_budget`] puts a client on it.
 //! - [`invoke`]: [`Invoker`], asynchronous Lambda invocations (the fan-out).
+//! - [`ended`]: [`RunEnd`], the one way a run ends: the record finished, then
+//!   the sync's `alerts:` (SNS) and the syncs waiting for it (`after:`).
 //! - [`error`]: the crate's one [`Error`]; never carries a secret value.
 //! - [`logging`]: the functions' JSON log setup (one object per line).
 //!
@@ -27,6 +29,7 @@ pub mod batches;
 pub mod budget;
 pub mod clients;
 pub mod config_source;
+pub mod ended;
 pub mod env;
 pub mod error;
 pub mod invoke;
@@ -41,6 +44,7 @@ pub use batches::Batches;
 pub use budget::{share_budget, DynamoBudget};
 pub use clients::Aws;
 pub use config_source::{load_config, sqlite_path};
+pub use ended::RunEnd;
 pub use env::Settings;
 pub use error::Error;
 pub use invoke::Invoker;

@@ -315,6 +315,30 @@ pub struct SyncSpec {
     /// Rows per S3 batch / load invocation (default 1000).
     #[serde(default)]
     pub batch_size: Option<usize>,
+    /// Syncs this one runs after: it starts when a run of each has ended
+    /// `succeeded` or `partial` since its own last run ([`crate::chain`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+    /// When a run of this sync publishes to the stack's SNS topic ([`crate::alert`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<Alerts>,
+}
+
+/// `alerts: { failed, rejected_pct, max_minutes }`: each set threshold is one
+/// reason to publish when a run ends.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alerts {
+    /// A run that ends `failed`.
+    #[serde(default)]
+    pub failed: bool,
+    /// A run whose rows that did not land (invalid, rejected, not found) are
+    /// more than this percentage of its rows.
+    #[serde(default)]
+    pub rejected_pct: Option<f64>,
+    /// A run that took longer than this many minutes.
+    #[serde(default)]
+    pub max_minutes: Option<u64>,
 }
 
 /// The right side of a `fields` entry: a column name (`ltv`), or the long form

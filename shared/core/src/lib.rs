@@ -31,6 +31,8 @@
 //!   per Intercom app: which 10-second window a call counts in, how many calls to
 //!   take at once, what to do with the store's answer (the store is `backflow-aws`).
 //! - [`schedule`]: which cron schedules are due at a given minute.
+//! - [`chain`]: `after:` between syncs: cycles, and when a waiting sync is due.
+//! - [`alert`]: `alerts:`: whether an ended run crosses a threshold, and the message.
 //! - [`cost`]: what a run cost in dollars at AWS list prices, from its usage.
 //! - [`error`]: [`Error`], the crate's one error type; every message names the
 //!   file, line, sync, key or column at fault.
@@ -38,9 +40,11 @@
 //! Nothing here does IO: no tokio, no HTTP, no AWS SDK, no database. The adapters
 //! (`backflow-aws`, `backflow-warehouse`, `backflow-intercom`) and the functions do.
 
+pub mod alert;
 pub mod api;
 pub mod batch;
 pub mod budget;
+pub mod chain;
 pub mod config;
 pub mod cost;
 pub mod error;

@@ -30,6 +30,42 @@ pub fn extract_request(event: &Value) -> Result<ExtractRequest, Error> {
     Ok(request)
 }
 
+/// What a function that ended a run tells `trigger`, so it starts the syncs
+/// waiting for this one (`after:`): `{"run_ended": {"run_id", "sync"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunEnded {
+    pub run_id: String,
+    pub sync: String,
+}
+
+/// The longest sync name a `run_ended` payload may carry (a DynamoDB key part).
+pub const MAX_SYNC_NAME_BYTES: usize = 256;
+
+/// A `trigger` invocation's `run_ended` member.
+pub fn run_ended(event: &Value) -> Result<RunEnded, Error> {
+    const WHAT: &str = "run_ended payload";
+    let inner = event.get("run_ended").unwrap_or(&Value::Null);
+    let request: RunEnded = object(WHAT, inner, "{\"run_id\", \"sync\"}")?;
+    check_run_id(WHAT, &request.run_id)?;
+    if request.sync.is_empty()
+        || request.sync.len() > MAX_SYNC_NAME_BYTES
+        || request.sync.chars().any(char::is_control)
+    {
+        let shown: String = request
+            .sync
+            .chars()
+            .take(80)
+            .flat_map(char::escape_default)
+            .collect();
+        return Err(payload(
+            WHAT,
+            format!("`sync` `{shown}` is not a sync name (1 to {MAX_SYNC_NAME_BYTES} bytes, no control characters)"),
+        ));
+    }
+    Ok(request)
+}
+
 /// A `load` invocation's payload.
 pub fn load_request(event: &Value) -> Result<LoadRequest, Error> {
     const WHAT: &str = "load payload";

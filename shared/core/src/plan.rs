@@ -63,6 +63,17 @@ pub struct PlanCounts {
 }
 
 impl PlanCounts {
+    /// Rows planned, whatever their action.
+    pub fn total(&self) -> u64 {
+        self.create
+            + self.update
+            + self.delete
+            + self.archive
+            + self.send
+            + self.unchanged
+            + self.invalid
+    }
+
     pub fn add(&mut self, action: Option<Action>) {
         match action {
             None => self.unchanged += 1,

@@ -45,6 +45,8 @@ impl RunStatus {
 pub enum Trigger {
     Api,
     Schedule,
+    /// Started by `after:`: the syncs it waits for ended.
+    After,
 }
 
 /// What happened, per row outcome.
@@ -86,6 +88,19 @@ impl Counts {
             Outcome::Rejected => self.rejected += 1,
             Outcome::NotFound => self.not_found += 1,
         }
+    }
+
+    /// Rows counted, whatever their outcome.
+    pub fn total(&self) -> u64 {
+        self.created
+            + self.updated
+            + self.deleted
+            + self.archived
+            + self.sent
+            + self.unchanged
+            + self.invalid
+            + self.rejected
+            + self.not_found
     }
 
     /// Rows that did not land.

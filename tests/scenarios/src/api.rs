@@ -348,3 +348,27 @@ impl Api {
             .with_context(|| format!("no rows array in {}", ans.text))
     }
 }
+
+/// An EventBridge Scheduled Event for `time` (the every-minute rule's shape,
+/// as `scripts/ticker.py` sends it on the local stack).
+pub fn scheduled_event(time: &str) -> Value {
+    json!({
+        "version": "0", "id": format!("tick-{time}"), "detail-type": "Scheduled Event",
+        "source": "aws.events", "account": "123456789012", "time": time,
+        "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/backflow-tick"],
+        "detail": {},
+    })
+}
+
+/// The run ids `trigger` answered a Scheduled Event (or a `run_ended`) with.
+pub fn started(answer: &Value) -> Vec<String> {
+    answer["started"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}

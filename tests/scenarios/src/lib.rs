@@ -386,6 +386,37 @@ impl Scenario {
             .await
     }
 
+    /// The ids of `sync`'s run records in the stack's runs table (`sk = RUN`).
+    pub async fn run_ids_of(
+        &self,
+        sync: &str,
+    ) -> anyhow::Result<std::collections::BTreeSet<String>> {
+        let moto = moto().await?;
+        let mut ids = std::collections::BTreeSet::new();
+        let mut start: Option<Value> = None;
+        loop {
+            let mut args = json!({
+                "TableName": self.stack.runs_table, "ConsistentRead": true,
+                "FilterExpression": "sk = :run AND #sync = :sync",
+                "ExpressionAttributeNames": {"#sync": "sync"},
+                "ExpressionAttributeValues": {":run": {"S": "RUN"}, ":sync": {"S": sync}},
+            });
+            if let Some(k) = start.take() {
+                args["ExclusiveStartKey"] = k;
+            }
+            let page = stack::dynamodb_call(moto, "scan", &args).await?;
+            for item in page["Items"].as_array().cloned().unwrap_or_default() {
+                if let Some(pk) = item["pk"]["S"].as_str() {
+                    ids.insert(pk.trim_start_matches("RUN#").to_string());
+                }
+            }
+            match page.get("LastEvaluatedKey") {
+                Some(k) if !k.is_null() => start = Some(k.clone()),
+                _ => return Ok(ids),
+            }
+        }
+    }
+
     /// Run SQL statements on the warehouse.
     pub async fn sql(&self, statements: &[String]) -> anyhow::Result<()> {
         self.stack.warehouse.exec(statements).await

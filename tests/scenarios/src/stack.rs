@@ -38,7 +38,7 @@ use serde_json::Value;
 
 pub use backflow_localstack::process::{kill_group, spawn_group};
 pub use crash::{crash_tree, process_tree};
-pub use scripts::{aws_contents, create_resources, dynamodb_call, put_secret};
+pub use scripts::{aws_call, aws_contents, create_resources, dynamodb_call, put_secret};
 
 mod crash;
 mod scripts;

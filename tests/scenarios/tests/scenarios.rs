@@ -2082,44 +2082,6 @@ async fn concurrent_run_conflict(sc: Scenario) -> Result<()> {
 // ---------------------------------------------------------------------------
 // 11b. the same Scheduled Event delivered twice to `trigger` starts one run
 
-/// An EventBridge Scheduled Event for `time` (the every-minute rule's shape).
-fn scheduled_event(time: &str) -> Value {
-    json!({
-        "version": "0", "id": format!("tick-{time}"), "detail-type": "Scheduled Event",
-        "source": "aws.events", "account": "123456789012", "time": time,
-        "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/backflow-tick"],
-        "detail": {},
-    })
-}
-
-/// Run records of `sync` in the stack's runs table (`sk = RUN`), by run id.
-async fn run_records_of(sc: &Scenario, sync: &str) -> Result<BTreeSet<String>> {
-    let moto = backflow_scenarios::moto().await?;
-    let mut ids = BTreeSet::new();
-    let mut start: Option<Value> = None;
-    loop {
-        let mut args = json!({
-            "TableName": sc.stack.runs_table, "ConsistentRead": true,
-            "FilterExpression": "sk = :run AND #sync = :sync",
-            "ExpressionAttributeNames": {"#sync": "sync"},
-            "ExpressionAttributeValues": {":run": {"S": "RUN"}, ":sync": {"S": sync}},
-        });
-        if let Some(k) = start.take() {
-            args["ExclusiveStartKey"] = k;
-        }
-        let page = backflow_scenarios::stack::dynamodb_call(moto, "scan", &args).await?;
-        for item in page["Items"].as_array().cloned().unwrap_or_default() {
-            if let Some(pk) = item["pk"]["S"].as_str() {
-                ids.insert(pk.trim_start_matches("RUN#").to_string());
-            }
-        }
-        match page.get("LastEvaluatedKey") {
-            Some(k) if !k.is_null() => start = Some(k.clone()),
-            _ => return Ok(ids),
-        }
-    }
-}
-
 async fn schedule_delivered_twice_starts_one_run(sc: Scenario) -> Result<()> {
     let (dest, ic) = sc.emulator(Profile::Plain).await?;
     let rows: Vec<Vec<Val>> = (1..=3)
@@ -2131,20 +2093,10 @@ async fn schedule_delivered_twice_starts_one_run(sc: Scenario) -> Result<()> {
     let mut spec = user_spec(&dest, "id", "external_id", json!({"email": "email"}));
     spec["schedule"] = json!("* * * * *");
     let sync = sc.add_sync("people", &format!("select id, email from {table}"), spec)?;
-    let started_of = |answer: &Value| -> Vec<String> {
-        answer["started"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let started_of = backflow_scenarios::api::started;
 
     // First delivery: this sync (the only one on the stack with a schedule) starts.
-    let event = scheduled_event("2026-11-29T10:30:00Z");
+    let event = backflow_scenarios::api::scheduled_event("2026-11-29T10:30:00Z");
     let first = sc.api.invoke_trigger(&event).await?;
     let started = started_of(&first);
     check_eq!(
@@ -2171,7 +2123,7 @@ async fn schedule_delivered_twice_starts_one_run(sc: Scenario) -> Result<()> {
         "runs started by the same Scheduled Event delivered again: {again}"
     );
     check_eq!(
-        run_records_of(&sc, &sync).await?,
+        sc.run_ids_of(&sync).await?,
         BTreeSet::from([started[0].clone()]),
         "run records of the sync after the event came twice"
     );
@@ -2184,7 +2136,9 @@ async fn schedule_delivered_twice_starts_one_run(sc: Scenario) -> Result<()> {
     // The next minute's event is a new tick: it starts a run (the claim is per minute).
     let next = sc
         .api
-        .invoke_trigger(&scheduled_event("2026-11-29T10:31:00Z"))
+        .invoke_trigger(&backflow_scenarios::api::scheduled_event(
+            "2026-11-29T10:31:00Z",
+        ))
         .await?;
     let next_started = started_of(&next);
     check_eq!(
@@ -2199,7 +2153,7 @@ async fn schedule_delivered_twice_starts_one_run(sc: Scenario) -> Result<()> {
     check_eq!(r.status(), "succeeded", "the next minute's run\n{r}");
     check_eq!(r.count("unchanged"), 3, "counts.unchanged\n{r}");
     check_eq!(
-        run_records_of(&sc, &sync).await?.len(),
+        sc.run_ids_of(&sync).await?.len(),
         2,
         "run records: one per minute"
     );

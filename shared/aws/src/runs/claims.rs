@@ -54,7 +54,7 @@ impl RunStore {
     }
 
     /// Puts `item` unless its key exists; `false` when it did.
-    async fn put_if_absent(&self, item: Item) -> Result<bool, Error> {
+    pub(super) async fn put_if_absent(&self, item: Item) -> Result<bool, Error> {
         let result = self
             .dynamodb
             .put_item()

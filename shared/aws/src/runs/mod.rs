@@ -7,12 +7,13 @@
 //!
 //! | item | `pk` | `sk` | attributes |
 //! |---|---|---|---|
-//! | run (*TTL*) | `RUN#<id>` | `RUN` | `doc` (S, the [`RunRecord`](backflow_core::run::RunRecord) JSON as created), `sync` (S), `status` (S), `updated_at` (N, the progress heartbeat), counters below, `plan`/`samples`/`warnings` (S, JSON, set by [`RunStore::set_plan`]), `finished_at` (S, RFC 3339), `error` (S) |
+//! | run (*TTL*) | `RUN#<id>` | `RUN` | `doc` (S, the [`RunRecord`](backflow_core::run::RunRecord) JSON as created), `sync` (S), `status` (S), `updated_at` (N, the progress heartbeat), counters below, `plan`/`samples`/`warnings` (S, JSON, set by [`RunStore::set_plan`]), `finished_at` (S, RFC 3339), `error` (S), `alerted_at` (N, set once its alert is published) |
 //! | row report (*TTL*) | `RUN#<id>` | `ROW#<outcome>#<seq:06>#<idx:06>` | `doc` (S, [`RowReport`](backflow_core::run::RowReport) JSON) |
 //! | batch marker (*TTL*) | `RUN#<id>` | `BATCH#<seq:06>` | `failed` (BOOL), `at` (N) |
 //! | sync lock | `SYNC#<sync>` | `LOCK` | `run_id` (S), `since` (N) |
-//! | sync meta | `SYNC#<sync>` | `META` | `last_run_id` (S) |
+//! | sync meta | `SYNC#<sync>` | `META` | `last_run_id` (S); `started_ms` (N, when its last run that was not a dry run started); `ok_run_id` (S) and `ok_at_ms` (N): its last run that ended `succeeded`/`partial` (`after:` chains) |
 //! | schedule claim (*TTL*) | `SYNC#<sync>` | `SCHED#<minute, RFC 3339>` | `claimed_at` (N) |
+//! | `after:` claim (*TTL*) | `SYNC#<sync>` | `AFTER#<run ids followed, +-joined>` | `claimed_at` (N) |
 //!
 //! Run counters (N), updated atomically with `ADD` so concurrent loaders never lose
 //! an update: `c_created c_updated c_deleted c_archived c_sent c_unchanged c_invalid
@@ -30,6 +31,8 @@
 //!   transaction conditional on the marker's absence: a retried `load` adds nothing.
 //! - Row reports have deterministic sort keys: a retried `load` overwrites them.
 //! - [`RunStore::claim_schedule`] is a conditional put per (sync, minute).
+//! - [`RunStore::claim_after`] is a conditional put per (waiting sync, the runs
+//!   it follows); [`RunStore::claim_alert`] a conditional `alerted_at` on the run.
 //!
 //! A run that stopped making progress (`updated_at` older than
 //! `BACKFLOW_RUN_DEADLINE_SECS`) still holds its lock; the trigger reads the holder
@@ -40,6 +43,7 @@
 //! - `record`: the run item through its life (start, transitions, plan, batches
 //!   done, finish, heartbeat, usage).
 //! - `rows`: row reports.
+//! - `chain`: what `after:` and `alerts:` keep (meta marks, claims).
 //! - `claims`: the sync's lock and the one-time claims (a schedule's minute, a
 //!   batch's first delivery).
 //! - `item`: the run item's encoding (keys, counters, UpdateExpressions, decoding).
@@ -53,6 +57,9 @@ use crate::ddb::{self, condition_failed, Item};
 use crate::Error;
 use item::{run_pk, Expr};
 
+pub use chain::{now_ms, ChainMarks};
+
+mod chain;
 mod claims;
 mod item;
 mod record;

@@ -58,12 +58,19 @@ impl RunStore {
             .condition_expression("attribute_not_exists(pk)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
 
-        let meta = Update::builder()
+        let mut meta = Update::builder()
             .table_name(&self.table)
             .set_key(Some(ddb::key(sync_pk(&record.sync), "META")))
             .update_expression("SET #last = :id")
             .expression_attribute_names("#last", "last_run_id")
             .expression_attribute_values(":id", s(&record.run_id));
+        // A dry run writes nothing, so it is not a run `after:` chains count.
+        if !record.dry_run {
+            meta = meta
+                .update_expression("SET #last = :id, #started = :started")
+                .expression_attribute_names("#started", "started_ms")
+                .expression_attribute_values(":started", n(super::chain::now_ms()));
+        }
 
         Ok(vec![
             TransactWriteItem::builder()

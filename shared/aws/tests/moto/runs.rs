@@ -371,3 +371,69 @@ async fn a_batch_delivery_is_claimed_once() {
         "another run"
     );
 }
+
+#[tokio::test]
+async fn after_claims_and_chain_marks() {
+    let f = fixture().await;
+    let runs = f.runs();
+    // Nothing known: never started, never ended well.
+    assert_eq!(
+        runs.chain_marks("users").await.unwrap(),
+        backflow_aws::runs::ChainMarks::default()
+    );
+    // A start records when (a dry run does not: it writes nothing).
+    let mut dry = record("d1", "users");
+    dry.dry_run = true;
+    runs.start_run(&dry).await.unwrap();
+    assert_eq!(runs.chain_marks("users").await.unwrap().started_ms, None);
+    runs.finish("d1", "users", RunStatus::Succeeded, None)
+        .await
+        .unwrap();
+    runs.start_run(&record("r1", "users")).await.unwrap();
+    let started = runs.chain_marks("users").await.unwrap().started_ms;
+    assert!(
+        started.is_some_and(|ms| ms > 1_700_000_000_000),
+        "{started:?}"
+    );
+
+    // A good ending is kept; the same run again does not move it; an older
+    // time does not replace a newer one.
+    runs.record_ended_ok("companies", "c1", 2_000)
+        .await
+        .unwrap();
+    runs.record_ended_ok("companies", "c1", 3_000)
+        .await
+        .unwrap();
+    runs.record_ended_ok("companies", "c0", 1_000)
+        .await
+        .unwrap();
+    let ended = runs.chain_marks("companies").await.unwrap().ended_ok;
+    assert_eq!(
+        ended,
+        Some(backflow_core::chain::Ended {
+            run_id: "c1".into(),
+            at_ms: 2_000
+        })
+    );
+    runs.record_ended_ok("companies", "c2", 4_000)
+        .await
+        .unwrap();
+    let ended = runs.chain_marks("companies").await.unwrap().ended_ok;
+    assert_eq!(ended.map(|e| e.run_id).as_deref(), Some("c2"));
+
+    // The start after a set of endings is claimed once; given back, once more.
+    assert!(runs.claim_after("users", "AFTER#c2").await.unwrap());
+    assert!(!runs.claim_after("users", "AFTER#c2").await.unwrap());
+    assert!(runs.claim_after("users", "AFTER#c3").await.unwrap());
+    runs.release_after("users", "AFTER#c2").await.unwrap();
+    assert!(runs.claim_after("users", "AFTER#c2").await.unwrap());
+
+    // A run's alert is claimed once; given back when SNS refused it.
+    assert!(runs.claim_alert("r1").await.unwrap());
+    assert!(!runs.claim_alert("r1").await.unwrap());
+    runs.release_alert("r1").await.unwrap();
+    assert!(runs.claim_alert("r1").await.unwrap());
+    assert!(!runs.claim_alert("no-such-run").await.unwrap());
+    // The mark does not disturb the record.
+    assert_eq!(runs.get_run("r1").await.unwrap().unwrap().run_id, "r1");
+}

@@ -212,7 +212,7 @@ fn unknown_key_error_reads_well() {
         e,
         "backflow.yaml:18: syncs.s: unknown field `colour`, expected one of `model`, \
          `destination`, `object`, `behavior`, `key`, `fields`, `schedule`, `event_name`, \
-         `custom_object`, `create_attributes`, `sync_nulls`, `max_removals`, `delete`, `batch_size`"
+         `custom_object`, `create_attributes`, `sync_nulls`, `max_removals`, `delete`, `batch_size`, `after`, `alerts`"
     );
 }
 
@@ -749,5 +749,89 @@ fn subscriptions_are_contact_fields() {
     assert_eq!(
         crate::subscriptions::mapped_names(&config.syncs["s"]),
         vec!["Product news"]
+
+fn after_names_other_syncs_each_once() {
+    for (extra, says) in [
+        ("    after: [s]\n", "`after: s` names this sync itself"),
+        (
+            "    after: [nope]\n",
+            "`after: nope` names no sync (syncs: s)",
+        ),
+        ("    after: []\n", "ok"),
+        ("    after: nope\n", "invalid type"),
+    ] {
+        let text = with_sync(&format!("{USER_SYNC}{extra}"));
+        let message = match parse_str(&text) {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        };
+        assert!(message.contains(says), "{extra}: {message}");
+    }
+}
+
+/// Three syncs `a`, `b`, `c` with the given `after:` lists.
+fn chained(a: &str, b: &str, c: &str) -> String {
+    let mut text = with_sync(USER_SYNC).replace("  s:\n", "  a:\n");
+    text.push_str(&format!(
+        "    after: [{a}]\n  b:\n{USER_SYNC}    after: [{b}]\n  c:\n{USER_SYNC}    after: [{c}]\n"
+    ));
+    text
+}
+
+#[test]
+fn a_cycle_is_refused_naming_every_sync_on_it() {
+    let ok = parse_str(&chained("", "a", "b, a")).expect("a chain and a diamond");
+    assert_eq!(ok.syncs["c"].after, vec!["b".to_string(), "a".to_string()]);
+    for (a, b, c, cycle) in [
+        ("b", "a", "", "`a` runs after `b` runs after `a`"),
+        (
+            "c",
+            "a",
+            "b",
+            "`a` runs after `c` runs after `b` runs after `a`",
+        ),
+        ("", "c", "b", "`b` runs after `c` runs after `b`"),
+    ] {
+        let e = parse_str(&chained(a, b, c)).expect_err(cycle);
+        let message = e.to_string();
+        assert!(matches!(e, Error::Sync { .. }), "{e:?}");
+        assert!(message.contains("makes a cycle"), "{message}");
+        assert!(message.contains(cycle), "{cycle}: {message}");
+    }
+}
+
+#[test]
+fn alerts_are_typed_and_checked() {
+    for (extra, says) in [
+        (
+            "    alerts: { failed: true, rejected_pct: 5, max_minutes: 30 }\n",
+            "ok",
+        ),
+        ("    alerts: { rejected_pct: 0.5 }\n", "ok"),
+        ("    alerts: {}\n", "`alerts`: set at least one"),
+        ("    alerts: { rejected_pct: 101 }\n", "not a percentage"),
+        ("    alerts: { max_minutes: 0 }\n", "max_minutes: 0"),
+        ("    alerts: { failed: yes }\n", "invalid type"),
+        ("    alerts: { email: a@b.c }\n", "unknown field `email`"),
+        ("    alerts: { max_minutes: -1 }\n", "expected u64"),
+    ] {
+        let text = with_sync(&format!("{USER_SYNC}{extra}"));
+        let message = match parse_str(&text) {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        };
+        assert!(message.contains(says), "{extra}: {message}");
+    }
+    let config = parse_str(&with_sync(&format!(
+        "{USER_SYNC}    alerts: {{ failed: true, rejected_pct: 5, max_minutes: 30 }}\n"
+    )))
+    .unwrap();
+    assert_eq!(
+        config.syncs["s"].alerts,
+        Some(Alerts {
+            failed: true,
+            rejected_pct: Some(5.0),
+            max_minutes: Some(30)
+        })
     );
 }

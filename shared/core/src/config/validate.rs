@@ -53,11 +53,18 @@ pub(super) fn validate(config: &Config, file: &str, text: &str) -> Result<(), Er
         })?;
     }
     for (name, spec) in &config.syncs {
-        validate_sync(config, spec).map_err(|message| Error::Sync {
+        validate_sync(config, name, spec).map_err(|message| Error::Sync {
             file: file.to_string(),
             sync: name.clone(),
             message,
         })?;
+    }
+    if let Some(cycle) = crate::chain::find_cycle(&config.syncs) {
+        return Err(Error::Sync {
+            file: file.to_string(),
+            sync: cycle[0].clone(),
+            message: crate::chain::cycle_message(&cycle),
+        });
     }
     Ok(())
 }
@@ -118,7 +125,7 @@ fn allowed(object: Object) -> (&'static [Behavior], &'static [KeyField]) {
     }
 }
 
-fn validate_sync(config: &Config, spec: &SyncSpec) -> Result<(), String> {
+fn validate_sync(config: &Config, name: &str, spec: &SyncSpec) -> Result<(), String> {
     if !config.models.contains_key(&spec.model) {
         return Err(format!(
             "`model: {}` names no model (models: {})",
@@ -190,6 +197,29 @@ fn validate_sync(config: &Config, spec: &SyncSpec) -> Result<(), String> {
             return Err(format!(
                 "`batch_size: {size}` is out of range (1 to {MAX_BATCH_SIZE})"
             ));
+        }
+    }
+    validate_after(config, name, spec)?;
+    if let Some(alerts) = &spec.alerts {
+        crate::alert::validate(alerts).map_err(|e| format!("`alerts`: {e}"))?;
+    }
+    Ok(())
+}
+
+/// `after:` names other syncs, each once.
+fn validate_after(config: &Config, name: &str, spec: &SyncSpec) -> Result<(), String> {
+    for (i, other) in spec.after.iter().enumerate() {
+        if other == name {
+            return Err(format!("`after: {other}` names this sync itself"));
+        }
+        if !config.syncs.contains_key(other) {
+            return Err(format!(
+                "`after: {other}` names no sync (syncs: {})",
+                list(config.syncs.keys().map(String::as_str))
+            ));
+        }
+        if spec.after[..i].contains(other) {
+            return Err(format!("`after` names `{other}` twice"));
         }
     }
     Ok(())

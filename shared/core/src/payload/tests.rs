@@ -147,3 +147,54 @@ fn batches_are_objects_of_the_invocation_that_names_them() {
         assert!(m.contains(says), "{says}: {m}");
     }
 }
+
+#[test]
+fn run_ended_payloads_are_objects_with_a_run_id_and_a_sync() {
+    assert_eq!(
+        run_ended(&json!({"run_ended": {"run_id": RUN, "sync": "companies"}})).unwrap(),
+        RunEnded {
+            run_id: RUN.into(),
+            sync: "companies".into()
+        }
+    );
+    for (payload, says) in [
+        (
+            json!({"run_ended": [RUN, "companies"]}),
+            "expected a JSON object",
+        ),
+        (json!({"run_ended": null}), "found null"),
+        (json!({"run_ended": "companies"}), "found a string"),
+        (
+            json!({"run_ended": {"run_id": RUN}}),
+            "missing field `sync`",
+        ),
+        (
+            json!({"run_ended": {"run_id": RUN, "sync": "c", "extra": 1}}),
+            "unknown field `extra`",
+        ),
+        (
+            json!({"run_ended": {"run_id": "../x", "sync": "c"}}),
+            "is not a run id",
+        ),
+        (
+            json!({"run_ended": {"run_id": RUN, "sync": ""}}),
+            "is not a sync name",
+        ),
+        (
+            json!({"run_ended": {"run_id": RUN, "sync": "a\u{0}b"}}),
+            "is not a sync name",
+        ),
+        (
+            json!({"run_ended": {"run_id": RUN, "sync": "s".repeat(257)}}),
+            "is not a sync name",
+        ),
+        (
+            json!({"run_ended": {"run_id": RUN, "sync": 7}}),
+            "invalid type",
+        ),
+    ] {
+        let m = message(run_ended(&payload).expect_err(says));
+        assert!(m.starts_with("run_ended payload: "), "{m}");
+        assert!(m.contains(says), "{payload}: {m}");
+    }
+}

@@ -29,6 +29,8 @@ fn spec(object: Object, behavior: Behavior, mode: Option<DeleteMode>) -> SyncSpe
         max_removals: None,
         delete: mode.map(|mode| DeleteOptions { mode }),
         batch_size: None,
+        after: Vec::new(),
+        alerts: None,
     }
 }
 

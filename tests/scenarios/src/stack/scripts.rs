@@ -150,7 +150,7 @@ pub(super) async fn run_python(
 /// [`aws_contents`] and [`dynamodb_call`]: `put-secret NAME JSON`, `dump BUCKET
 /// TABLE…` printing `{"s3":[{"key","body"}],"dynamodb":{"<table>":[<item>…]}}`
 /// (bodies as text, gunzipped when compressed; items in DynamoDB's JSON), or
-/// `ddb METHOD JSON` calling the DynamoDB client's METHOD with JSON's keywords.
+/// `call SERVICE METHOD JSON` calling a client's METHOD with JSON's keywords.
 const AWS_PY: &str = r#"
 import gzip, json, sys, boto3
 kw = {"endpoint_url": sys.argv[1], "region_name": "us-east-1"}
@@ -180,9 +180,9 @@ elif cmd == "dump":
             items.extend(page.get("Items", []))
         tables[table] = items
     print(json.dumps({"s3": objects, "dynamodb": tables}, default=str))
-elif cmd == "ddb":
-    ddb = boto3.client("dynamodb", **kw)
-    out = getattr(ddb, sys.argv[3])(**json.loads(sys.argv[4]))
+elif cmd == "call":
+    client = boto3.client(sys.argv[3], **kw)
+    out = getattr(client, sys.argv[4])(**json.loads(sys.argv[5]))
     out.pop("ResponseMetadata", None)
     print(json.dumps(out, default=str))
 "#;
@@ -209,7 +209,27 @@ pub async fn put_secret(moto: &Moto, name: &str, value: &Value) -> anyhow::Resul
 /// Calls DynamoDB on moto as boto3 would (`method` as `update_item`, `args` its
 /// keywords): tests that simulate what a crash leaves behind edit items directly.
 pub async fn dynamodb_call(moto: &Moto, method: &str, args: &Value) -> anyhow::Result<Value> {
-    aws_py(moto, vec!["ddb".into(), method.into(), args.to_string()]).await
+    aws_call(moto, "dynamodb", method, args).await
+}
+
+/// Calls any AWS service on moto as boto3 would (`service` as `sns`, `method`
+/// as `subscribe`, `args` its keywords): its answer without `ResponseMetadata`.
+pub async fn aws_call(
+    moto: &Moto,
+    service: &str,
+    method: &str,
+    args: &Value,
+) -> anyhow::Result<Value> {
+    aws_py(
+        moto,
+        vec![
+            "call".into(),
+            service.into(),
+            method.into(),
+            args.to_string(),
+        ],
+    )
+    .await
 }
 
 /// Every object of the stack's bucket (key and body) and every item of its two

@@ -306,6 +306,10 @@ pub struct SyncSpec {
     /// Rows per S3 batch / load invocation (default 1000).
     #[serde(default)]
     pub batch_size: Option<usize>,
+    /// With `fields.tags`: `keep` (default) removes only tags backflow applied
+    /// and that left the list; `exact` removes every tag not in the list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags_mode: Option<crate::tags::TagsMode>,
 }
 
 /// The right side of a `fields` entry: a column name (`ltv`), or the long form
@@ -429,6 +433,7 @@ impl Config {
             key_field: spec.key.field,
             delete_mode: spec.delete_mode(),
             create_attributes: spec.create_attributes,
+            tags_mode: spec.tags_mode.unwrap_or_default(),
             attributes,
             destination: destination.spec(),
         })

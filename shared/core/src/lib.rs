@@ -27,6 +27,8 @@
 //! - [`budget`]: the decisions of the call budget every concurrent function shares
 //!   per Intercom app: which 10-second window a call counts in, how many calls to
 //!   take at once, what to do with the store's answer (the store is `backflow-aws`).
+//! - [`tags`]: list fields — a record's tags, a contact's companies — and the
+//!   compact memo of what backflow applied, per key.
 //! - [`schedule`]: which cron schedules are due at a given minute.
 //! - [`cost`]: what a run cost in dollars at AWS list prices, from its usage.
 //! - [`error`]: [`Error`], the crate's one error type; every message names the
@@ -50,6 +52,7 @@ pub mod retry;
 pub mod run;
 pub mod schedule;
 pub mod secret;
+pub mod tags;
 pub mod value;
 
 pub use error::Error;

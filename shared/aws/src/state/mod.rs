@@ -11,7 +11,8 @@
 //! | `fp` | B | the 16-byte fingerprint Intercom confirmed; **absent** when the last write was refused, so the row is retried even if unchanged (32 hex digits as S in items written before binary) |
 //! | `st` | S | `archived` \| `deleted` \| `sent`; **absent** for `active`, the common case |
 //! | `r` | B | the last write: its outcome (1 byte, [`outcome_code`]) then the first 4 bytes of SHA-256 of its run id ([`RunTag`]) |
-//! | `co` | S | contacts: the `company_id` the record is attached to (absent if none) |
+//! | `tg` | B | the tags backflow applied: 4 bytes per tag, the hash of its lower-cased name ([`backflow_core::tags`]); absent when none |
+//! | `cs` | B | contacts: the companies backflow attached, 4 bytes per `company_id` hash; absent when none (items written before held one `company_id` as text in `co`, still read) |
 //!
 //! Items are small on purpose: 64 B plus the sync's name and the key for a user
 //! with an Intercom id and no company — 89 B for the throughput bench's sync

@@ -17,6 +17,7 @@ pub mod companies;
 pub mod contacts;
 pub mod events;
 pub mod membership;
+pub mod tags;
 
 /// One Intercom request, before it is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]

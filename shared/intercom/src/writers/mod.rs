@@ -6,7 +6,8 @@
 //! |---|---|
 //! | [`contacts`] | users and leads: [`Client::upsert_contact`], [`Client::update_contact_only`], [`Client::remove_contact`], [`Client::unarchive_contact`] |
 //! | [`companies`] | [`Client::upsert_company`], [`Client::remove_company`] |
-//! | [`membership`] | a contact's company: [`Client::attach_company`] |
+//! | [`membership`] | a contact's companies: [`Client::attach_company`], [`Client::detach_companies`] |
+//! | [`tags`] | bulk tagging of contacts and companies, untagging, the workspace's tags |
 //! | [`events`] | [`Client::send_event`] |
 //!
 //! A writer builds its calls with the pure functions of the same name in
@@ -26,6 +27,7 @@ pub mod companies;
 pub mod contacts;
 pub mod events;
 pub mod membership;
+pub mod tags;
 
 /// What a writer did with one row.
 #[derive(Debug, Clone, PartialEq, Eq)]

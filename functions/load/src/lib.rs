@@ -211,16 +211,23 @@ impl Load {
                     if stop.load(Ordering::Relaxed) {
                         return None;
                     }
-                    Some((item, apply::apply(client, spec, this_run, item, blocked).await))
+                    Some((
+                        item,
+                        apply::apply(client, spec, this_run, item, blocked).await,
+                    ))
                 }
             })
             .buffer_unordered(CONCURRENCY);
         while let Some(result) = results.next().await {
             match result {
                 None => {}
-                Some((item, ItemResult::Done { outcome, state: Some(state) }))
-                    if tagging::has_tags(item) =>
-                {
+                Some((
+                    item,
+                    ItemResult::Done {
+                        outcome,
+                        state: Some(state),
+                    },
+                )) if tagging::has_tags(item) => {
                     tag_work.push(tagging::Pending {
                         item,
                         outcome,

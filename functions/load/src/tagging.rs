@@ -304,8 +304,8 @@ fn finish(p: Pending<'_>, w: Work, company: bool, fatal: Option<&str>) -> ItemRe
         .filter(|h| w.added.contains(h) || (w.error.is_none() && fatal.is_none()));
     state.remembered.tags = Memo::of_hashes(kept.chain(carried));
     let error = w.error.or_else(|| {
-        let unfinished = !w.add.is_empty() && w.added.len() < w.add.len()
-            || w.remove.len() > w.removed.len();
+        let unfinished =
+            !w.add.is_empty() && w.added.len() < w.add.len() || w.remove.len() > w.removed.len();
         fatal
             .filter(|_| unfinished)
             .map(|f| ("fatal".to_string(), f.to_string()))

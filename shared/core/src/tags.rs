@@ -94,12 +94,14 @@ impl Memo {
 
     /// `None` when `bytes` is not a whole number of entries.
     pub fn from_bytes(bytes: &[u8]) -> Option<Memo> {
-        if bytes.len() % 4 != 0 {
+        if !bytes.len().is_multiple_of(4) {
             return None;
         }
-        Some(Memo::of_hashes(bytes.chunks_exact(4).map(|c| {
-            u32::from_be_bytes([c[0], c[1], c[2], c[3]])
-        })))
+        Some(Memo::of_hashes(
+            bytes
+                .chunks_exact(4)
+                .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])),
+        ))
     }
 
     /// Entries of `self` not in `other`.
@@ -232,9 +234,7 @@ pub struct ItemLists {
 
 impl ItemLists {
     pub fn is_empty(&self) -> bool {
-        self.row.is_empty()
-            && self.remembered == Remembered::default()
-            && !self.body_unchanged
+        self.row.is_empty() && self.remembered == Remembered::default() && !self.body_unchanged
     }
 }
 

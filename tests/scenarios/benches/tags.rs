@@ -99,7 +99,10 @@ async fn bench(contacts: u64, companies: u64) -> Result<Vec<String>> {
             format!("UPDATE {orgs} SET tags = '{tags}'"),
         ])
         .await?;
-        for (sync, records, kind) in [(&psync, contacts, "contact"), (&csync, companies, "company")] {
+        for (sync, records, kind) in [
+            (&psync, contacts, "contact"),
+            (&csync, companies, "company"),
+        ] {
             let (calls, wall, status) = run(&sc, &ic, sync).await?;
             let mut routes: Vec<String> = calls
                 .by_route
@@ -133,7 +136,11 @@ async fn run(sc: &Scenario, ic: &Intercom, sync: &str) -> Result<(Stats, Duratio
     let record = sc.api.wait(&id, Duration::from_secs(3600)).await?;
     let wall = started.elapsed();
     if record.status() != "succeeded" {
-        bail!("run {id} of {sync} ended {}: {}", record.status(), record.error());
+        bail!(
+            "run {id} of {sync} ended {}: {}",
+            record.status(),
+            record.error()
+        );
     }
     let calls = ic.stats().await?.since(&before);
     eprintln!(

@@ -2633,7 +2633,11 @@ async fn tag_names(ic: &backflow_scenarios::Intercom) -> Result<BTreeMap<String,
         for record in dump[list].as_array().cloned().unwrap_or_default() {
             let names: Vec<String> = record["tag_names"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|n| n.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             if let Some(k) = record[key].as_str() {
                 out.insert(k.to_string(), names);
@@ -2651,13 +2655,22 @@ async fn memberships(ic: &backflow_scenarios::Intercom) -> Result<BTreeMap<Strin
         .cloned()
         .unwrap_or_default()
         .iter()
-        .filter_map(|c| Some((c["id"].as_str()?.to_string(), c["company_id"].as_str()?.to_string())))
+        .filter_map(|c| {
+            Some((
+                c["id"].as_str()?.to_string(),
+                c["company_id"].as_str()?.to_string(),
+            ))
+        })
         .collect();
     let mut out = BTreeMap::new();
     for c in dump["contacts"].as_array().cloned().unwrap_or_default() {
         let mut companies: Vec<String> = c["company_ids"]
             .as_array()
-            .map(|a| a.iter().filter_map(|id| by_id.get(id.as_str()?).cloned()).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|id| by_id.get(id.as_str()?).cloned())
+                    .collect()
+            })
             .unwrap_or_default();
         companies.sort();
         if let Some(k) = c["external_id"].as_str() {
@@ -2684,7 +2697,11 @@ async fn tags_and_company_membership(sc: Scenario) -> Result<()> {
     let orgs = sc
         .table(
             "orgs",
-            &[("company_id", Col::Text), ("name", Col::Text), ("tags", Col::Text)],
+            &[
+                ("company_id", Col::Text),
+                ("name", Col::Text),
+                ("tags", Col::Text),
+            ],
             &[
                 vec![s("c-1"), s("Acme"), s("gold,eu")],
                 vec![s("c-2"), s("Beta"), s("silver")],
@@ -2708,7 +2725,13 @@ async fn tags_and_company_membership(sc: Scenario) -> Result<()> {
                 3 => (NULL, s("c-1"), s("all")),
                 _ => (NULL, NULL, s("all")),
             };
-            vec![s(format!("p-{n:02}")), s(format!("p{n}@example.com")), company, companies, tags]
+            vec![
+                s(format!("p-{n:02}")),
+                s(format!("p{n}@example.com")),
+                company,
+                companies,
+                tags,
+            ]
         })
         .collect();
     let people = sc
@@ -2746,8 +2769,16 @@ async fn tags_and_company_membership(sc: Scenario) -> Result<()> {
     let calls = ic.stats().await?.since(&before);
     // Companies: gold, eu, silver (one bulk call each). People: `all` for 60
     // (two calls of ≤ 50), vip, beta: 4 — not one call per record.
-    check_eq!(calls.route("POST /tags"), 3 + 4, "bulk tag calls: {calls:?}");
-    check_eq!(calls.route("POST /contacts/{id}/tags"), 0, "no per-contact tagging: {calls:?}");
+    check_eq!(
+        calls.route("POST /tags"),
+        3 + 4,
+        "bulk tag calls: {calls:?}"
+    );
+    check_eq!(
+        calls.route("POST /contacts/{id}/tags"),
+        0,
+        "no per-contact tagging: {calls:?}"
+    );
     let tags = tag_names(&ic).await?;
     check_eq!(tags["c-1"], names(&["gold", "eu"]), "c-1 tags");
     check_eq!(tags["c-2"], names(&["silver"]), "c-2 tags");
@@ -2756,14 +2787,22 @@ async fn tags_and_company_membership(sc: Scenario) -> Result<()> {
     check_eq!(tags["p-02"], names(&["all", "beta"]), "p-02 tags");
     check_eq!(tags["p-60"], names(&["all"]), "p-60 tags");
     let members = memberships(&ic).await?;
-    check_eq!(members["p-01"], names(&["c-1", "c-2", "c-3"]), "p-01 companies");
+    check_eq!(
+        members["p-01"],
+        names(&["c-1", "c-2", "c-3"]),
+        "p-01 companies"
+    );
     check_eq!(members["p-02"], names(&["c-2"]), "p-02 companies");
     check_eq!(members["p-03"], names(&["c-1"]), "p-03 companies");
     check_eq!(members["p-04"], names(&[]), "p-04 companies");
 
     // Tags applied by hand in Intercom.
     let hand = ic
-        .ok(reqwest::Method::POST, "/tags", Some(json!({"name": "hand"})))
+        .ok(
+            reqwest::Method::POST,
+            "/tags",
+            Some(json!({"name": "hand"})),
+        )
         .await?;
     let p01 = only(&ic.contacts().await?, "external_id", "p-01")?["id"]
         .as_str()
@@ -2790,7 +2829,11 @@ async fn tags_and_company_membership(sc: Scenario) -> Result<()> {
         check_eq!(r.count("updated"), 0, "unchanged {sync}\n{r}");
     }
     let calls = ic.stats().await?.since(&before);
-    check_eq!(calls.requests, 0, "an unchanged re-run calls Intercom: {calls:?}");
+    check_eq!(
+        calls.requests,
+        0,
+        "an unchanged re-run calls Intercom: {calls:?}"
+    );
 
     // The lists change: a tag added, one removed, one renamed (`all` → `everyone`
     // on all 60), a company changed and one left.
@@ -2813,8 +2856,16 @@ async fn tags_and_company_membership(sc: Scenario) -> Result<()> {
     // Only the lists changed: no record is written again — but p-02, whose
     // `company_id` is part of its fingerprint (kept so that fingerprints stored
     // before lists existed stay valid).
-    check_eq!(calls.route("POST /companies"), 0, "companies written: {calls:?}");
-    check_eq!(calls.route("PUT /contacts/{id}"), 1, "contacts written: {calls:?}");
+    check_eq!(
+        calls.route("POST /companies"),
+        0,
+        "companies written: {calls:?}"
+    );
+    check_eq!(
+        calls.route("PUT /contacts/{id}"),
+        1,
+        "contacts written: {calls:?}"
+    );
     // Companies: `eu` off c-1 and `silver` off c-2 (bulk untag, one call each),
     // `platinum` on c-2. People: `everyone` (2 calls), `gamma` (1); `all` off
     // 60 contacts and `beta` off two: one call per contact and tag.
@@ -2824,9 +2875,17 @@ async fn tags_and_company_membership(sc: Scenario) -> Result<()> {
         60 + 2,
         "untag calls: {calls:?}"
     );
-    check_eq!(calls.route("GET /tags"), 2, "the workspace's tags, once per load: {calls:?}");
+    check_eq!(
+        calls.route("GET /tags"),
+        2,
+        "the workspace's tags, once per load: {calls:?}"
+    );
     let tags = tag_names(&ic).await?;
-    check_eq!(tags["c-1"], names(&["gold", "hand"]), "c-1: eu removed, hand kept");
+    check_eq!(
+        tags["c-1"],
+        names(&["gold", "hand"]),
+        "c-1: eu removed, hand kept"
+    );
     check_eq!(tags["c-2"], names(&["platinum"]), "c-2 renamed");
     check_eq!(
         tags["p-01"],
@@ -2837,7 +2896,11 @@ async fn tags_and_company_membership(sc: Scenario) -> Result<()> {
     check_eq!(tags["p-33"], names(&["everyone"]), "p-33");
     let members = memberships(&ic).await?;
     check_eq!(members["p-01"], names(&["c-1", "c-3"]), "p-01 left c-2");
-    check_eq!(members["p-02"], names(&["c-3"]), "p-02 moved from c-2 to c-3 only");
+    check_eq!(
+        members["p-02"],
+        names(&["c-3"]),
+        "p-02 moved from c-2 to c-3 only"
+    );
     check_eq!(members["p-03"], names(&["c-1"]), "p-03 unchanged");
     let companies = ic.companies().await?;
     check_eq!(companies.len(), 3, "no company created by membership");
@@ -2847,7 +2910,11 @@ async fn tags_and_company_membership(sc: Scenario) -> Result<()> {
     for sync in [&csync, &psync] {
         sc.api.run_to_end(sync, RunRequest::normal()).await?;
     }
-    check_eq!(ic.stats().await?.since(&before).requests, 0, "unchanged again");
+    check_eq!(
+        ic.stats().await?.since(&before).requests,
+        0,
+        "unchanged again"
+    );
 
     // `tags_mode: exact` (with a full resync, which reads each record's
     // tags): the hand-applied tags go, the listed ones stay.
@@ -2863,13 +2930,21 @@ async fn tags_and_company_membership(sc: Scenario) -> Result<()> {
     }
     let tags = tag_names(&ic).await?;
     check_eq!(tags["c-1"], names(&["gold"]), "c-1 exact");
-    check_eq!(tags["p-01"], names(&["everyone", "vip", "gamma"]), "p-01 exact");
+    check_eq!(
+        tags["p-01"],
+        names(&["everyone", "vip", "gamma"]),
+        "p-01 exact"
+    );
     check_eq!(tags["p-60"], names(&["everyone"]), "p-60 exact");
     let before = ic.stats().await?;
     for sync in [&csync, &psync] {
         sc.api.run_to_end(sync, RunRequest::normal()).await?;
     }
-    check_eq!(ic.stats().await?.since(&before).requests, 0, "unchanged under exact");
+    check_eq!(
+        ic.stats().await?.since(&before).requests,
+        0,
+        "unchanged under exact"
+    );
     Ok(())
 }
 

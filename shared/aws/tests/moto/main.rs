@@ -20,10 +20,10 @@ use backflow_core::batch::{Batch, BatchItem, DestinationSpec, LoadRequest, LoadS
 use backflow_core::config::{Behavior, DeleteMode, KeyField, Object, SecretRef};
 use backflow_core::fingerprint::Fingerprint;
 use backflow_core::plan::{Action, PlanCounts, Prior, RecordStatus};
-use backflow_core::tags::{Memo, Remembered};
 use backflow_core::run::{
     BatchCounts, Counts, Outcome, RowReport, RunRecord, RunStatus, Sample, Trigger, Usage,
 };
+use backflow_core::tags::{Memo, Remembered};
 use backflow_localstack::MotoServer;
 
 mod budget;

@@ -402,7 +402,12 @@ fn tags_and_company_lists() {
         assert_eq!(check(&sync(object, "update_only", key, both)), "ok");
     }
     assert_eq!(
-        check(&sync("company", "update_or_create", "company_id", &format!("{tags}    tags_mode: keep\n"))),
+        check(&sync(
+            "company",
+            "update_or_create",
+            "company_id",
+            &format!("{tags}    tags_mode: keep\n")
+        )),
         "ok"
     );
     let got = check(&sync(
@@ -415,7 +420,12 @@ fn tags_and_company_lists() {
         got.starts_with("`fields.company_ids` is not a field of object `company`"),
         "{got}"
     );
-    let got = check(&sync("user", "update_or_create", "email", "    tags_mode: exact\n"));
+    let got = check(&sync(
+        "user",
+        "update_or_create",
+        "email",
+        "    tags_mode: exact\n",
+    ));
     assert_eq!(
         got,
         "`tags_mode` needs `fields.tags` (the column listing the tags)"

@@ -1001,17 +1001,12 @@ fn tags_and_companies_are_lists_outside_the_body_and_fingerprint() {
         ("cs", K::Text),
     ]);
     let mut mapper = Mapper::new("s", &spec, &columns).unwrap();
-    let row = |tags: Value, cs: &str| {
-        vec![
-            text("u1"),
-            text("Ann"),
-            tags,
-            text("acme"),
-            text(cs),
-        ]
-    };
+    let row = |tags: Value, cs: &str| vec![text("u1"), text("Ann"), tags, text("acme"), text(cs)];
     let a = mapper
-        .map(1, &row(Value::List(vec![text("VIP"), text(" trial ")]), "b, c"))
+        .map(
+            1,
+            &row(Value::List(vec![text("VIP"), text(" trial ")]), "b, c"),
+        )
         .unwrap();
     assert_eq!(a.lists.tags.as_deref().unwrap(), ["VIP", "trial"]);
     assert_eq!(a.lists.companies.as_deref().unwrap(), ["acme", "b", "c"]);
@@ -1029,7 +1024,8 @@ fn tags_and_companies_are_lists_outside_the_body_and_fingerprint() {
         .map(4, &row(Value::List(vec![Value::List(vec![])]), ""))
         .unwrap_err();
     assert!(
-        bad.reasons[0].starts_with("field `tags` (column `t`): the list [] is a list inside a list"),
+        bad.reasons[0]
+            .starts_with("field `tags` (column `t`): the list [] is a list inside a list"),
         "{bad:?}"
     );
 }

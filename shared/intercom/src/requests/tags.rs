@@ -141,7 +141,11 @@ mod tests {
         let r = tag_contact("c 1", "81");
         assert_eq!(
             (r.method, r.path.as_str(), r.body),
-            (Method::POST, "/contacts/c%201/tags", Some(json!({"id": "81"})))
+            (
+                Method::POST,
+                "/contacts/c%201/tags",
+                Some(json!({"id": "81"}))
+            )
         );
         let r = untag_contact("c1", "81");
         assert_eq!(

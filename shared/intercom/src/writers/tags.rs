@@ -93,7 +93,10 @@ impl Client {
             return Ok(());
         }
         let rejection = crate::requests::rejection(r.status, &r.body);
-        let contact_gone = rejection.message.to_ascii_lowercase().contains("user not found");
+        let contact_gone = rejection
+            .message
+            .to_ascii_lowercase()
+            .contains("user not found");
         if not_found_status(r.status) && !contact_gone {
             return Ok(());
         }

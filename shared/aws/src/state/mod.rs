@@ -167,8 +167,10 @@ impl StateStore {
             .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
             // Billed by the whole items' size whatever is projected; projecting
             // keeps the answer (and moto's work) smaller.
-            .projection_expression("#sk, #iid, #fp, #st, #co")
-            .set_expression_attribute_names(Some(names(&["pk", "sk", "iid", "fp", "st", "co"])))
+            .projection_expression("#sk, #iid, #fp, #st, #co, #tg, #cs")
+            .set_expression_attribute_names(Some(names(&[
+                "pk", "sk", "iid", "fp", "st", "co", "tg", "cs",
+            ])))
             .expression_attribute_values(":pk", s(pk(sync)))
             .expression_attribute_values(":prefix", s(KEY_PREFIX))
             .consistent_read(false)
@@ -218,8 +220,8 @@ impl StateStore {
             &self.table,
             requests,
             // `run` and `out`: what items of the earlier layout hold instead of `r`.
-            "#sk, #iid, #fp, #st, #r, #run, #out, #co",
-            &names(&["sk", "iid", "fp", "st", "r", "run", "out", "co"]),
+            "#sk, #iid, #fp, #st, #r, #run, #out, #co, #tg, #cs",
+            &names(&["sk", "iid", "fp", "st", "r", "run", "out", "co", "tg", "cs"]),
             true,
         )
         .await?;

@@ -2829,9 +2829,10 @@ async fn tags_and_company_membership(sc: Scenario) -> Result<()> {
         check_eq!(r.count("updated"), 0, "unchanged {sync}\n{r}");
     }
     let calls = ic.stats().await?.since(&before);
+    // The only calls: each run's token check (`GET /me`, extract's one read).
     check_eq!(
-        calls.requests,
-        0,
+        (calls.requests, calls.route("GET /me")),
+        (2, 2),
         "an unchanged re-run calls Intercom: {calls:?}"
     );
 
@@ -2910,10 +2911,11 @@ async fn tags_and_company_membership(sc: Scenario) -> Result<()> {
     for sync in [&csync, &psync] {
         sc.api.run_to_end(sync, RunRequest::normal()).await?;
     }
+    let calls = ic.stats().await?.since(&before);
     check_eq!(
-        ic.stats().await?.since(&before).requests,
-        0,
-        "unchanged again"
+        (calls.requests, calls.route("GET /me")),
+        (2, 2),
+        "unchanged again: {calls:?}"
     );
 
     // `tags_mode: exact` (with a full resync, which reads each record's
@@ -2940,10 +2942,11 @@ async fn tags_and_company_membership(sc: Scenario) -> Result<()> {
     for sync in [&csync, &psync] {
         sc.api.run_to_end(sync, RunRequest::normal()).await?;
     }
+    let calls = ic.stats().await?.since(&before);
     check_eq!(
-        ic.stats().await?.since(&before).requests,
-        0,
-        "unchanged under exact"
+        (calls.requests, calls.route("GET /me")),
+        (2, 2),
+        "unchanged under exact: {calls:?}"
     );
     Ok(())
 }

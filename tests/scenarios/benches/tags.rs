@@ -39,7 +39,8 @@ fn main() -> Result<()> {
     let mut text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
         "# Tags: Intercom calls per tag change\n\n\
          `cargo bench -p backflow-scenarios --bench tags -- CONTACTS COMPANIES` \
-         (release build under `cargo lambda watch`, moto, emulator without rate limit, SQLite; \
+         (functions under `cargo lambda watch`, release unless `BACKFLOW_SCENARIO_RELEASE=0`, \
+         moto, emulator without rate limit, SQLite; \
          calls counted by the emulator; the records exist already and nothing else changes).\n\n\
          | date | change | records | Intercom calls | calls by route | calls per record | wall time | status |\n\
          |---|---|---|---|---|---|---|---|\n"

@@ -2918,7 +2918,7 @@ async fn tags_and_company_membership(sc: Scenario) -> Result<()> {
     let companies = ic.companies().await?;
     check_eq!(companies.len(), 3, "no company created by membership");
 
-    // Unchanged again: zero calls.
+    // Unchanged again: no call but the token checks.
     unchanged_runs(&sc, &ic, &[&csync, &psync], "unchanged again").await?;
 
     // `tags_mode: exact` (with a full resync, which reads each record's

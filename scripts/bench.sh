@@ -8,7 +8,9 @@
 #               (when the crate is in the workspace)
 #   scale       cargo bench -p backflow-scenarios --bench scale       dry runs over 1M rows
 #               (when the bench exists) -> benchmarks/scale.md
-# Usage: scripts/bench.sh [emulator|throughput|coldstart|scale]...   (default: all of them)
+#   tags        cargo bench -p backflow-scenarios --bench tags        Intercom calls per tag change
+#               (10,000 contacts, 1,000 companies) -> benchmarks/tags.md
+# Usage: scripts/bench.sh [emulator|throughput|coldstart|scale|tags]...   (default: all of them)
 # Each bench's output is also kept in $CARGO_TARGET_DIR/backflow-bench/<name>.log.
 # Exits 1 when any bench failed (the others still run).
 set -euo pipefail
@@ -23,7 +25,7 @@ mkdir -p "$logs"
 source scripts/python.sh
 
 wanted=("$@")
-[ ${#wanted[@]} -eq 0 ] && wanted=(emulator throughput coldstart scale)
+[ ${#wanted[@]} -eq 0 ] && wanted=(emulator throughput coldstart scale tags)
 want() { local w; for w in "${wanted[@]}"; do [ "$w" = "$1" ] && return 0; done; return 1; }
 
 packages="$(cargo metadata --no-deps --format-version 1 2>/dev/null || true)"
@@ -58,6 +60,9 @@ if want scale; then
   else
     echo "(scale: tests/scenarios/benches/scale.rs is not there yet; skipped)"
   fi
+fi
+if want tags; then
+  bench tags cargo bench -p backflow-scenarios --bench tags
 fi
 
 printf '\n==> done: %s\n' "${ran[*]:-nothing}"

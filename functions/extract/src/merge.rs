@@ -255,7 +255,7 @@ mod tests {
             intercom_id: Some(id.to_string()),
             fingerprint: None,
             status: RecordStatus::Active,
-            company_id: None,
+            remembered: Default::default(),
         }
     }
 

@@ -21,6 +21,7 @@ use backflow_core::config::{KeyField, SyncSpec};
 use backflow_core::mapping::{MappedRow, Mapper};
 use backflow_core::plan::{self, Action, PlanCounts, Prior, RecordStatus};
 use backflow_core::run::{Outcome, RowReport, Sample};
+use backflow_core::tags::{self, ItemLists};
 use backflow_core::value::Value;
 
 const SAMPLES_PER_KIND: usize = 3;
@@ -165,10 +166,11 @@ impl<'a> Planner<'a> {
         mapped: MappedRow,
         prior_entry: Option<Prior>,
     ) {
-        let action = plan::decide(
+        let (action, body_unchanged) = tags::decide(
             self.spec,
             prior_entry.as_ref(),
             mapped.fingerprint,
+            &mapped.lists,
             self.full_resync,
         );
         self.plan.add(action);
@@ -177,7 +179,13 @@ impl<'a> Planner<'a> {
             return;
         };
         let before = prior_entry.as_ref().map(prior_json);
-        let after = json!({"body": mapped.body, "company_id": mapped.company_id});
+        let mut after = json!({"body": mapped.body, "company_id": mapped.company_id});
+        if let Some(tags) = &mapped.lists.tags {
+            after["tags"] = json!(tags);
+        }
+        if let Some(companies) = &mapped.lists.companies {
+            after["company_ids"] = json!(companies);
+        }
         self.sample(
             action_kind(action),
             Some(key.clone()),
@@ -185,8 +193,8 @@ impl<'a> Planner<'a> {
             Some(after),
             None,
         );
-        let (known_id, attached_company) = prior_entry
-            .map(|p| (p.intercom_id, p.company_id))
+        let (known_id, remembered) = prior_entry
+            .map(|p| (p.intercom_id, p.remembered))
             .unwrap_or_default();
         let intercom_id = if self.spec.key.field == KeyField::Id {
             Some(key.clone())
@@ -199,8 +207,11 @@ impl<'a> Planner<'a> {
             fingerprint: Some(mapped.fingerprint),
             intercom_id,
             body: mapped.body,
-            company_id: mapped.company_id,
-            attached_company,
+            lists: ItemLists {
+                row: mapped.lists,
+                remembered,
+                body_unchanged,
+            },
             row: Some(row_number),
         }));
         self.live += 1;
@@ -366,8 +377,7 @@ impl<'a> Planner<'a> {
                 fingerprint: None,
                 intercom_id: prior.intercom_id,
                 body: Default::default(),
-                company_id: None,
-                attached_company: None,
+                lists: Default::default(),
                 row: None,
             }));
             self.live += 1;

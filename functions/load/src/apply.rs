@@ -8,6 +8,7 @@ use backflow_core::config::{Behavior, DeleteMode, Object};
 use backflow_core::plan::{Action, RecordStatus};
 use backflow_core::run::{Outcome, RowReport};
 use backflow_core::subscriptions;
+use backflow_core::tags::{company_hash, Memo};
 use backflow_intercom::{Client, Role, RowError, WriteResult};
 
 /// What became of one item.
@@ -18,9 +19,12 @@ pub enum ItemResult {
         outcome: Outcome,
         state: Option<StateItem>,
     },
-    /// Rejected by Intercom or not found: reported row by row, state untouched so
-    /// the row is retried next run.
-    Problem(RowReport),
+    /// Rejected by Intercom or not found: reported row by row. The state is
+    /// untouched so the row is retried next run — or, when the record was
+    /// written but its companies or tags were refused, `Some` state that
+    /// remembers the record without a fingerprint (retried next run, never
+    /// created twice) and only the list changes Intercom confirmed.
+    Problem(RowReport, Option<StateItem>),
     /// The batch cannot go on (token refused, Intercom down past the retry budget).
     Fatal(String),
 }
@@ -97,16 +101,25 @@ pub(crate) fn report(
     reason: String,
     code: Option<String>,
 ) -> ItemResult {
-    ItemResult::Problem(RowReport {
+    ItemResult::Problem(row_report(item, outcome, reason, code), None)
+}
+
+pub(crate) fn row_report(
+    item: &BatchItem,
+    outcome: Outcome,
+    reason: String,
+    code: Option<String>,
+) -> RowReport {
+    RowReport {
         key: Some(item.key.clone()),
         outcome,
         reason,
         code,
         row: item.row,
-    })
+    }
 }
 
-fn is_contact(object: Object) -> bool {
+pub(crate) fn is_contact(object: Object) -> bool {
     matches!(object, Object::Contact | Object::Lead | Object::User)
 }
 
@@ -142,6 +155,11 @@ pub async fn apply(
     let (body, preferences) = subscriptions::split(&item.body);
     let custom_object = spec.custom_object.as_deref().unwrap_or_default();
     let result: Result<WriteResult, RowError> = match (spec.object, item.action) {
+        // Only the tags or companies changed: the record is not written again.
+        (_, Action::Update) if item.lists.body_unchanged && known.is_some() => Ok(WriteResult {
+            outcome: Outcome::Updated,
+            intercom_id: known.map(str::to_string),
+        }),
         (Object::Company, Action::Create | Action::Update) => {
             client.upsert_company(&item.body, known).await
         }
@@ -215,29 +233,6 @@ pub async fn apply(
         );
         return report(item, Outcome::NotFound, reason, None);
     }
-    // Attach only when the company changed (or the contact is new): an update
-    // that leaves it as it was costs one call, not two.
-    let attach = match (&item.company_id, &written.intercom_id) {
-        (Some(company_id), Some(contact_id)) if is_contact(spec.object) => {
-            let unchanged = written.outcome != Outcome::Created
-                && item.attached_company.as_deref() == Some(company_id.as_str());
-            (!unchanged).then_some((company_id, contact_id))
-        }
-        _ => None,
-    };
-    if let Some((company_id, contact_id)) = attach {
-        match client.attach_company(contact_id, company_id).await {
-            Ok(_) => {}
-            Err(RowError::Rejected(r)) => {
-                let reason = format!(
-                    "contact written, but attaching it to company `{company_id}` failed: {}",
-                    r.message
-                );
-                return report(item, Outcome::Rejected, reason, Some(r.code));
-            }
-            Err(RowError::Fatal(e)) => return ItemResult::Fatal(e.to_string()),
-        }
-    }
     if let (Some(preferences), Some(contact_id)) = (preferences, &written.intercom_id) {
         if let Err(problem) =
             crate::preferences::set(client, spec, item, contact_id, preferences).await
@@ -245,21 +240,81 @@ pub async fn apply(
             return problem;
         }
     }
-    let state = StateItem {
+    let mut state = StateItem {
         key: item.key.clone(),
         intercom_id: written.intercom_id.clone(),
         fingerprint: item.fingerprint,
         status: status_of(written.outcome),
         run,
         outcome: written.outcome,
-        company_id: item
-            .company_id
-            .clone()
-            .or_else(|| item.attached_company.clone()),
+        remembered: item.lists.remembered.clone(),
     };
+    if let (Some(contact_id), true) = (&written.intercom_id, is_contact(spec.object)) {
+        if let Err(problem) = membership(client, item, written.outcome, contact_id).await {
+            return match problem {
+                RowError::Fatal(e) => ItemResult::Fatal(e.to_string()),
+                RowError::Rejected(r) => {
+                    state.fingerprint = None;
+                    state.outcome = Outcome::Rejected;
+                    let reason = format!("contact written, but {}", r.message);
+                    ItemResult::Problem(
+                        row_report(item, Outcome::Rejected, reason, Some(r.code)),
+                        Some(state),
+                    )
+                }
+            };
+        }
+        if let Some(companies) = &item.lists.row.companies {
+            state.remembered.companies = Memo::of_companies(companies);
+        }
+    }
     ItemResult::Done {
         outcome: written.outcome,
         state: Some(state),
+    }
+}
+
+/// A contact's companies (`company_id` / `company_ids`): attach those the row
+/// lists that backflow did not attach before (each one for a new contact),
+/// then detach those it attached and that left the row. Never creates a
+/// company: one Intercom does not know is the row's rejection, naming it.
+async fn membership(
+    client: &Client,
+    item: &BatchItem,
+    outcome: Outcome,
+    contact_id: &str,
+) -> Result<(), RowError> {
+    let Some(companies) = &item.lists.row.companies else {
+        return Ok(());
+    };
+    let remembered = &item.lists.remembered.companies;
+    for company_id in companies {
+        if outcome != Outcome::Created && remembered.contains(company_hash(company_id)) {
+            continue;
+        }
+        client
+            .attach_company(contact_id, company_id)
+            .await
+            .map_err(|e| say(e, &format!("attaching it to company `{company_id}` failed")))?;
+    }
+    let leaving = remembered.minus(&Memo::of_companies(companies));
+    if !leaving.is_empty() {
+        client
+            .detach_companies(contact_id, &leaving)
+            .await
+            .map_err(|e| say(e, "detaching it from a company it left failed"))?;
+    }
+    Ok(())
+}
+
+/// A rejection's message prefixed with what was being done.
+fn say(e: RowError, what: &str) -> RowError {
+    match e {
+        RowError::Rejected(mut r) => {
+            r.message = format!("{what}: {}", r.message);
+            RowError::Rejected(r)
+        }
+        fatal => fatal,
     }
 }
 
@@ -275,8 +330,7 @@ mod tests {
             fingerprint: fp.map(Fingerprint),
             intercom_id: None,
             body: Default::default(),
-            company_id: None,
-            attached_company: None,
+            lists: Default::default(),
             row: Some(3),
         }
     }
@@ -289,7 +343,7 @@ mod tests {
             status,
             run: RunTag::of(run),
             outcome,
-            company_id: None,
+            remembered: Default::default(),
         }
     }
 

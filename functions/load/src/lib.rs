@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`apply`]: one batch item → the Intercom calls of its action (through
 //!   `backflow-intercom`'s record writers) → its outcome.
+//! - [`tagging`]: then the batch's tags, grouped by tag name into Intercom's
+//!   bulk form; a record with tags is remembered only after its tags.
 //! - this file: the invocation: idempotency, state writes after Intercom confirmed,
 //!   row reports, run counters, and finishing the run after its last batch.
 //!
@@ -21,6 +23,7 @@
 
 pub mod apply;
 mod preferences;
+pub mod tagging;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -206,6 +209,7 @@ impl Load {
         let stop = AtomicBool::new(false);
         let mut fatal = None;
         let mut pending: Vec<StateItem> = Vec::new();
+        let mut tag_work: Vec<tagging::Pending> = Vec::new();
         let mut results = futures::stream::iter(todo)
             .map(|item| {
                 let (client, blocked, stop) = (&client, &blocked, &stop);
@@ -217,26 +221,36 @@ impl Load {
                     if stop.load(Ordering::Relaxed) {
                         return None;
                     }
-                    Some(apply::apply(client, spec, this_run, item, blocked).await)
+                    Some((
+                        item,
+                        apply::apply(client, spec, this_run, item, blocked).await,
+                    ))
                 }
             })
             .buffer_unordered(CONCURRENCY);
         while let Some(result) = results.next().await {
             match result {
                 None => {}
-                Some(ItemResult::Done { outcome, state }) => {
-                    counts.bump(outcome);
-                    if let Some(state) = state {
-                        pending.push(state);
+                Some((
+                    item,
+                    ItemResult::Done {
+                        outcome,
+                        state: Some(state),
+                    },
+                )) if tagging::has_tags(item) => {
+                    tag_work.push(tagging::Pending {
+                        item,
+                        outcome,
+                        state,
+                    });
+                }
+                Some((_, result)) => {
+                    if let Some(message) =
+                        take_result(result, &mut counts, &mut pending, &mut reports)
+                    {
+                        stop.store(true, Ordering::Relaxed);
+                        fatal.get_or_insert(message);
                     }
-                }
-                Some(ItemResult::Problem(report)) => {
-                    counts.bump(report.outcome);
-                    reports.push(report);
-                }
-                Some(ItemResult::Fatal(message)) => {
-                    stop.store(true, Ordering::Relaxed);
-                    fatal.get_or_insert(message);
                 }
             }
             if pending.len() >= STATE_CHUNK {
@@ -244,6 +258,15 @@ impl Load {
             }
         }
         drop(results);
+        if !tag_work.is_empty() {
+            let (tagged, failed) = tagging::apply_tags(&client, spec, tag_work).await;
+            for result in tagged {
+                take_result(result, &mut counts, &mut pending, &mut reports);
+            }
+            if let Some(message) = failed {
+                fatal.get_or_insert(message);
+            }
+        }
         // Calls taken from the shared budget and not spent go back to the others.
         client.release_budget().await;
         self.write_state(&spec.sync, &mut pending, usage).await?;
@@ -279,6 +302,29 @@ impl Load {
         pending.clear();
         Ok(())
     }
+}
+
+/// Counts one item's result and keeps its state and report; the message of a
+/// failure that stops the batch.
+fn take_result(
+    result: ItemResult,
+    counts: &mut Counts,
+    pending: &mut Vec<StateItem>,
+    reports: &mut Vec<RowReport>,
+) -> Option<String> {
+    match result {
+        ItemResult::Done { outcome, state } => {
+            counts.bump(outcome);
+            pending.extend(state);
+        }
+        ItemResult::Problem(report, state) => {
+            counts.bump(report.outcome);
+            reports.push(report);
+            pending.extend(state);
+        }
+        ItemResult::Fatal(message) => return Some(message),
+    }
+    None
 }
 
 struct Loaded {

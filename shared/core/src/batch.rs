@@ -9,6 +9,7 @@ use crate::config::{Behavior, DeleteMode, KeyField, Object, SecretRef};
 use crate::fingerprint::Fingerprint;
 use crate::plan::Action;
 use crate::subscriptions::SubscriptionType;
+use crate::tags::ItemLists;
 use crate::value::DataType;
 
 /// A custom attribute the sync writes, with the type inferred from its column.
@@ -41,6 +42,9 @@ pub struct LoadSpec {
     pub key_field: KeyField,
     pub delete_mode: DeleteMode,
     pub create_attributes: bool,
+    /// How tags not in a row's list are treated (`fields.tags`).
+    #[serde(default)]
+    pub tags_mode: crate::tags::TagsMode,
     pub attributes: Vec<AttributeSpec>,
     pub destination: DestinationSpec,
     /// Object `custom_object`: the type's identifier in Intercom.
@@ -65,12 +69,10 @@ pub struct BatchItem {
     /// The request body (contact/company/event fields, `custom_attributes`,
     /// `metadata`), already coerced. Empty for removals.
     pub body: serde_json::Map<String, serde_json::Value>,
-    /// Contacts: the `company_id` to attach to.
-    pub company_id: Option<String>,
-    /// Contacts: the `company_id` the record is already attached to (from state);
-    /// the attach call is skipped when it equals `company_id`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attached_company: Option<String>,
+    /// Tags and (contacts) companies: what the row lists and what backflow
+    /// remembers applying, so `load` applies and removes only the difference.
+    #[serde(default, skip_serializing_if = "ItemLists::is_empty")]
+    pub lists: ItemLists,
     /// The row's number in the model (0-based), so a row Intercom refuses is
     /// reported at the same place as the extract's own reports; `None` for
     /// removals (the key left the model) and in batches written before it existed.

@@ -315,6 +315,10 @@ pub struct SyncSpec {
     /// Rows per S3 batch / load invocation (default 1000).
     #[serde(default)]
     pub batch_size: Option<usize>,
+    /// With `fields.tags`: `keep` (default) removes only tags backflow applied
+    /// and that left the list; `exact` removes every tag not in the list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags_mode: Option<crate::tags::TagsMode>,
     /// Syncs this one runs after: it starts when a run of each has ended
     /// `succeeded` or `partial` since its own last run ([`crate::chain`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -462,6 +466,7 @@ impl Config {
             key_field: spec.key.field,
             delete_mode: spec.delete_mode(),
             create_attributes: spec.create_attributes,
+            tags_mode: spec.tags_mode.unwrap_or_default(),
             attributes,
             destination: destination.spec(),
             custom_object: spec.custom_object.clone(),

@@ -30,6 +30,8 @@
 //! - [`budget`]: the decisions of the call budget every concurrent function shares
 //!   per Intercom app: which 10-second window a call counts in, how many calls to
 //!   take at once, what to do with the store's answer (the store is `backflow-aws`).
+//! - [`tags`]: list fields — a record's tags, a contact's companies — and the
+//!   compact memo of what backflow applied, per key.
 //! - [`schedule`]: which cron schedules are due at a given minute.
 //! - [`chain`]: `after:` between syncs: cycles, and when a waiting sync is due.
 //! - [`alert`]: `alerts:`: whether an ended run crosses a threshold, and the message.
@@ -58,6 +60,7 @@ pub mod run;
 pub mod schedule;
 pub mod secret;
 pub mod subscriptions;
+pub mod tags;
 pub mod value;
 
 pub use error::Error;

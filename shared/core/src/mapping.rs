@@ -13,6 +13,7 @@ use crate::batch::AttributeSpec;
 use crate::config::fields::{field_kind, FieldKind};
 use crate::config::{Behavior, KeyField, Object, SyncSpec, MAX_METADATA_KEYS};
 use crate::fingerprint::Fingerprint;
+use crate::tags::RowLists;
 use crate::value::{
     check_email, infer_data_type, infer_date_named_type, is_date_name, kind_may_hold_dates,
     number_json, to_bool, to_float, to_int, to_json, to_text, to_unix_seconds, CoerceError, Column,
@@ -32,6 +33,10 @@ pub struct MappedRow {
     pub body: serde_json::Map<String, serde_json::Value>,
     /// Contacts: the `company_id` to attach to (not part of the contact body).
     pub company_id: Option<String>,
+    /// Tags and (contacts) companies the row lists, when the sync maps them
+    /// (not part of the body; not in the fingerprint: see [`crate::tags`]).
+    #[serde(default, skip_serializing_if = "RowLists::is_empty")]
+    pub lists: RowLists,
     /// What `load` would send, hashed (body + company_id + object/behavior that
     /// change the meaning of the body).
     pub fingerprint: Fingerprint,
@@ -248,6 +253,21 @@ impl Mapper {
         let mut metadata_object: Option<Map<String, Json>> = None;
         for (i, target) in self.targets.iter().enumerate() {
             let value = cell(row, target.index);
+            // A list field is mapped even when null (the record then carries
+            // none of them): a tag or company that left the row is removed.
+            let listed = match &target.kind {
+                FieldKind::Tags => Some(out.lists.add_tags(value)),
+                FieldKind::CompanyIds => Some(out.lists.add_companies(value, true)),
+                FieldKind::CompanyId => Some(out.lists.add_companies(value, false)),
+                _ => None,
+            };
+            if let Some(Err(e)) = listed {
+                out.reasons.push(format!(
+                    "field `{}` (column `{}`): {e}",
+                    target.field, target.column
+                ));
+                continue;
+            }
             if value.is_null() {
                 self.map_null(i, &mut out);
                 continue;
@@ -255,6 +275,7 @@ impl Mapper {
             let result = match &target.kind {
                 FieldKind::Role => parse_role(value).map(|r| role = Some(r)),
                 FieldKind::CompanyId => to_text(value).map(|id| out.company_id = Some(id)),
+                FieldKind::Tags | FieldKind::CompanyIds => Ok(()),
                 FieldKind::CustomAttribute(_) => {
                     let slot = target.attribute.expect("custom attributes have a slot");
                     attribute_json(&mut self.attributes[slot], value)
@@ -317,6 +338,7 @@ impl Mapper {
                     key,
                     body: out.body,
                     company_id: out.company_id,
+                    lists: out.lists,
                     fingerprint,
                 })
             }
@@ -386,11 +408,14 @@ impl Mapper {
             return;
         }
         match &target.kind {
-            // A null role means the default; a null company_id attaches nothing
-            // (detaching is not what a null means for a sync); a null
-            // subscription leaves the contact's own preference alone.
+            // A null role means the default; list fields (`company_id`,
+            // `company_ids`, `tags`) were handled as lists above: a null lists
+            // nothing, so what backflow attached or applied before is removed;
+            // a null subscription leaves the contact's own preference alone.
             FieldKind::Role
             | FieldKind::CompanyId
+            | FieldKind::CompanyIds
+            | FieldKind::Tags
             | FieldKind::Subscription(_)
             | FieldKind::MetadataKey(_)
             | FieldKind::MetadataObject => {}
@@ -413,6 +438,7 @@ pub const SUBSCRIPTIONS_KEY: &str = "subscriptions";
 struct Output {
     body: Map<String, Json>,
     company_id: Option<String>,
+    lists: RowLists,
     reasons: Vec<String>,
 }
 

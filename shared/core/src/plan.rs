@@ -44,10 +44,11 @@ pub struct Prior {
     /// so the row is retried even if its data did not change.
     pub fingerprint: Option<Fingerprint>,
     pub status: RecordStatus,
-    /// Contacts: the `company_id` the record was last attached to, so an update
-    /// that leaves it unchanged costs no attach call.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub company_id: Option<String>,
+    /// The tags backflow applied and the companies it attached (contacts), as
+    /// hashes ([`crate::tags`]), so an update that leaves them as they were costs
+    /// no tag or attach call.
+    #[serde(default)]
+    pub remembered: crate::tags::Remembered,
 }
 
 /// The per-run plan counts (the run record's `plan`).

@@ -17,6 +17,8 @@ pub(crate) struct Cache {
     companies: Mutex<HashMap<String, String>>,
     /// model → attribute name → what Intercom has.
     attributes: Mutex<HashMap<String, HashMap<String, KnownAttribute>>>,
+    /// The workspace's tags `(id, name)`, once listed (removing tags).
+    tags: Mutex<Option<Vec<(String, String)>>>,
 }
 
 impl Cache {
@@ -32,6 +34,25 @@ impl Cache {
     /// Forget a company (deleted, or its id turned out stale).
     pub fn forget_company(&self, company_id: &str) {
         lock(&self.companies).remove(company_id);
+    }
+
+    /// The workspace's tags, if listed.
+    pub fn tags(&self) -> Option<Vec<(String, String)>> {
+        lock(&self.tags).clone()
+    }
+
+    /// Remember the workspace's tags, as listed.
+    pub fn set_tags(&self, listed: Vec<(String, String)>) {
+        *lock(&self.tags) = Some(listed);
+    }
+
+    /// A tag created (or found by name) after the list was read.
+    pub fn add_tag(&self, tag: (String, String)) {
+        if let Some(known) = lock(&self.tags).as_mut() {
+            if !known.contains(&tag) {
+                known.push(tag);
+            }
+        }
     }
 
     /// Whether `model`'s attributes were listed.

@@ -164,7 +164,7 @@ async fn prior_state_and_model(spec: &SyncSpec) -> (Vec<(String, Prior)>, Vec<Ve
                     intercom_id: Some(format!("ic-{}", item.key)),
                     fingerprint: item.fingerprint,
                     status: RecordStatus::Active,
-                    company_id: None,
+                    remembered: Default::default(),
                 },
             );
         }

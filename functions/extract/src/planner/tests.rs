@@ -171,7 +171,7 @@ fn unchanged_rows_are_not_batched_and_mirror_removes_what_left() {
         intercom_id: Some("ic".into()),
         fingerprint: fp,
         status: RecordStatus::Active,
-        company_id: None,
+        remembered: Default::default(),
     };
     let mut prior: HashMap<String, Prior> = (0..20)
         .map(|i| (format!("gone{i}"), active(None)))
@@ -196,4 +196,48 @@ fn unchanged_rows_are_not_batched_and_mirror_removes_what_left() {
 fn email_keys_are_remembered_case_insensitively() {
     assert_eq!(state_key(KeyField::Email, " Ada@X.io "), "ada@x.io");
     assert_eq!(state_key(KeyField::ExternalId, "Ada"), "Ada");
+}
+
+/// A row whose tags are what backflow applied is unchanged; one whose tags
+/// changed (body the same) is an update that skips the body write; one whose
+/// body changed too writes both.
+#[test]
+fn a_tag_change_alone_is_an_update_without_a_body_write() {
+    use backflow_core::tags::{Memo, Remembered};
+    let spec = spec(
+        "    model: m\n    destination: ic\n    object: user\n    behavior: update_or_create\n\
+         \x20   key: {column: id, field: external_id}\n\
+         \x20   fields: {name: email, tags: email}\n",
+    );
+    let mut mapper = Mapper::new("s", &spec, &columns()).unwrap();
+    let mapped = mapper.map(1, &row(Some("a"), "vip,beta")).unwrap();
+    let remembered = |tags: &[&str]| Remembered {
+        tags: Memo::of_tags(&tags.iter().map(|t| t.to_string()).collect::<Vec<_>>()),
+        companies: Memo::default(),
+    };
+    let prior = |fp, tags: &[&str]| Prior {
+        intercom_id: Some("ic".into()),
+        fingerprint: Some(fp),
+        status: RecordStatus::Active,
+        remembered: remembered(tags),
+    };
+    let fp = mapped.fingerprint;
+    let plan_one = |p: Prior| {
+        let prior = HashMap::from([("a".to_string(), p)]);
+        let (mut planner, _, _) = run(&spec, &[row(Some("a"), "vip,beta")], &prior);
+        let batch = planner.take_batch(true);
+        (planner.plan, batch.map(|(_, items)| items))
+    };
+    let (plan, batch) = plan_one(prior(fp, &["BETA", "vip"]));
+    assert_eq!((plan.unchanged, batch), (1, None));
+    let (plan, batch) = plan_one(prior(fp, &["vip", "old"]));
+    assert_eq!(plan.update, 1);
+    let item = &batch.unwrap()[0];
+    assert!(item.lists.body_unchanged);
+    assert_eq!(item.lists.row.tags.as_deref().unwrap(), ["vip", "beta"]);
+    assert_eq!(item.lists.remembered, remembered(&["vip", "old"]));
+    let other = backflow_core::fingerprint::Fingerprint(7);
+    let (plan, batch) = plan_one(prior(other, &["vip", "old"]));
+    assert_eq!(plan.update, 1);
+    assert!(!batch.unwrap()[0].lists.body_unchanged);
 }

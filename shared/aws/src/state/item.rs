@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use backflow_core::fingerprint::Fingerprint;
 use backflow_core::plan::{Prior, RecordStatus};
 use backflow_core::run::Outcome;
+use backflow_core::tags::{Memo, Remembered};
 
 use super::{pk, KEY_PREFIX};
 use crate::ddb::{self, s, Attrs, Item};
@@ -23,8 +24,8 @@ pub struct StateItem {
     pub run: RunTag,
     /// What that write did.
     pub outcome: Outcome,
-    /// Contacts: the `company_id` the record is attached to.
-    pub company_id: Option<String>,
+    /// The tags backflow applied and (contacts) the companies it attached.
+    pub remembered: Remembered,
 }
 
 impl StateItem {
@@ -34,7 +35,7 @@ impl StateItem {
             intercom_id: self.intercom_id.clone(),
             fingerprint: self.fingerprint,
             status: self.status.clone(),
-            company_id: self.company_id.clone(),
+            remembered: self.remembered.clone(),
         }
     }
 }
@@ -127,10 +128,42 @@ pub(super) fn encode_item(sync: &str, item: &StateItem) -> Item {
     r.push(outcome_code(item.outcome));
     r.extend_from_slice(&item.run.0);
     out.insert("r".into(), b(r));
-    if let Some(co) = &item.company_id {
-        out.insert("co".into(), s(co));
+    // Absent when empty: a sync without lists pays nothing for them.
+    for (name, memo) in [
+        ("tg", &item.remembered.tags),
+        ("cs", &item.remembered.companies),
+    ] {
+        if !memo.is_empty() {
+            out.insert(name.into(), b(memo.to_bytes()));
+        }
     }
     out
+}
+
+/// `tg` / `cs` (4 bytes per hash); items written before them kept the one
+/// attached company as text in `co`.
+fn decode_remembered(attrs: &Attrs) -> Result<Remembered, Error> {
+    let memo = |name: &str| -> Result<Memo, Error> {
+        match attrs.b(name)? {
+            None => Ok(Memo::default()),
+            Some(bytes) => Memo::from_bytes(bytes).ok_or_else(|| {
+                Error::corrupt(
+                    attrs.what(),
+                    format!("bad `{name}`: {} bytes, not a multiple of 4", bytes.len()),
+                )
+            }),
+        }
+    };
+    let mut companies = memo("cs")?;
+    if let Some(co) = attrs.s("co")? {
+        let mut all = companies.0;
+        all.push(backflow_core::tags::company_hash(co));
+        companies = Memo::of_hashes(all);
+    }
+    Ok(Remembered {
+        tags: memo("tg")?,
+        companies,
+    })
 }
 
 fn b(bytes: Vec<u8>) -> AttributeValue {
@@ -177,7 +210,7 @@ pub(super) fn decode_prior(sync: &str, item: &Item) -> Result<(String, Prior), E
         intercom_id: attrs.s("iid")?.map(str::to_string),
         fingerprint,
         status,
-        company_id: attrs.s("co")?.map(str::to_string),
+        remembered: decode_remembered(&attrs)?,
     };
     Ok((key, prior))
 }
@@ -213,7 +246,7 @@ pub(super) fn decode_item(sync: &str, item: &Item) -> Result<StateItem, Error> {
         status: prior.status,
         run,
         outcome,
-        company_id: prior.company_id,
+        remembered: prior.remembered,
     })
 }
 
@@ -234,7 +267,10 @@ mod tests {
             status: RecordStatus::Active,
             run: RunTag::of("r1"),
             outcome: Outcome::NotFound,
-            company_id: Some("acme".into()),
+            remembered: Remembered {
+                tags: Memo::of_tags(&["VIP".to_string(), "trial".to_string()]),
+                companies: Memo::of_companies(&["acme".to_string()]),
+            },
         }
     }
 
@@ -242,7 +278,9 @@ mod tests {
     fn items_round_trip() {
         let item = item();
         let encoded = encode_item("users", &item);
-        assert_eq!(get_s(&encoded, "co"), Some("acme"));
+        assert_eq!(get_b(&encoded, "cs").map(<[u8]>::len), Some(4));
+        assert_eq!(get_b(&encoded, "tg").map(<[u8]>::len), Some(8));
+        assert!(!encoded.contains_key("co"), "companies are hashes now");
         assert_eq!(get_s(&encoded, "pk"), Some("SYNC#users"));
         assert_eq!(get_s(&encoded, "sk"), Some("KEY#u-1"));
         assert_eq!(get_b(&encoded, "fp").map(<[u8]>::len), Some(16));
@@ -307,7 +345,7 @@ mod tests {
         let typical = StateItem {
             key: "u-0000001".into(),
             intercom_id: Some("6650a1b2c3d4e5f601234567".into()),
-            company_id: None,
+            remembered: Remembered::default(),
             ..item()
         };
         let encoded = encode_item("users", &typical);
@@ -328,7 +366,14 @@ mod tests {
         old.insert("run".into(), s("r1"));
         old.insert("out".into(), s("not_found"));
         old.insert("co".into(), s("acme"));
-        assert_eq!(decode_item("users", &old).unwrap(), item());
+        let want = StateItem {
+            remembered: Remembered {
+                tags: Memo::default(),
+                companies: Memo::of_companies(&["acme".to_string()]),
+            },
+            ..item()
+        };
+        assert_eq!(decode_item("users", &old).unwrap(), want);
     }
 
     #[test]
@@ -352,6 +397,8 @@ mod tests {
         for (attr, value, says) in [
             ("iid", AttributeValue::N("7".into()), "`iid` is N, not S"),
             ("co", AttributeValue::Bool(true), "`co` is BOOL, not S"),
+            ("tg", s("vip"), "`tg` is S, not B"),
+            ("cs", b(vec![1, 2]), "bad `cs`: 2 bytes"),
             ("st", AttributeValue::L(vec![]), "`st` is L, not S"),
             ("r", s("r1"), "`r` is S, not B"),
             (

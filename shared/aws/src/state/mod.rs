@@ -11,7 +11,8 @@
 //! | `fp` | B | the 16-byte fingerprint Intercom confirmed; **absent** when the last write was refused, so the row is retried even if unchanged (32 hex digits as S in items written before binary) |
 //! | `st` | S | `archived` \| `deleted` \| `sent`; **absent** for `active`, the common case |
 //! | `r` | B | the last write: its outcome (1 byte, [`outcome_code`]) then the first 4 bytes of SHA-256 of its run id ([`RunTag`]) |
-//! | `co` | S | contacts: the `company_id` the record is attached to (absent if none) |
+//! | `tg` | B | the tags backflow applied: 4 bytes per tag, the hash of its lower-cased name ([`backflow_core::tags`]); absent when none |
+//! | `cs` | B | contacts: the companies backflow attached, 4 bytes per `company_id` hash; absent when none (items written before held one `company_id` as text in `co`, still read) |
 //!
 //! Items are small on purpose: 64 B plus the sync's name and the key for a user
 //! with an Intercom id and no company — 89 B for the throughput bench's sync
@@ -166,8 +167,10 @@ impl StateStore {
             .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
             // Billed by the whole items' size whatever is projected; projecting
             // keeps the answer (and moto's work) smaller.
-            .projection_expression("#sk, #iid, #fp, #st, #co")
-            .set_expression_attribute_names(Some(names(&["pk", "sk", "iid", "fp", "st", "co"])))
+            .projection_expression("#sk, #iid, #fp, #st, #co, #tg, #cs")
+            .set_expression_attribute_names(Some(names(&[
+                "pk", "sk", "iid", "fp", "st", "co", "tg", "cs",
+            ])))
             .expression_attribute_values(":pk", s(pk(sync)))
             .expression_attribute_values(":prefix", s(KEY_PREFIX))
             .consistent_read(false)
@@ -217,8 +220,8 @@ impl StateStore {
             &self.table,
             requests,
             // `run` and `out`: what items of the earlier layout hold instead of `r`.
-            "#sk, #iid, #fp, #st, #r, #run, #out, #co",
-            &names(&["sk", "iid", "fp", "st", "r", "run", "out", "co"]),
+            "#sk, #iid, #fp, #st, #r, #run, #out, #co, #tg, #cs",
+            &names(&["sk", "iid", "fp", "st", "r", "run", "out", "co", "tg", "cs"]),
             true,
         )
         .await?;

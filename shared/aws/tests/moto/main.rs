@@ -23,6 +23,7 @@ use backflow_core::plan::{Action, PlanCounts, Prior, RecordStatus};
 use backflow_core::run::{
     BatchCounts, Counts, Outcome, RowReport, RunRecord, RunStatus, Sample, Trigger, Usage,
 };
+use backflow_core::tags::{Memo, Remembered};
 use backflow_localstack::MotoServer;
 
 mod budget;

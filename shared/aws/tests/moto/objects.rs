@@ -18,6 +18,7 @@ async fn batches_round_trip_as_json() {
             key_field: KeyField::ExternalId,
             delete_mode: DeleteMode::Archive,
             create_attributes: true,
+            tags_mode: Default::default(),
             attributes: vec![],
             destination: DestinationSpec {
                 base_url: "http://127.0.0.1:4010".into(),
@@ -37,8 +38,7 @@ async fn batches_round_trip_as_json() {
             fingerprint: Some(Fingerprint(42)),
             intercom_id: None,
             body,
-            company_id: Some("c1".into()),
-            attached_company: None,
+            lists: Default::default(),
             row: Some(7),
         }],
     };

@@ -20,7 +20,10 @@ async fn state_round_trip_across_batch_limits() {
                 RecordStatus::Active
             },
             run: RunTag::of("run-1"),
-            company_id: (i % 2 == 0).then(|| format!("co-{i}")),
+            remembered: Remembered {
+                tags: Memo::of_tags(&vec![format!("t{}", i % 4); i % 3]),
+                companies: Memo::of_companies(&vec![format!("co-{i}"); i % 2]),
+            },
             outcome: if i % 5 == 0 {
                 Outcome::Rejected
             } else {
@@ -116,7 +119,7 @@ async fn items_of_the_earlier_layout_read_back() {
             status: RecordStatus::Active,
             run: RunTag::of("run-1"),
             outcome: Outcome::Updated,
-            company_id: None,
+            remembered: Remembered::default(),
         }
     );
     let mut seen = Vec::new();
@@ -129,12 +132,13 @@ async fn items_of_the_earlier_layout_read_back() {
 
 /// The size of a state item as DynamoDB bills a Query (the sum of attribute
 /// names and values), measured on what moto stores: 64 B plus the sync's name
-/// and the key for a user with an Intercom id and no company (a company adds
-/// `co` and its id). The throughput bench's items (sync `tp_calls_users`, keys
-/// such as `calls-10001`) are 89 B, the figure the README's cost estimates use.
+/// and the key for a user with an Intercom id, no tag and no company. The
+/// throughput bench's items (sync `tp_calls_users`, keys such as `calls-10001`)
+/// are 89 B, the figure the README's cost estimates use. A tag backflow applied
+/// adds 6 B (`tg` and a 4-byte hash), each further tag 4 B; companies the same
+/// (`cs`), whatever the length of the names.
 #[tokio::test]
 async fn a_state_item_is_64_bytes_plus_the_sync_and_the_key() {
-    use aws_sdk_dynamodb::types::AttributeValue;
     let f = fixture().await;
     let sync = "tp_calls_users";
     let item = StateItem {
@@ -145,10 +149,39 @@ async fn a_state_item_is_64_bytes_plus_the_sync_and_the_key() {
         status: RecordStatus::Active,
         run: RunTag::of("20261129T111444Z-606c45ac"),
         outcome: Outcome::Updated,
-        company_id: None,
+        remembered: Remembered::default(),
     };
+    let size = stored_size(&f, sync, &item).await;
+    assert_eq!(size, 64 + sync.len() + item.key.len());
+    assert_eq!(size, 89);
+    let one_tag = StateItem {
+        key: "calls-10002".into(),
+        remembered: Remembered {
+            tags: Memo::of_tags(&["a rather long tag name: enterprise trial".to_string()]),
+            companies: Memo::default(),
+        },
+        ..item.clone()
+    };
+    assert_eq!(stored_size(&f, sync, &one_tag).await, 89 + 6);
+    let three_tags_two_companies = StateItem {
+        key: "calls-10003".into(),
+        remembered: Remembered {
+            tags: Memo::of_tags(&["vip".to_string(), "beta".to_string(), "eu".to_string()]),
+            companies: Memo::of_companies(&["acme".to_string(), "globex-holdings".to_string()]),
+        },
+        ..item.clone()
+    };
+    assert_eq!(
+        stored_size(&f, sync, &three_tags_two_companies).await,
+        89 + (2 + 12) + (2 + 8)
+    );
+}
+
+/// The bytes of `item` as moto stores it (attribute names plus values).
+async fn stored_size(f: &Fixture, sync: &str, item: &StateItem) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue;
     f.state()
-        .put_many(sync, std::slice::from_ref(&item))
+        .put_many(sync, std::slice::from_ref(item))
         .await
         .unwrap();
     let stored = f
@@ -164,7 +197,7 @@ async fn a_state_item_is_64_bytes_plus_the_sync_and_the_key() {
         .unwrap()
         .item
         .expect("the item was written");
-    let size: usize = stored
+    stored
         .iter()
         .map(|(name, value)| {
             name.len()
@@ -174,7 +207,5 @@ async fn a_state_item_is_64_bytes_plus_the_sync_and_the_key() {
                     other => panic!("unexpected attribute {name}: {other:?}"),
                 }
         })
-        .sum();
-    assert_eq!(size, 64 + sync.len() + item.key.len(), "{stored:?}");
-    assert_eq!(size, 89);
+        .sum()
 }

@@ -24,6 +24,10 @@ pub enum FieldKind {
     Role,
     /// Contacts: the `company_id` of the company to attach to (not in the body).
     CompanyId,
+    /// Contacts: a list of `company_id`s to attach to (not in the body).
+    CompanyIds,
+    /// Contacts and companies: a list of tag names (not in the body).
+    Tags,
     /// `custom_attributes.<name>`.
     CustomAttribute(String),
     /// Contacts: `subscriptions.<subscription type name>`, a boolean: opted in
@@ -50,6 +54,8 @@ pub const CONTACT_FIELDS: &[&str] = &[
     "owner_id",
     "unsubscribed_from_emails",
     "company_id",
+    "company_ids",
+    "tags",
     "custom_attributes.<name>",
     "subscriptions.<name>",
 ];
@@ -63,6 +69,7 @@ pub const COMPANY_FIELDS: &[&str] = &[
     "industry",
     "monthly_spend",
     "remote_created_at",
+    "tags",
     "custom_attributes.<name>",
 ];
 
@@ -121,6 +128,8 @@ pub fn field_kind(object: Object, field: &str) -> Option<FieldKind> {
                 "owner_id" => K::Integer,
                 "unsubscribed_from_emails" => K::Bool,
                 "company_id" => K::CompanyId,
+                "company_ids" => K::CompanyIds,
+                "tags" => K::Tags,
                 _ => return None,
             })
         }
@@ -133,6 +142,7 @@ pub fn field_kind(object: Object, field: &str) -> Option<FieldKind> {
                 "size" => K::Integer,
                 "monthly_spend" => K::Number,
                 "remote_created_at" => K::Timestamp,
+                "tags" => K::Tags,
                 _ => return None,
             })
         }

@@ -212,7 +212,7 @@ fn unknown_key_error_reads_well() {
         e,
         "backflow.yaml:18: syncs.s: unknown field `colour`, expected one of `model`, \
          `destination`, `object`, `behavior`, `key`, `fields`, `schedule`, `event_name`, \
-         `custom_object`, `create_attributes`, `sync_nulls`, `max_removals`, `delete`, `batch_size`, `after`, `alerts`"
+         `custom_object`, `create_attributes`, `sync_nulls`, `max_removals`, `delete`, `batch_size`, `tags_mode`, `after`, `alerts`"
     );
 }
 
@@ -389,6 +389,59 @@ fn fields_per_object() {
             )),
             "{object} {bad}: {got}"
         );
+    }
+}
+
+#[test]
+fn tags_and_company_lists() {
+    let tags = "    fields:\n      tags: t\n";
+    for object in ["user", "lead", "contact"] {
+        let key = "email";
+        assert_eq!(check(&sync(object, "update_or_create", key, tags)), "ok");
+        let both = "    fields:\n      company_id: c\n      company_ids: cs\n      tags: t\n    tags_mode: exact\n";
+        assert_eq!(check(&sync(object, "update_only", key, both)), "ok");
+    }
+    assert_eq!(
+        check(&sync(
+            "company",
+            "update_or_create",
+            "company_id",
+            &format!("{tags}    tags_mode: keep\n")
+        )),
+        "ok"
+    );
+    let got = check(&sync(
+        "company",
+        "update_or_create",
+        "company_id",
+        "    fields:\n      company_ids: c\n",
+    ));
+    assert!(
+        got.starts_with("`fields.company_ids` is not a field of object `company`"),
+        "{got}"
+    );
+    let got = check(&sync(
+        "user",
+        "update_or_create",
+        "email",
+        "    tags_mode: exact\n",
+    ));
+    assert_eq!(
+        got,
+        "`tags_mode` needs `fields.tags` (the column listing the tags)"
+    );
+    let bad = sync(
+        "user",
+        "update_or_create",
+        "email",
+        &format!("{tags}    tags_mode: all\n"),
+    );
+    match parse_str(&with_sync(&bad)) {
+        Err(Error::Config { message, line, .. }) => {
+            assert!(message.contains("unknown variant `all`"), "{message}");
+            assert!(line.is_some());
+        }
+        other => panic!("{other:?}"),
     }
 }
 
@@ -749,7 +802,10 @@ fn subscriptions_are_contact_fields() {
     assert_eq!(
         crate::subscriptions::mapped_names(&config.syncs["s"]),
         vec!["Product news"]
+    );
+}
 
+#[test]
 fn after_names_other_syncs_each_once() {
     for (extra, says) in [
         ("    after: [s]\n", "`after: s` names this sync itself"),

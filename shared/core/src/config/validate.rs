@@ -189,6 +189,9 @@ fn validate_sync(config: &Config, name: &str, spec: &SyncSpec) -> Result<(), Str
             spec.behavior.as_str()
         ));
     }
+    if spec.tags_mode.is_some() && !spec.fields.contains_key("tags") {
+        return Err("`tags_mode` needs `fields.tags` (the column listing the tags)".into());
+    }
     if let Some(cron) = &spec.schedule {
         crate::schedule::parse(cron).map_err(|e| format!("`schedule`: {e}"))?;
     }

@@ -1068,3 +1068,46 @@ fn a_custom_object_row_is_its_instance_body() {
         bad.reasons
     );
 }
+
+#[test]
+fn tags_and_companies_are_lists_outside_the_body_and_fingerprint() {
+    let spec = spec(
+        "object: user\nbehavior: update_or_create\nkey: { column: id, field: external_id }\n\
+         fields:\n  name: n\n  tags: t\n  company_id: c\n  company_ids: cs\n",
+    );
+    let columns = cols(&[
+        ("id", K::Text),
+        ("n", K::Text),
+        ("t", K::List),
+        ("c", K::Text),
+        ("cs", K::Text),
+    ]);
+    let mut mapper = Mapper::new("s", &spec, &columns).unwrap();
+    let row = |tags: Value, cs: &str| vec![text("u1"), text("Ann"), tags, text("acme"), text(cs)];
+    let a = mapper
+        .map(
+            1,
+            &row(Value::List(vec![text("VIP"), text(" trial ")]), "b, c"),
+        )
+        .unwrap();
+    assert_eq!(a.lists.tags.as_deref().unwrap(), ["VIP", "trial"]);
+    assert_eq!(a.lists.companies.as_deref().unwrap(), ["acme", "b", "c"]);
+    assert!(!a.body.contains_key("tags") && !a.body.contains_key("company_ids"));
+    // Another tag list: same body, same fingerprint — the memo tells the change.
+    let b = mapper.map(2, &row(text("beta"), "b")).unwrap();
+    assert_eq!(a.fingerprint, b.fingerprint);
+    assert_eq!(b.lists.tags.as_deref().unwrap(), ["beta"]);
+    // A null list is mapped, and empty: what backflow applied is removed.
+    let c = mapper.map(3, &row(Value::Null, "")).unwrap();
+    assert_eq!(c.lists.tags, Some(vec![]));
+    assert_eq!(c.lists.companies.as_deref().unwrap(), ["acme"]);
+    // A nested list is the row's error, naming field and column.
+    let bad = mapper
+        .map(4, &row(Value::List(vec![Value::List(vec![])]), ""))
+        .unwrap_err();
+    assert!(
+        bad.reasons[0]
+            .starts_with("field `tags` (column `t`): the list [] is a list inside a list"),
+        "{bad:?}"
+    );
+}

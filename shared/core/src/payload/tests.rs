@@ -90,6 +90,7 @@ fn sample_batch(run_id: &str, seq: u32) -> Batch {
             key_field: KeyField::ExternalId,
             delete_mode: DeleteMode::Archive,
             create_attributes: true,
+            tags_mode: Default::default(),
             attributes: vec![],
             destination: DestinationSpec {
                 base_url: "http://127.0.0.1:4010".into(),

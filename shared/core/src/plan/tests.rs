@@ -29,6 +29,7 @@ fn spec(object: Object, behavior: Behavior, mode: Option<DeleteMode>) -> SyncSpe
         max_removals: None,
         delete: mode.map(|mode| DeleteOptions { mode }),
         batch_size: None,
+        tags_mode: None,
         after: Vec::new(),
         alerts: None,
     }
@@ -42,7 +43,7 @@ fn prior(id: bool, fp: Option<Fingerprint>, status: RecordStatus) -> Prior {
         intercom_id: id.then(|| "ic_1".to_string()),
         fingerprint: fp,
         status,
-        company_id: None,
+        remembered: Default::default(),
     }
 }
 

@@ -19,6 +19,7 @@ pub mod custom_objects;
 pub mod events;
 pub mod membership;
 pub mod subscriptions;
+pub mod tags;
 
 /// One Intercom request, before it is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,9 +1,12 @@
 //! Company membership: attaching a contact to a company, which is also what
-//! makes the company visible in Intercom (it hides companies without contacts).
+//! makes the company visible in Intercom (it hides companies without contacts),
+//! and detaching it from companies backflow attached before.
 
 use backflow_core::run::Outcome;
 
-use super::{reject, WriteResult};
+use backflow_core::tags::company_hash;
+
+use super::{not_found_status, reject, WriteResult};
 use crate::client::Client;
 use crate::error::RowError;
 use crate::requests::{self, membership};
@@ -51,5 +54,43 @@ impl Client {
             return Err(reject(&r));
         }
         Err(RowError::Rejected(rejection))
+    }
+
+    /// Detach a contact from the companies whose `company_id` hashes to one of
+    /// `leaving` ([`backflow_core::tags::company_hash`]): its companies are
+    /// listed (`GET /contacts/{id}/companies`, one call per 150) to find their
+    /// Intercom ids, then each is detached. A company no longer attached (by
+    /// hand, or deleted) is done.
+    pub async fn detach_companies(
+        &self,
+        contact_id: &str,
+        leaving: &[u32],
+    ) -> Result<(), RowError> {
+        let mut attached = Vec::new();
+        for page in 1.. {
+            let r = self
+                .req(&membership::contact_companies(contact_id, page))
+                .await?;
+            if !r.is_success() {
+                return Err(reject(&r));
+            }
+            let (companies, more) = membership::companies_of(&r.body);
+            attached.extend(companies);
+            if !more {
+                break;
+            }
+        }
+        for (id, company_id) in attached {
+            if !leaving.contains(&company_hash(&company_id)) {
+                continue;
+            }
+            let r = self
+                .req(&membership::detach_company(contact_id, &id))
+                .await?;
+            if !r.is_success() && !not_found_status(r.status) {
+                return Err(reject(&r));
+            }
+        }
+        Ok(())
     }
 }

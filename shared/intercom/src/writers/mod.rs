@@ -6,7 +6,8 @@
 //! |---|---|
 //! | [`contacts`] | users and leads: [`Client::upsert_contact`], [`Client::update_contact_only`], [`Client::remove_contact`], [`Client::unarchive_contact`] |
 //! | [`companies`] | [`Client::upsert_company`], [`Client::remove_company`] |
-//! | [`membership`] | a contact's company: [`Client::attach_company`] |
+//! | [`membership`] | a contact's companies: [`Client::attach_company`], [`Client::detach_companies`] |
+//! | [`tags`] | bulk tagging of contacts and companies, untagging, the workspace's tags |
 //! | [`events`] | [`Client::send_event`] |
 //! | [`subscriptions`] | a contact's subscription preferences: [`Client::subscription_types`], [`Client::set_subscription`] |
 //! | [`custom_objects`] | [`Client::upsert_custom_object`], [`Client::remove_custom_object`], [`Client::check_custom_object_type`] |
@@ -30,6 +31,7 @@ pub mod custom_objects;
 pub mod events;
 pub mod membership;
 pub mod subscriptions;
+pub mod tags;
 
 /// What a writer did with one row.
 #[derive(Debug, Clone, PartialEq, Eq)]

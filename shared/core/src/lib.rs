@@ -21,6 +21,8 @@
 //!   read as JSON objects only, their ids checked.
 //! - [`batch`]: what `extract` writes to S3 and `load` reads: the rows to send and the
 //!   spec needed to send them.
+//! - [`before`]: a dry run's "before": Intercom's current values of the fields a
+//!   sync writes, picked from the record Intercom answers, shaped like `after`.
 //! - [`run`]: run records, counters, row reports, statuses.
 //! - [`retry`] and [`pacing`]: pure decisions about an Intercom response (retry, give
 //!   up, done) and how fast to go from the rate-limit headers.
@@ -37,6 +39,7 @@
 
 pub mod api;
 pub mod batch;
+pub mod before;
 pub mod budget;
 pub mod config;
 pub mod cost;

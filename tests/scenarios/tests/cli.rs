@@ -637,11 +637,8 @@ async fn cli_plan_reads_before_from_intercom(sc: Scenario) -> Result<()> {
     .await?;
     ic.ok(reqwest::Method::DELETE, &format!("/contacts/{cid}"), None)
         .await?;
-    ic.create_contact(
-        json!({"role": "user", "external_id": "4", "name": "Dee by hand",
-                             "email": "u4@example.com"}),
-    )
-    .await?;
+    let dee = json!({"role": "user", "external_id": "4", "name": "Dee by hand", "email": "u4@example.com"});
+    ic.create_contact(dee).await?;
     // And in the model: Bob and Cid changed, Dee new.
     sc.sql(&[
         format!("UPDATE {table} SET full_name = 'Bob model', tier = 'gold' WHERE id = '2'"),

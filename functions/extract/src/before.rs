@@ -150,3 +150,80 @@ fn already_there(record: &Value) -> String {
         None => "already in Intercom: the run updates it".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec() -> SyncSpec {
+        serde_json::from_value(json!({
+            "model": "m", "destination": "d", "object": "user",
+            "behavior": "update_or_create", "key": {"column": "id", "field": "external_id"},
+            "fields": {"name": "full_name"},
+        }))
+        .expect("a sync spec")
+    }
+
+    fn sample(kind: &str) -> Sample {
+        Sample {
+            key: Some("u1".into()),
+            kind: kind.into(),
+            before: Some(json!({"intercom_id": "c1", "fingerprint": "f", "status": "active"})),
+            after: Some(json!({"body": {"external_id": "u1", "name": "Model"}})),
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn what_a_read_makes_of_the_sample() {
+        let record = json!({"id": "c1", "external_id": "u1", "name": "By hand"});
+        let mut s = sample("update");
+        apply(&spec(), &mut s, Read::Found(record.clone()));
+        assert_eq!(
+            s.before,
+            Some(json!({"external_id": "u1", "name": "By hand"}))
+        );
+        assert_eq!(s.reason, None);
+
+        let mut s = sample("create");
+        apply(&spec(), &mut s, Read::Found(record));
+        assert_eq!(
+            s.reason.as_deref(),
+            Some("already in Intercom (id c1): the run updates it")
+        );
+
+        let mut s = sample("update");
+        apply(&spec(), &mut s, Read::Missing);
+        assert_eq!(
+            (s.before, s.reason.as_deref()),
+            (None, Some("not in Intercom"))
+        );
+
+        // A failed read keeps what backflow remembers, and says why.
+        for read in [
+            Read::Refused("Intercom answered 403 (forbidden): no".into()),
+            Read::Unreachable("gave up after 8 attempts".into()),
+        ] {
+            let mut s = sample("update");
+            let remembered = s.before.clone();
+            apply(&spec(), &mut s, read);
+            assert_eq!(s.before, remembered);
+            assert!(s
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("could not read from Intercom: ")));
+        }
+    }
+
+    #[test]
+    fn only_rows_and_removals_of_contacts_and_companies_are_read() {
+        assert!(reads(Object::User, &sample("update")));
+        assert!(reads(Object::Company, &sample("archive")));
+        assert!(!reads(Object::User, &sample("invalid")));
+        assert!(!reads(Object::Event, &sample("send")));
+        let mut no_key = sample("create");
+        no_key.key = None;
+        assert!(!reads(Object::Lead, &no_key));
+    }
+}

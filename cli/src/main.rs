@@ -98,8 +98,10 @@ and Intercom at the destination's region or base_url (GET /me).")]
     /// List the syncs, their schedules and last runs.
     #[command(after_help = "Example:\n  backflow syncs")]
     Syncs,
-    /// Preview a sync: a dry run's plan, then sample rows field by field (before → after).
-    /// Nothing is written to Intercom.
+    /// Preview a sync: a dry run's plan, then sample rows field by field: before (read
+    /// from Intercom now, hand edits included) → after (what the run would send).
+    /// Nothing is written to Intercom; the reads (at most 3 per kind of row) are the
+    /// run's calls.
     #[command(after_help = "Example:\n  backflow plan users_to_intercom")]
     Plan {
         /// The sync's name (`backflow syncs` lists them).

@@ -1,7 +1,8 @@
 //! `backflow plan SYNC`: a dry run. Starts a run with `dry_run: true`, follows it,
 //! then prints the plan (rows per action) and the sample rows field by field,
-//! before → after. Nothing is written to Intercom. Exit 0, or 1 when the dry run
-//! failed (a broken query, a refused token, …).
+//! before (read from Intercom by the dry run) → after. Nothing is written to
+//! Intercom. Exit 0, or 1 when the dry run failed (a broken query, a refused
+//! token, …).
 
 use crate::api::Api;
 use crate::commands::record::{exit_code, headline, print_outcomes};
@@ -30,5 +31,12 @@ pub async fn run(api: &Api, out: &Out, sync: &str) -> anyhow::Result<u8> {
         println!("warning: {w}");
     }
     print_samples(out, &r.samples);
+    if r.api_calls > 0 {
+        println!();
+        println!(
+            "{} Intercom call(s) read the sample rows' records; nothing was written.",
+            r.api_calls
+        );
+    }
     Ok(exit_code(r.status))
 }

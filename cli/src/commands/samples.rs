@@ -1,11 +1,14 @@
 //! A dry run's sample rows, field by field: before → after.
 //!
-//! A sample carries `before` and `after` as JSON, whatever the functions put
-//! there (today `after` is `{"body": <what would be sent>, "company_id": …}` and
-//! `before` what backflow remembers of the record). Both are flattened to dotted
-//! paths (`custom_attributes.ltv`), `after`'s `body.` prefix dropped so its fields
-//! line up with a record read from Intercom, and shown side by side; changed
-//! fields are marked.
+//! A sample carries `before` and `after` as JSON: `after` is `{"body": <what
+//! would be sent>, "company_id": …}`, `before` the record's current values of
+//! those fields, read from Intercom during the dry run (`null` when Intercom
+//! has no such record; what backflow remembers — Intercom id, fingerprint —
+//! when the read failed, with the reason). Both are flattened to dotted paths
+//! (`custom_attributes.ltv`), `after`'s `body.` prefix dropped so its fields
+//! line up with the record's, and shown side by side; changed fields are
+//! marked. The sample's `reason` (not in Intercom, could not read, invalid)
+//! is printed above its fields.
 
 use std::collections::BTreeMap;
 
@@ -86,7 +89,7 @@ pub fn print_samples(out: &Out, samples: &[Sample]) {
         return;
     }
     println!();
-    println!("sample rows (before → after):");
+    println!("sample rows (before: Intercom now → after: what the run sends):");
     for s in samples {
         let key = s.key.as_deref().unwrap_or("(null key)");
         println!();
@@ -99,23 +102,22 @@ pub fn print_samples(out: &Out, samples: &[Sample]) {
             continue;
         }
         let side = |v: &Option<Value>| v.as_ref().map(cell_text).unwrap_or_else(|| "-".into());
-        // A `before` that names none of the fields sent is what backflow remembers
-        // of the record (its Intercom id), not its fields: one line, then the fields.
-        let comparable = changes
-            .iter()
-            .any(|c| c.before.is_some() && c.after.is_some());
-        if !comparable && s.before.is_some() && s.after.is_some() {
-            let remembered: Vec<String> = changes
+        // A `before` with a fingerprint is what backflow remembers of the record
+        // (its Intercom id; the read from Intercom failed, or an older API),
+        // not its fields: one line, then the fields sent.
+        let remembered = s.before.as_ref().is_some_and(is_remembered);
+        if remembered && s.after.is_some() {
+            let state: Vec<String> = changes
                 .iter()
                 .filter(|c| c.before.is_some())
                 .map(|c| format!("{} {}", c.field, side(&c.before)))
                 .collect();
-            println!("  before: {}", remembered.join(", "));
+            println!("  backflow remembers: {}", state.join(", "));
         }
         let mut table = out.table(&["", "FIELD", "BEFORE", "AFTER"]);
         for c in changes
             .iter()
-            .filter(|c| comparable || c.after.is_some() || s.after.is_none())
+            .filter(|c| !remembered || c.after.is_some() || s.after.is_none())
         {
             let (mark, after) = if c.changed() {
                 ("*", Cell::new(side(&c.after)).fg(Color::Green))
@@ -131,6 +133,12 @@ pub fn print_samples(out: &Out, samples: &[Sample]) {
         }
         out.print_table(&table);
     }
+}
+
+/// A `before` in the shape of backflow's state (Intercom id, fingerprint,
+/// status), which no Intercom record has.
+fn is_remembered(before: &Value) -> bool {
+    before.get("fingerprint").is_some()
 }
 
 fn kind_color(kind: &str) -> Color {
@@ -175,6 +183,14 @@ mod tests {
         // Missing on one side and null on the other: the same to a reader.
         let same = field_changes(None, Some(&json!({"body": {"x": null}})));
         assert!(!same[0].changed());
+    }
+
+    #[test]
+    fn a_remembered_before_is_told_from_a_record_read_from_intercom() {
+        let state = json!({"intercom_id": "c1", "fingerprint": null, "status": "active"});
+        assert!(is_remembered(&state));
+        let read = json!({"name": "By hand", "custom_attributes": {"fingerprint": "x"}});
+        assert!(!is_remembered(&read));
     }
 
     #[test]

@@ -22,7 +22,8 @@ pub(crate) enum Recorded {
 
 impl Extract {
     /// Records the plan, its samples and warnings on the run (a dry run with
-    /// zero counts and no batches), and finishes the run when nothing is left
+    /// zero counts, no batches, and the calls that read its samples' records),
+    /// and finishes the run when nothing is left
     /// to load.
     pub(crate) async fn record(
         &self,
@@ -38,6 +39,7 @@ impl Extract {
                     &planned.plan,
                     &Counts::default(),
                     0,
+                    (planned.calls.calls, planned.calls.retries),
                     &planned.samples,
                     &warnings,
                     RunStatus::Loading,
@@ -59,6 +61,7 @@ impl Extract {
                 &planned.plan,
                 &counts,
                 u64::from(planned.batches),
+                (0, 0),
                 &planned.samples,
                 &warnings,
                 RunStatus::Loading,

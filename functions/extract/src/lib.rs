@@ -10,6 +10,8 @@
 //!     the mapper, and the destination's check;
 //!   - `plan`: the rows walked alongside the state and planned; batches and
 //!     invalid rows written as they come; the mirror's removals;
+//!   - `before` (dry runs): each sample's record read from Intercom, so the
+//!     sample shows what Intercom holds now → what the run would send;
 //!   - `fan_out`: the plan recorded on the run, then one `load` per batch.
 //! - [`planner`]: pure per-row planning (duplicates, invalid rows, diff, batching).
 //! - [`merge`]: the model's rows and the sync's state, both sorted by key, walked
@@ -26,11 +28,15 @@
 //! (does the type exist); all take their
 //! turn from the app's shared call budget. When Intercom refuses the token and
 //! the destination is one of Intercom's regions, `GET /me` also goes to the other
-//! regions, to name the one that accepts it. No record is written to
+//! regions, to name the one that accepts it. A dry run also reads each sample
+//! row's record (at most 3 per kind: `GET /contacts/{id}`,
+//! `find_by_external_id`, an email search, `GET /companies?company_id=`),
+//! counted in the run's `api_calls`. No record is written to
 //! Intercom here, and no `load` is invoked before every batch is written and the
 //! plan recorded: a run refused by the mirror guard, or one whose model has a
 //! duplicate key, sends nothing wrong.
 
+mod before;
 mod fan_out;
 pub mod merge;
 mod plan;
@@ -134,7 +140,12 @@ impl Extract {
         let mut model = prepared.open_model(&warehouse, run).await?;
         self.check_destination(&mut prepared, &mut model.mapper, usage)
             .await?;
-        let planned = self.plan(run, &prepared, model, usage).await?;
+        let mut planned = self.plan(run, &prepared, model, usage).await?;
+        if run.dry_run {
+            planned.calls = self
+                .read_before(&prepared, &mut planned.samples, usage)
+                .await?;
+        }
         match self.record(run, &prepared.spec, &planned).await? {
             Recorded::Finished(status) => Ok(status),
             Recorded::ByAnotherDelivery => Ok(RunStatus::Loading),

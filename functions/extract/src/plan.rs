@@ -15,6 +15,7 @@ use backflow_core::config::Behavior;
 use backflow_core::mapping::Mapper;
 use backflow_core::plan::PlanCounts;
 use backflow_core::run::{RunRecord, Sample, Usage};
+use backflow_intercom::CallStats;
 use backflow_warehouse::RowStream;
 
 use crate::merge::{plan_row, Merge};
@@ -30,6 +31,9 @@ pub(crate) struct Planned {
     pub(crate) batches: u32,
     /// The S3 key of the keys `load` must skip, when there are any.
     pub(crate) skip_list: Option<String>,
+    /// The Intercom calls made for the plan itself (a dry run's reads of its
+    /// samples' records), for the run's `api_calls`.
+    pub(crate) calls: CallStats,
 }
 
 /// The S3 key of a run's duplicate-key skip list.
@@ -98,6 +102,7 @@ impl Extract {
             plan: planning.planner.plan,
             samples: planning.planner.samples,
             skip_list,
+            calls: CallStats::default(),
         })
     }
 

@@ -179,7 +179,12 @@ impl<'a> Planner<'a> {
             return;
         };
         let before = prior_entry.as_ref().map(prior_json);
-        let mut after = json!({"body": mapped.body, "company_id": mapped.company_id});
+        let mut after = json!({"body": mapped.body});
+        // Only a contact is attached to a company; a company's own `company_id`
+        // is in its body.
+        if self.spec.object.is_contact() && self.spec.fields.contains_key("company_id") {
+            after["company_id"] = json!(mapped.company_id);
+        }
         if let Some(tags) = &mapped.lists.tags {
             after["tags"] = json!(tags);
         }
@@ -392,7 +397,12 @@ impl<'a> Planner<'a> {
 }
 
 fn prior_json(p: &Prior) -> serde_json::Value {
-    json!({"intercom_id": p.intercom_id, "fingerprint": p.fingerprint, "status": p.status})
+    json!({
+        "intercom_id": p.intercom_id,
+        "fingerprint": p.fingerprint,
+        "status": p.status,
+        "company_id": p.company_id,
+    })
 }
 
 fn action_kind(action: Action) -> &'static str {

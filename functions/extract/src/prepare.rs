@@ -12,6 +12,7 @@ use backflow_core::config::{Config, KeyField, SyncSpec};
 use backflow_core::mapping::Mapper;
 use backflow_core::run::{RunRecord, Usage};
 use backflow_core::subscriptions;
+use backflow_intercom::{CallStats, Client};
 use backflow_warehouse::{RowStream, Source, Warehouse};
 
 use crate::Extract;
@@ -75,11 +76,7 @@ impl Extract {
         mapper: &mut Mapper,
         usage: &mut Usage,
     ) -> anyhow::Result<()> {
-        let destination = &prepared.load_spec.destination;
-        let token = prepared.secrets.get(&destination.access_token).await?;
-        let intercom = backflow_intercom::Client::for_destination(destination, token)?;
-        let intercom =
-            backflow_aws::share_budget(intercom, &self.aws.dynamodb, &self.settings.runs_table);
+        let intercom = self.intercom(prepared).await?;
         intercom.check_token().await?;
         if let Some(model) = prepared.spec.object.attribute_model() {
             if !mapper.attributes().is_empty() {
@@ -89,11 +86,32 @@ impl Extract {
             }
         }
         check_types(&intercom, prepared).await?;
-        intercom.release_budget().await;
-        usage.intercom_calls += intercom.stats().calls;
-        usage.dynamodb_write_units += intercom.stats().budget_writes as f64;
+        done_with(&intercom, usage).await;
         Ok(())
     }
+
+    /// The destination's Intercom client, taking its calls from the app's shared
+    /// budget (the token comes from the run's secrets cache).
+    pub(crate) async fn intercom(&self, prepared: &Prepared) -> anyhow::Result<Client> {
+        let destination = &prepared.load_spec.destination;
+        let token = prepared.secrets.get(&destination.access_token).await?;
+        let intercom = Client::for_destination(destination, token)?;
+        Ok(backflow_aws::share_budget(
+            intercom,
+            &self.aws.dynamodb,
+            &self.settings.runs_table,
+        ))
+    }
+}
+
+/// A client's work is done: its unspent calls go back to the shared budget,
+/// and what it used is added to the run's usage. Returns what it used.
+pub(crate) async fn done_with(intercom: &Client, usage: &mut Usage) -> CallStats {
+    intercom.release_budget().await;
+    let stats = intercom.stats();
+    usage.intercom_calls += stats.calls;
+    usage.dynamodb_write_units += stats.budget_writes as f64;
+    stats
 }
 
 /// What the sync names by name in Intercom — the subscription types it maps,

@@ -21,6 +21,8 @@
 //!   read as JSON objects only, their ids checked.
 //! - [`batch`]: what `extract` writes to S3 and `load` reads: the rows to send and the
 //!   spec needed to send them.
+//! - [`before`]: a dry run's "before": Intercom's current values of the fields a
+//!   sync writes, picked from the record Intercom answers, shaped like `after`.
 //! - [`subscriptions`]: contacts' `subscriptions.<name>` columns: the types a
 //!   sync names resolved against Intercom's, and each preference as the call
 //!   that sets it (attach or detach the type).
@@ -45,6 +47,7 @@
 pub mod alert;
 pub mod api;
 pub mod batch;
+pub mod before;
 pub mod budget;
 pub mod chain;
 pub mod config;

@@ -177,10 +177,15 @@ pub struct Sample {
     pub key: Option<String>,
     /// `create`, `update`, `delete`, `archive`, `send`, `invalid`.
     pub kind: String,
-    /// What backflow remembers (Intercom id, fingerprint) — `None` for new keys.
+    /// A dry run's sample: the record's current values of the fields `after`
+    /// sends, read from Intercom (`backflow_core::before`); `None` when Intercom
+    /// has no such record; what backflow remembers (Intercom id, fingerprint)
+    /// when the read failed (`reason` says why) or was not made.
     pub before: Option<serde_json::Value>,
     /// What would be sent.
     pub after: Option<serde_json::Value>,
+    /// Why the row is invalid; for a read `before`: "not in Intercom", "could
+    /// not read from Intercom: …", or that a create finds the record there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }

@@ -24,6 +24,8 @@
 //!   [`Client::upsert_company`], [`Client::remove_company`],
 //!   [`Client::attach_company`], [`Client::send_event`]. `writers::contacts`
 //!   explains how a contact is found without ever creating a second one.
+//! - [`readers`]: [`Client::read_contact`], [`Client::read_company`]: one record as
+//!   Intercom holds it now, found as the writers find it (a dry run's "before").
 //! - [`attributes`]: [`Client::ensure_attributes`], creating missing custom data
 //!   attributes once per model before rows are written.
 //! - [`cache`]: what a client remembers of the workspace (company ids,
@@ -90,6 +92,7 @@ pub mod client;
 pub mod clock;
 pub mod error;
 pub mod rate_limit;
+pub mod readers;
 pub mod regions;
 pub mod requests;
 pub mod transport;

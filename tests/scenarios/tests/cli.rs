@@ -443,7 +443,11 @@ async fn cli_commands_and_exit_codes(sc: Scenario) -> Result<()> {
         Some(vec!["invalid", "1"]),
         "plan invalid\n{r}"
     );
-    check!(r.stdout.contains("sample rows (before → after):"), "{r}");
+    check!(
+        r.stdout
+            .contains("sample rows (before: Intercom now → after: what the run sends):"),
+        "{r}"
+    );
     check!(
         r.stdout.contains("create  key 1") && r.stdout.contains("ann@example.com"),
         "{r}"
@@ -579,6 +583,174 @@ async fn cli_commands_and_exit_codes(sc: Scenario) -> Result<()> {
     Ok(())
 }
 
+// ---------------------------------------------------------------------------
+// plan: the before is what Intercom holds now
+
+/// Issue 15 item 3: a row changed in the model whose contact was also edited by
+/// hand in Intercom shows before = the hand edit, after = the model; a contact
+/// deleted by hand shows "not in Intercom"; a new row whose key Intercom already
+/// has shows that record. The reads are the dry run's `api_calls`.
+async fn cli_plan_reads_before_from_intercom(sc: Scenario) -> Result<()> {
+    let (dest, ic) = sc.emulator(Profile::Plain).await?;
+    let cols = [
+        ("id", Col::Text),
+        ("email", Col::Text),
+        ("full_name", Col::Text),
+        ("tier", Col::Text),
+    ];
+    let row = |id: &str, name: &str, tier: &str| {
+        vec![s(id), s(format!("u{id}@example.com")), s(name), s(tier)]
+    };
+    let rows = vec![
+        row("1", "Ann", "free"),
+        row("2", "Bob", "free"),
+        row("3", "Cid", "free"),
+    ];
+    let table = sc.table("people", &cols, &rows).await?;
+    let mut spec = user_spec(&dest);
+    spec["fields"]["custom_attributes.tier"] = json!("tier");
+    let sync = sc.add_sync(
+        "people",
+        &format!("select id, email, full_name, tier from {table}"),
+        spec,
+    )?;
+    let r = cli(&sc, &["run", &sync]).await?;
+    check_eq!(r.code, Some(0), "the first run\n{r}");
+
+    // By hand in Intercom: Bob renamed and re-tiered, Cid deleted, and Dee —
+    // not in the model yet — created.
+    let id_of = |contacts: &[Value], external_id: &str| {
+        contacts
+            .iter()
+            .find(|c| c["external_id"] == external_id)
+            .and_then(|c| c["id"].as_str())
+            .map(str::to_string)
+    };
+    let contacts = ic.contacts().await?;
+    let bob = id_of(&contacts, "2").context("Bob's contact")?;
+    let cid = id_of(&contacts, "3").context("Cid's contact")?;
+    ic.ok(
+        reqwest::Method::PUT,
+        &format!("/contacts/{bob}"),
+        Some(json!({"name": "Bob by hand", "custom_attributes": {"tier": "hand"}})),
+    )
+    .await?;
+    ic.ok(reqwest::Method::DELETE, &format!("/contacts/{cid}"), None)
+        .await?;
+    let dee = json!({"role": "user", "external_id": "4", "name": "Dee by hand", "email": "u4@example.com"});
+    ic.create_contact(dee).await?;
+    // And in the model: Bob and Cid changed, Dee new.
+    sc.sql(&[
+        format!("UPDATE {table} SET full_name = 'Bob model', tier = 'gold' WHERE id = '2'"),
+        format!("UPDATE {table} SET tier = 'gold' WHERE id = '3'"),
+        format!("INSERT INTO {table} (id, email, full_name, tier) VALUES ('4', 'u4@example.com', 'Dee', 'gold')"),
+    ])
+    .await?;
+
+    let before = ic.stats().await?;
+    let j = cli(&sc, &["plan", &sync, "--json"]).await?.json()?;
+    let delta = ic.stats().await?.since(&before);
+    check_eq!(j["status"], json!("succeeded"), "plan --json\n{j:#}");
+    let sample = |key: &str| {
+        j["samples"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["key"] == key))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let bob_s = sample("2");
+    check_eq!(bob_s["kind"], json!("update"), "Bob's sample\n{j:#}");
+    check_eq!(
+        (
+            bob_s["before"]["name"].clone(),
+            bob_s["before"]["custom_attributes"]["tier"].clone()
+        ),
+        (json!("Bob by hand"), json!("hand")),
+        "Bob's before is the hand edit, read from Intercom now\n{bob_s:#}"
+    );
+    check_eq!(
+        (
+            bob_s["after"]["body"]["name"].clone(),
+            bob_s["after"]["body"]["custom_attributes"]["tier"].clone()
+        ),
+        (json!("Bob model"), json!("gold")),
+        "Bob's after is the model\n{bob_s:#}"
+    );
+    check_eq!(
+        bob_s["before"]["email"],
+        json!("u2@example.com"),
+        "{bob_s:#}"
+    );
+    let cid_s = sample("3");
+    check_eq!(
+        (
+            cid_s["kind"].clone(),
+            cid_s["before"].clone(),
+            cid_s["reason"].clone()
+        ),
+        (json!("update"), Value::Null, json!("not in Intercom")),
+        "Cid was deleted by hand\n{cid_s:#}"
+    );
+    let dee_s = sample("4");
+    check_eq!(
+        (dee_s["kind"].clone(), dee_s["before"]["name"].clone()),
+        (json!("create"), json!("Dee by hand")),
+        "Dee is new to backflow, not to Intercom\n{dee_s:#}"
+    );
+    check!(
+        dee_s["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("already in Intercom (id ")),
+        "{dee_s:#}"
+    );
+    // The reads are the run's calls: Bob by his id (1), Cid by his id then his
+    // external_id (2, both 404), Dee by her external_id (1). Besides them the
+    // extract's check of the destination (GET /me, GET /data_attributes), and
+    // no write.
+    let checks = delta.route("GET /me") + delta.route("GET /data_attributes");
+    let reads = delta.requests - checks;
+    check_eq!(
+        (reads, j["api_calls"].clone()),
+        (4, json!(4)),
+        "api_calls = the reads the emulator saw: {:?}\n{j:#}",
+        delta.by_route
+    );
+    check_eq!(
+        delta.writes(),
+        0,
+        "a dry run writes nothing: {:?}",
+        delta.by_route
+    );
+
+    // The table: the hand edit → the model, marked as a change.
+    let r = cli(&sc, &["plan", &sync]).await?;
+    check_eq!(r.code, Some(0), "backflow plan\n{r}");
+    let line = |field: &str, section: &str| {
+        let start = r.stdout.find(section)?;
+        r.stdout[start..]
+            .lines()
+            .find(|l| l.split_whitespace().any(|w| w == field))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+    };
+    check_eq!(
+        line("name", "update  key 2"),
+        Some("* name Bob by hand Bob model".to_string()),
+        "{r}"
+    );
+    check_eq!(
+        line("custom_attributes.tier", "update  key 2"),
+        Some("* custom_attributes.tier hand gold".to_string()),
+        "{r}"
+    );
+    check!(r.stdout.contains("update  key 3\n  not in Intercom"), "{r}");
+    check!(
+        r.stdout
+            .contains("4 Intercom call(s) read the sample rows' records"),
+        "{r}"
+    );
+    Ok(())
+}
+
 mod sqlite {
     macro_rules! cli_tests {
         ($($name:ident),*) => {$(
@@ -591,6 +763,7 @@ mod sqlite {
     cli_tests!(
         cli_validate,
         cli_run_follows_20000_rows,
-        cli_commands_and_exit_codes
+        cli_commands_and_exit_codes,
+        cli_plan_reads_before_from_intercom
     );
 }

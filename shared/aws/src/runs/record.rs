@@ -156,7 +156,8 @@ impl RunStore {
     }
 
     /// After extract: the plan, dry-run samples and warnings, the batch total and the
-    /// counts already known (unchanged, invalid), and the next status, in one
+    /// counts already known (unchanged, invalid), the Intercom calls made for the
+    /// plan (`(api_calls, retries)`: a dry run's reads), and the next status, in one
     /// UpdateItem conditional on `extracting`. A finished `next` (a dry run, nothing
     /// to send) also sets `finished_at` and releases the lock. `false`: not extracting.
     #[allow(clippy::too_many_arguments)]
@@ -166,6 +167,7 @@ impl RunStore {
         plan: &PlanCounts,
         counts: &Counts,
         batches_total: u64,
+        (api_calls, retries): (u64, u64),
         samples: &[Sample],
         warnings: &[String],
         next: RunStatus,
@@ -181,6 +183,10 @@ impl RunStore {
             e.set("finished_at", s(rfc3339_now()));
         }
         e.add_counts(counts);
+        if api_calls > 0 {
+            e.add("api_calls", api_calls);
+            e.add("retries", retries);
+        }
         let condition = e.status_in(&[RunStatus::Extracting]);
         let returned = next.is_finished().then_some(ReturnValue::AllNew);
         let Some(new) = self.update(run_id, e, &condition, returned).await? else {

@@ -111,7 +111,7 @@ async fn a_run_from_plan_to_finish_counts_each_batch_once() {
         reason: None,
     }];
     let warnings = vec!["careful".to_string()];
-    let set = |next| runs.set_plan("r1", &plan, &known, 2, &samples, &warnings, next);
+    let set = |next| runs.set_plan("r1", &plan, &known, 2, (0, 0), &samples, &warnings, next);
     assert!(set(RunStatus::Loading).await.unwrap());
     assert!(
         !set(RunStatus::Loading).await.unwrap(),
@@ -256,6 +256,7 @@ async fn a_finished_plan_releases_the_lock() {
             &plan,
             &Counts::default(),
             0,
+            (3, 1),
             &[],
             &[],
             RunStatus::Succeeded
@@ -266,6 +267,8 @@ async fn a_finished_plan_releases_the_lock() {
     assert_eq!(r.status, RunStatus::Succeeded);
     assert!(r.finished_at.is_some());
     assert_eq!(r.counts, Counts::default());
+    // A dry run's reads of its samples' records are its calls.
+    assert_eq!((r.api_calls, r.retries), (3, 1));
     assert_eq!(runs.lock_holder("users").await.unwrap(), None);
 }
 

@@ -32,23 +32,24 @@ pub fn delete_company(id: &str) -> Request {
 /// The Intercom id of the company with `company_id` in a `GET /companies?company_id=`
 /// answer, which is a company or (per the spec's `company_list`) a list.
 pub fn company_from_lookup(body: &Value, company_id: &str) -> Option<String> {
+    company_in_lookup(body, company_id)
+        .and_then(|c| c.get("id").and_then(Value::as_str).map(str::to_string))
+}
+
+/// The company with `company_id` in a `GET /companies?company_id=` answer, as
+/// Intercom answered it.
+pub fn company_in_lookup<'a>(body: &'a Value, company_id: &str) -> Option<&'a Value> {
     let matches = |c: &Value| match c.get("company_id") {
         Some(Value::String(s)) => s == company_id,
         Some(Value::Number(n)) => n.to_string() == company_id,
         _ => true, // no company_id echoed: trust the filter
     };
-    let id_of = |c: &Value| c.get("id").and_then(Value::as_str).map(str::to_string);
-    if body.get("type").and_then(Value::as_str) == Some("list") {
-        body.get("data")?
-            .as_array()?
-            .iter()
-            .find(|c| matches(c))
-            .and_then(id_of)
-    } else if matches(body) {
-        id_of(body)
+    let found = if body.get("type").and_then(Value::as_str) == Some("list") {
+        body.get("data")?.as_array()?.iter().find(|c| matches(c))
     } else {
-        None
-    }
+        Some(body).filter(|c| matches(c))
+    };
+    found.filter(|c| c.get("id").and_then(Value::as_str).is_some())
 }
 
 #[cfg(test)]
@@ -88,6 +89,11 @@ mod tests {
             {"type": "company", "id": "co1", "company_id": "acme"},
         ]});
         assert_eq!(company_from_lookup(&list, "acme"), Some("co1".into()));
+        assert_eq!(
+            company_in_lookup(&list, "acme").map(|c| &c["company_id"]),
+            Some(&json!("acme"))
+        );
+        assert_eq!(company_in_lookup(&list, "other"), None);
         let numeric = json!({"type": "company", "id": "co7", "company_id": 7});
         assert_eq!(company_from_lookup(&numeric, "7"), Some("co7".into()));
     }

@@ -131,10 +131,11 @@ pub fn parse_conflict(message: &str) -> Option<Conflict> {
     })
 }
 
-/// The contact to use among search results: the only one, or, when several share
-/// the address (leads may), users first and then the oldest, so repeated runs
+/// The contact to use among search results, as Intercom answered it (a search
+/// answers whole contact objects): the only one, or, when several share the
+/// address (leads may), users first and then the oldest, so repeated runs
 /// always pick the same record.
-pub fn pick_search_match(body: &Value) -> Option<String> {
+pub fn pick_search_record(body: &Value) -> Option<&Value> {
     let data = body.get("data")?.as_array()?;
     data.iter()
         .filter(|c| c.get("id").and_then(Value::as_str).is_some())
@@ -151,7 +152,6 @@ pub fn pick_search_match(body: &Value) -> Option<String> {
                 .to_string();
             (is_lead, created, id)
         })
-        .and_then(|c| c.get("id").and_then(Value::as_str).map(str::to_string))
 }
 
 #[cfg(test)]
@@ -291,9 +291,12 @@ mod tests {
             {"id": "u2", "role": "user", "created_at": 20},
             {"id": "u1", "role": "user", "created_at": 10},
         ]});
-        assert_eq!(pick_search_match(&body), Some("u1".into()));
         assert_eq!(
-            pick_search_match(&json!({"type": "list", "data": []})),
+            pick_search_record(&body),
+            Some(&json!({"id": "u1", "role": "user", "created_at": 10}))
+        );
+        assert_eq!(
+            pick_search_record(&json!({"type": "list", "data": []})),
             None
         );
     }

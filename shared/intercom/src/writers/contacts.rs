@@ -83,10 +83,12 @@ impl Role {
 }
 
 /// A contact found by a lookup.
-struct Found {
-    id: String,
+pub(crate) struct Found {
+    pub(crate) id: String,
     /// The answer said `archived: true` (when Intercom includes the field).
-    archived: bool,
+    pub(crate) archived: bool,
+    /// The contact as Intercom answered it (a dry run shows its fields).
+    pub(crate) record: Value,
 }
 
 impl Client {
@@ -250,7 +252,7 @@ impl Client {
 
     /// Find a contact by `external_id` (users) or email. `role` narrows an email
     /// search; `None` searches every role.
-    async fn lookup_contact(
+    pub(crate) async fn lookup_contact(
         &self,
         key_field: KeyField,
         key: &str,
@@ -271,7 +273,12 @@ impl Client {
                     return Err(reject(&r));
                 }
                 let archived = r.body.get("archived").and_then(Value::as_bool) == Some(true);
-                Ok(requests::object_id(&r.body).map(|id| Found { id, archived }))
+                let id = requests::object_id(&r.body);
+                Ok(id.map(|id| Found {
+                    id,
+                    archived,
+                    record: r.body,
+                }))
             }
             KeyField::Email => {
                 let r = self
@@ -280,9 +287,14 @@ impl Client {
                 if !r.is_success() {
                     return Err(reject(&r));
                 }
-                Ok(contacts::pick_search_match(&r.body).map(|id| Found {
-                    id,
-                    archived: false,
+                let record = contacts::pick_search_record(&r.body);
+                Ok(record.and_then(|c| {
+                    let id = c.get("id").and_then(Value::as_str)?.to_string();
+                    Some(Found {
+                        id,
+                        archived: false,
+                        record: c.clone(),
+                    })
                 }))
             }
             _ => Ok(None),
@@ -394,7 +406,7 @@ impl Client {
     }
 }
 
-fn check_contact_key(key_field: KeyField) -> Result<(), RowError> {
+pub(crate) fn check_contact_key(key_field: KeyField) -> Result<(), RowError> {
     match key_field {
         KeyField::Email | KeyField::ExternalId | KeyField::Id => Ok(()),
         other => Err(RowError::Fatal(Error::Unsupported(format!(

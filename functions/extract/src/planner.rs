@@ -21,7 +21,7 @@ use backflow_core::config::{KeyField, SyncSpec};
 use backflow_core::mapping::{MappedRow, Mapper};
 use backflow_core::plan::{self, Action, PlanCounts, Prior, RecordStatus};
 use backflow_core::run::{Outcome, RowReport, Sample};
-use backflow_core::tags::{self, ItemLists};
+use backflow_core::tags::{self, company_hash, ItemLists};
 use backflow_core::value::Value;
 
 const SAMPLES_PER_KIND: usize = 3;
@@ -178,7 +178,9 @@ impl<'a> Planner<'a> {
             self.remember(Some(&key), row_number, Seen::Unchanged);
             return;
         };
-        let before = prior_entry.as_ref().map(prior_json);
+        let before = prior_entry
+            .as_ref()
+            .map(|p| prior_json(p, mapped.company_id.as_deref()));
         let mut after = json!({"body": mapped.body});
         // Only a contact is attached to a company; a company's own `company_id`
         // is in its body.
@@ -372,7 +374,7 @@ impl<'a> Planner<'a> {
             self.sample(
                 action_kind(action),
                 Some(key.clone()),
-                Some(prior_json(&prior)),
+                Some(prior_json(&prior, None)),
                 None,
                 None,
             );
@@ -396,12 +398,16 @@ impl<'a> Planner<'a> {
     }
 }
 
-fn prior_json(p: &Prior) -> serde_json::Value {
+/// What backflow remembers of a key, as a sample's "before". State keeps the
+/// attached companies as hashes only: the row's `company_id` is shown as
+/// attached when backflow remembers attaching that very company.
+fn prior_json(p: &Prior, row_company: Option<&str>) -> serde_json::Value {
+    let attached = row_company.filter(|c| p.remembered.companies.contains(company_hash(c)));
     json!({
         "intercom_id": p.intercom_id,
         "fingerprint": p.fingerprint,
         "status": p.status,
-        "company_id": p.company_id,
+        "company_id": attached,
     })
 }
 

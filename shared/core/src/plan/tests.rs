@@ -393,7 +393,7 @@ fn custom_object_instances_are_deleted_never_archived() {
         intercom_id: Some("1".into()),
         fingerprint: None,
         status: RecordStatus::Deleted,
-        company_id: None,
+        remembered: Default::default(),
     };
     assert_eq!(
         decide(&delete, Some(&gone), fp, false),

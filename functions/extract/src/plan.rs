@@ -14,7 +14,7 @@ use backflow_core::batch::{Batch, BatchItem, LoadSpec};
 use backflow_core::config::Behavior;
 use backflow_core::mapping::Mapper;
 use backflow_core::plan::PlanCounts;
-use backflow_core::run::{RunRecord, Sample, Usage};
+use backflow_core::run::{heartbeat_due, RunRecord, Sample, Usage};
 use backflow_intercom::CallStats;
 use backflow_warehouse::RowStream;
 
@@ -128,8 +128,9 @@ impl Extract {
 
 impl Planning<'_> {
     /// Plans the rows in the order they come. Each full batch is written with
-    /// the invalid rows found so far, and the run's heartbeat is renewed. The
-    /// row stream (and its warehouse connection) ends here.
+    /// the invalid rows found so far, and the run's heartbeat is renewed when it
+    /// is due (`heartbeat_due`: a write every 30 s, not one per batch). The row
+    /// stream (and its warehouse connection) ends here.
     async fn rows(
         &mut self,
         mut rows: RowStream<'_>,
@@ -137,6 +138,7 @@ impl Planning<'_> {
         usage: &mut Usage,
     ) -> anyhow::Result<()> {
         let mut row_number = 0u64;
+        let mut last_heartbeat = std::time::Instant::now();
         while let Some(row) = rows.next().await {
             let row = row?;
             row_number += 1;
@@ -144,7 +146,11 @@ impl Planning<'_> {
             if let Some((seq, items)) = self.planner.take_batch(false) {
                 self.write_batch(seq, items, usage).await?;
                 self.report_invalid().await?;
-                self.extract.runs.heartbeat(&self.run.run_id).await?;
+                let since = last_heartbeat.elapsed().as_secs_f64();
+                if heartbeat_due(since, self.extract.settings.run_deadline_secs) {
+                    self.extract.runs.heartbeat(&self.run.run_id).await?;
+                    last_heartbeat = std::time::Instant::now();
+                }
             }
         }
         Ok(())

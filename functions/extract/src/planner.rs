@@ -178,28 +178,32 @@ impl<'a> Planner<'a> {
             self.remember(Some(&key), row_number, Seen::Unchanged);
             return;
         };
-        let before = prior_entry
-            .as_ref()
-            .map(|p| prior_json(p, mapped.company_id.as_deref()));
-        let mut after = json!({"body": mapped.body});
-        // Only a contact is attached to a company; a company's own `company_id`
-        // is in its body.
-        if self.spec.object.is_contact() && self.spec.fields.contains_key("company_id") {
-            after["company_id"] = json!(mapped.company_id);
+        // Built only while the kind still wants samples: cloning every row's
+        // body for a sample that is then dropped costs a dry run dearly.
+        if self.wants_sample(action_kind(action)) {
+            let before = prior_entry
+                .as_ref()
+                .map(|p| prior_json(p, mapped.company_id.as_deref()));
+            let mut after = json!({"body": mapped.body});
+            // Only a contact is attached to a company; a company's own `company_id`
+            // is in its body.
+            if self.spec.object.is_contact() && self.spec.fields.contains_key("company_id") {
+                after["company_id"] = json!(mapped.company_id);
+            }
+            if let Some(tags) = &mapped.lists.tags {
+                after["tags"] = json!(tags);
+            }
+            if let Some(companies) = &mapped.lists.companies {
+                after["company_ids"] = json!(companies);
+            }
+            self.sample(
+                action_kind(action),
+                Some(key.clone()),
+                before,
+                Some(after),
+                None,
+            );
         }
-        if let Some(tags) = &mapped.lists.tags {
-            after["tags"] = json!(tags);
-        }
-        if let Some(companies) = &mapped.lists.companies {
-            after["company_ids"] = json!(companies);
-        }
-        self.sample(
-            action_kind(action),
-            Some(key.clone()),
-            before,
-            Some(after),
-            None,
-        );
         let (known_id, remembered) = prior_entry
             .map(|p| (p.intercom_id, p.remembered))
             .unwrap_or_default();
@@ -307,6 +311,11 @@ impl<'a> Planner<'a> {
         *slot = slot.saturating_sub(1);
     }
 
+    /// Whether samples of `kind` are still taken.
+    fn wants_sample(&self, kind: &str) -> bool {
+        self.samples.iter().filter(|s| s.kind == kind).count() < SAMPLES_PER_KIND
+    }
+
     fn sample(
         &mut self,
         kind: &str,
@@ -315,7 +324,7 @@ impl<'a> Planner<'a> {
         after: Option<serde_json::Value>,
         reason: Option<String>,
     ) {
-        if self.samples.iter().filter(|s| s.kind == kind).count() < SAMPLES_PER_KIND {
+        if self.wants_sample(kind) {
             self.samples.push(Sample {
                 key,
                 kind: kind.to_string(),

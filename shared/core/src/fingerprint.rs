@@ -31,9 +31,35 @@ impl Fingerprint {
     /// `serde_json::to_string` because another crate enabling serde_json's
     /// `preserve_order` feature would silently make that order-sensitive.
     pub fn of(parts: &serde_json::Value) -> Fingerprint {
-        let mut out = String::with_capacity(256);
+        let mut out = Vec::with_capacity(256);
         canonical(parts, &mut out);
-        Fingerprint(xxhash_rust::xxh3::xxh3_128(out.as_bytes()))
+        Fingerprint(xxhash_rust::xxh3::xxh3_128(&out))
+    }
+
+    /// The fingerprint of the object whose entries are `entries` (in any order):
+    /// the same as [`Fingerprint::of`] of that object, without first copying the
+    /// borrowed parts into one (a row's body is hashed once per row).
+    pub fn of_entries(entries: &[(&str, Part<'_>)]) -> Fingerprint {
+        let mut sorted: Vec<&(&str, Part<'_>)> = entries.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut out = Vec::with_capacity(256);
+        out.push(b'{');
+        for (i, (k, part)) in sorted.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_string(k, &mut out);
+            out.push(b':');
+            match part {
+                Part::Str(s) => push_string(s, &mut out),
+                Part::OptStr(None) => out.extend_from_slice(b"null"),
+                Part::OptStr(Some(s)) => push_string(s, &mut out),
+                Part::Map(map) => canonical_map(map, &mut out),
+                Part::Value(v) => canonical(v, &mut out),
+            }
+        }
+        out.push(b'}');
+        Fingerprint(xxhash_rust::xxh3::xxh3_128(&out))
     }
 
     pub fn to_hex(self) -> String {
@@ -48,49 +74,65 @@ impl Fingerprint {
     }
 }
 
+/// One entry's value for [`Fingerprint::of_entries`], borrowed.
+#[derive(Debug, Clone, Copy)]
+pub enum Part<'a> {
+    Str(&'a str),
+    /// `null` when `None`.
+    OptStr(Option<&'a str>),
+    Map(&'a serde_json::Map<String, serde_json::Value>),
+    Value(&'a serde_json::Value),
+}
+
 /// Appends the canonical encoding of `value` to `out`.
-fn canonical(value: &serde_json::Value, out: &mut String) {
+fn canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
     use serde_json::Value as J;
     match value {
-        J::Null => out.push_str("null"),
-        J::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        J::Number(n) => out.push_str(&n.to_string()),
+        J::Null => out.extend_from_slice(b"null"),
+        J::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        // serde_json prints numbers as `Number`'s Display does; writing to a Vec
+        // cannot fail.
+        J::Number(n) => {
+            let _ = serde_json::to_writer(&mut *out, n);
+        }
         J::String(s) => push_string(s, out),
         J::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 canonical(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        J::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                push_string(k, out);
-                out.push(':');
-                canonical(v, out);
-            }
-            out.push('}');
-        }
+        J::Object(map) => canonical_map(map, out),
     }
 }
 
-fn push_string(s: &str, out: &mut String) {
-    // serde_json's escaping is the canonical one; serializing a &str cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+fn canonical_map(map: &serde_json::Map<String, serde_json::Value>, out: &mut Vec<u8>) {
+    let mut entries: Vec<_> = map.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    out.push(b'{');
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_string(k, out);
+        out.push(b':');
+        canonical(v, out);
+    }
+    out.push(b'}');
+}
+
+fn push_string(s: &str, out: &mut Vec<u8>) {
+    // serde_json's escaping is the canonical one; writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{json, Value as J};
 
     use super::*;
 
@@ -133,13 +175,42 @@ mod tests {
             "body": {"email": "ann@example.com", "custom_attributes": {"ltv": 12.5, "vip": true}},
             "company_id": "acme",
         }));
-        let mut out = String::new();
+        let mut out = Vec::new();
         canonical(
             &json!({"b": [1, "é\"\n"], "a": {"d": null, "c": -2.5}}),
             &mut out,
         );
-        assert_eq!(out, r#"{"a":{"c":-2.5,"d":null},"b":[1,"é\"\n"]}"#);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a":{"c":-2.5,"d":null},"b":[1,"é\"\n"]}"#
+        );
         assert_eq!(fp.to_hex(), "071ee5e1012c88a2d3e502cac4a21ab8");
+    }
+
+    #[test]
+    fn entries_hash_as_the_object_they_make() {
+        let body = json!({"email": "ann@example.com", "z": [1, {"b": 2, "a": "é\n"}], "n": -2.5});
+        let J::Object(map) = &body else {
+            unreachable!()
+        };
+        for company in [None, Some("acme")] {
+            let whole = Fingerprint::of(&json!({
+                "object": "user",
+                "behavior": "update_or_create",
+                "body": &body,
+                "company_id": company,
+                "tags": ["b", "a"],
+            }));
+            let tags = json!(["b", "a"]);
+            let parts = Fingerprint::of_entries(&[
+                ("object", Part::Str("user")),
+                ("tags", Part::Value(&tags)),
+                ("body", Part::Map(map)),
+                ("behavior", Part::Str("update_or_create")),
+                ("company_id", Part::OptStr(company)),
+            ]);
+            assert_eq!(parts, whole, "company {company:?}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value as Json};
 use crate::batch::AttributeSpec;
 use crate::config::fields::{field_kind, FieldKind};
 use crate::config::{Behavior, KeyField, Object, SyncSpec, MAX_METADATA_KEYS};
-use crate::fingerprint::Fingerprint;
+use crate::fingerprint::{Fingerprint, Part};
 use crate::tags::RowLists;
 use crate::value::{
     check_email, infer_data_type, infer_date_named_type, is_date_name, kind_may_hold_dates,
@@ -328,12 +328,12 @@ impl Mapper {
         }
         match key {
             Some(key) if out.reasons.is_empty() => {
-                let fingerprint = Fingerprint::of(&json!({
-                    "object": self.object.as_str(),
-                    "behavior": self.behavior.as_str(),
-                    "body": &out.body,
-                    "company_id": &out.company_id,
-                }));
+                let fingerprint = Fingerprint::of_entries(&[
+                    ("object", Part::Str(self.object.as_str())),
+                    ("behavior", Part::Str(self.behavior.as_str())),
+                    ("body", Part::Map(&out.body)),
+                    ("company_id", Part::OptStr(out.company_id.as_deref())),
+                ]);
                 Ok(MappedRow {
                     key,
                     body: out.body,

@@ -248,6 +248,19 @@ pub fn final_status(counts: &Counts) -> RunStatus {
     }
 }
 
+/// The most often a long step (the extract's planning) renews its run's heartbeat:
+/// a DynamoDB write each time, so not once per batch (1,000 writes for a
+/// million-row dry run), yet often enough that the run is never taken for stalled.
+pub const HEARTBEAT_EVERY_SECS: u64 = 30;
+
+/// Whether a step that last renewed its heartbeat `since_last_secs` ago must renew
+/// it now, when runs without progress for `deadline_secs` count as stalled: every
+/// [`HEARTBEAT_EVERY_SECS`], or every fifth of a shorter deadline.
+pub fn heartbeat_due(since_last_secs: f64, deadline_secs: u64) -> bool {
+    let every = HEARTBEAT_EVERY_SECS.min(deadline_secs / 5).max(1);
+    since_last_secs >= every as f64
+}
+
 /// Longest run id accepted from outside (`trigger` makes 25-character ids).
 pub const MAX_RUN_ID_BYTES: usize = 128;
 
@@ -261,4 +274,38 @@ pub fn is_run_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod heartbeat_tests {
+    use super::*;
+
+    #[test]
+    fn heartbeat_is_renewed_well_inside_the_deadline() {
+        // (seconds since the last heartbeat, deadline, due)
+        let table = [
+            (0.0, 900, false),
+            (29.9, 900, false),
+            (30.0, 900, true),
+            (31.0, 900, true),
+            // A short deadline (tests, impatient operators): a fifth of it.
+            (3.9, 20, false),
+            (4.0, 20, true),
+            // Never less than a second apart, even with a tiny deadline.
+            (0.5, 2, false),
+            (1.0, 2, true),
+            (1.0, 0, true),
+        ];
+        for (since, deadline, due) in table {
+            assert_eq!(
+                heartbeat_due(since, deadline),
+                due,
+                "{since} s, deadline {deadline} s"
+            );
+            // Whatever the deadline, a due heartbeat comes before the run looks stalled.
+            if deadline >= 5 {
+                assert!(heartbeat_due(deadline as f64 / 2.0, deadline));
+            }
+        }
+    }
 }

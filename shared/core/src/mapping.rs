@@ -7,7 +7,7 @@
 //! [`Mapper::attributes`] can tell `load` which attributes to create.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value as Json};
+use serde_json::{Map, Value as Json};
 
 use crate::batch::AttributeSpec;
 use crate::config::fields::{field_kind, FieldKind};

@@ -71,7 +71,13 @@ fn data_api(access: RedshiftAccess, query_timeout: Duration) -> Source {
 }
 
 fn moto() -> MotoServer {
-    let log = std::env::temp_dir().join(format!("bf-warehouse-moto-{}.log", std::process::id()));
+    // One log (and so one `.port` file, see `MotoServer::start`) per server:
+    // tests run in parallel, and a shared port file handed two of them the
+    // same moto, which the first to finish then stopped under the other.
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let log =
+        std::env::temp_dir().join(format!("bf-warehouse-moto-{}-{n}.log", std::process::id()));
     MotoServer::start(&log).expect("moto starts")
 }
 

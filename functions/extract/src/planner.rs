@@ -181,28 +181,7 @@ impl<'a> Planner<'a> {
         // Built only while the kind still wants samples: cloning every row's
         // body for a sample that is then dropped costs a dry run dearly.
         if self.wants_sample(action_kind(action)) {
-            let before = prior_entry
-                .as_ref()
-                .map(|p| prior_json(p, mapped.company_id.as_deref()));
-            let mut after = json!({"body": mapped.body});
-            // Only a contact is attached to a company; a company's own `company_id`
-            // is in its body.
-            if self.spec.object.is_contact() && self.spec.fields.contains_key("company_id") {
-                after["company_id"] = json!(mapped.company_id);
-            }
-            if let Some(tags) = &mapped.lists.tags {
-                after["tags"] = json!(tags);
-            }
-            if let Some(companies) = &mapped.lists.companies {
-                after["company_ids"] = json!(companies);
-            }
-            self.sample(
-                action_kind(action),
-                Some(key.clone()),
-                before,
-                Some(after),
-                None,
-            );
+            self.sample_change(action, &key, prior_entry.as_ref(), &mapped);
         }
         let (known_id, remembered) = prior_entry
             .map(|p| (p.intercom_id, p.remembered))
@@ -230,6 +209,38 @@ impl<'a> Planner<'a> {
             Some(&key),
             row_number,
             Seen::Buffered(self.buffer.len() - 1, action),
+        );
+    }
+
+    /// A create, update or removal sample: what backflow remembers of the key
+    /// (`before`; a dry run replaces it with what Intercom holds) and what the
+    /// row would send (`after`).
+    fn sample_change(
+        &mut self,
+        action: Action,
+        key: &str,
+        prior: Option<&Prior>,
+        mapped: &MappedRow,
+    ) {
+        let before = prior.map(|p| prior_json(p, mapped.company_id.as_deref()));
+        let mut after = json!({"body": mapped.body});
+        // Only a contact is attached to a company; a company's own `company_id`
+        // is in its body.
+        if self.spec.object.is_contact() && self.spec.fields.contains_key("company_id") {
+            after["company_id"] = json!(mapped.company_id);
+        }
+        if let Some(tags) = &mapped.lists.tags {
+            after["tags"] = json!(tags);
+        }
+        if let Some(companies) = &mapped.lists.companies {
+            after["company_ids"] = json!(companies);
+        }
+        self.sample(
+            action_kind(action),
+            Some(key.to_string()),
+            before,
+            Some(after),
+            None,
         );
     }
 

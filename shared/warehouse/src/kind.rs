@@ -181,16 +181,26 @@ impl MySqlDecoder {
     }
 }
 
-/// A SQLite column's kind from its declared type as sqlx reports it (`NULL` when
-/// the column is an expression or sqlx does not recognise the declaration).
-pub(crate) fn sqlite_kind(name: &str) -> ColumnKind {
-    match name {
-        "BOOLEAN" => ColumnKind::Bool,
-        "INTEGER" => ColumnKind::Int,
-        "REAL" => ColumnKind::Float,
-        "TEXT" | "TIME" => ColumnKind::Text,
-        "DATE" => ColumnKind::Date,
-        "DATETIME" => ColumnKind::Timestamp,
+/// A SQLite column's kind from its declared type (`None` for an expression).
+/// The declaration is read as SQLite's own affinity rules read it (`VARCHAR(20)`
+/// is text, `BIGINT` an integer, `DOUBLE PRECISION` a float), plus the dates,
+/// times and booleans SQLite leaves to the application. What it does not name
+/// (`NUMERIC`, `DECIMAL`, `JSON`, none) is `Unknown`: the cells' own storage
+/// classes decide. (The same reading as sqlx's, which backflow used before.)
+pub(crate) fn sqlite_declared_kind(declared: Option<&str>) -> ColumnKind {
+    let Some(declared) = declared else {
+        return ColumnKind::Unknown;
+    };
+    let d = declared.to_ascii_lowercase();
+    match d.as_str() {
+        "int4" | "int8" => ColumnKind::Int,
+        "boolean" | "bool" => ColumnKind::Bool,
+        "date" => ColumnKind::Date,
+        "time" => ColumnKind::Text,
+        "datetime" | "timestamp" => ColumnKind::Timestamp,
+        _ if d.contains("int") => ColumnKind::Int,
+        _ if d.contains("char") || d.contains("clob") || d.contains("text") => ColumnKind::Text,
+        _ if d.contains("real") || d.contains("floa") || d.contains("doub") => ColumnKind::Float,
         _ => ColumnKind::Unknown,
     }
 }
@@ -302,19 +312,30 @@ mod tests {
     #[test]
     fn sqlite_declared_types() {
         let cases = [
-            ("BOOLEAN", Bool),
-            ("INTEGER", Int),
-            ("REAL", Float),
-            ("TEXT", Text),
-            ("TIME", Text),
-            ("DATE", Date),
-            ("DATETIME", Timestamp),
-            ("BLOB", Unknown),
-            ("NUMERIC", Unknown),
-            ("NULL", Unknown),
+            (Some("BOOLEAN"), Bool),
+            (Some("bool"), Bool),
+            (Some("INTEGER"), Int),
+            (Some("BIGINT"), Int),
+            (Some("int4"), Int),
+            (Some("REAL"), Float),
+            (Some("DOUBLE PRECISION"), Float),
+            (Some("float"), Float),
+            (Some("TEXT"), Text),
+            (Some("VARCHAR(20)"), Text),
+            (Some("clob"), Text),
+            (Some("TIME"), Text),
+            (Some("DATE"), Date),
+            (Some("DATETIME"), Timestamp),
+            (Some("timestamp"), Timestamp),
+            (Some("BLOB"), Unknown),
+            (Some("NUMERIC"), Unknown),
+            (Some("DECIMAL(10,2)"), Unknown),
+            (Some("JSON"), Unknown),
+            (Some(""), Unknown),
+            (None, Unknown),
         ];
-        for (name, kind) in cases {
-            assert_eq!(sqlite_kind(name), kind, "{name}");
+        for (declared, kind) in cases {
+            assert_eq!(sqlite_declared_kind(declared), kind, "{declared:?}");
         }
     }
 

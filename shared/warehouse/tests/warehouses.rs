@@ -421,8 +421,8 @@ async fn assert_streams_rows_in_bounded_memory(warehouse: &Warehouse, sql: &str,
     );
 }
 
-/// sqlx's SQLite worker hands rows over a bounded channel and `RowStream` holds one
-/// row at a time, so a million generated rows stream in flat memory.
+/// SQLite's reader hands rows over in blocks through a bounded channel and
+/// `RowStream` holds one block, so a million generated rows stream in flat memory.
 #[tokio::test]
 async fn sqlite_streams_a_million_rows_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
@@ -435,6 +435,69 @@ async fn sqlite_streams_a_million_rows_in_bounded_memory() {
          SELECT n AS id, 'user-' || n || '@example.com' AS email, n * 0.5 AS score FROM seq",
     )
     .await;
+}
+
+/// Rows come in order across the reader's blocks, and a cell that cannot be
+/// read far into the result ends the stream after every row before it — never
+/// a row lost or a quiet end.
+#[tokio::test]
+async fn sqlite_error_after_many_rows_comes_after_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warehouse.db");
+    sqlite_setup(&path, "CREATE TABLE unused (x INTEGER);").await;
+    let warehouse = Warehouse::connect(&Source::Sqlite { path }).await.unwrap();
+    let sql = "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 3000) \
+               SELECT n AS id, CASE WHEN n = 2500 THEN x'ff00' ELSE 'ok' END AS note FROM seq";
+    let mut rows = warehouse.stream("notes", sql).await.unwrap();
+    let mut read = 0i64;
+    let err = loop {
+        match rows.next().await {
+            Some(Ok(row)) => {
+                read += 1;
+                assert_eq!(row[0], Int(read), "rows in order");
+            }
+            Some(Err(e)) => break e,
+            None => panic!("the stream ended after {read} rows without the error"),
+        }
+    };
+    assert_eq!(read, 2499, "every row before the bad cell");
+    assert!(err.to_string().contains("note"), "{err}");
+    assert!(rows.next().await.is_none(), "an error ends the stream");
+}
+
+/// A stream dropped early (a failed run) stops its statement: SQLite's reader is
+/// interrupted instead of reading on, so closing the warehouse (which waits for
+/// its readers) returns at once.
+#[test]
+fn sqlite_dropped_stream_stops_reading() {
+    // A runtime of its own, left without waiting for its blocking threads: were
+    // a reader not interrupted, the test fails instead of waiting on it forever.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let outcome = runtime.block_on(dropped_stream_stops_reading());
+    runtime.shutdown_background();
+    outcome.expect("a dropped stream's reader is still running");
+}
+
+async fn dropped_stream_stops_reading() -> Result<(), tokio::time::error::Elapsed> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warehouse.db");
+    sqlite_setup(&path, "CREATE TABLE unused (x INTEGER);").await;
+    let warehouse = Warehouse::connect(&Source::Sqlite { path }).await.unwrap();
+    // Billions of rows, sorted: only an interrupt ends these within the test.
+    let endless =
+        "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 4000000000) \
+                   SELECT n AS id FROM seq";
+    let mut reading = warehouse.stream("endless", endless).await.unwrap();
+    assert_eq!(reading.next().await.unwrap().unwrap()[0], Int(1));
+    drop(reading);
+    let sorting = format!("SELECT * FROM ({endless}) ORDER BY id DESC");
+    let started = warehouse.stream("sorting", &sorting);
+    // The sort needs every row before the first: the stream is dropped while
+    // SQLite is still inside it.
+    assert!(tokio::time::timeout(Duration::from_millis(300), started)
+        .await
+        .is_err());
+    tokio::time::timeout(Duration::from_secs(20), warehouse.close()).await
 }
 
 // ---------------------------------------------------------------- PostgreSQL

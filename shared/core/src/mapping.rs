@@ -16,10 +16,12 @@ use crate::fingerprint::{Fingerprint, Part};
 use crate::tags::RowLists;
 use crate::value::{
     check_email, infer_data_type, infer_date_named_type, is_date_name, kind_may_hold_dates,
-    number_json, to_bool, to_float, to_int, to_json, to_text, to_unix_seconds, CoerceError, Column,
-    ColumnKind, DataType, Value, MAX_ATTRIBUTE_CHARS,
+    to_bool, to_text, CoerceError, Column, ColumnKind, DataType, Value,
 };
 use crate::Error;
+
+mod coerce;
+use coerce::{attribute_json, metadata_json, metadata_value, parse_role, standard_json};
 
 /// A row ready to diff and send.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -249,52 +251,11 @@ impl Mapper {
             Object::User | Object::Contact => Some("user"),
             Object::Company | Object::Event | Object::CustomObject => None,
         };
-        let mut metadata = Map::new();
-        let mut metadata_object: Option<Map<String, Json>> = None;
-        for (i, target) in self.targets.iter().enumerate() {
-            let value = cell(row, target.index);
-            // A list field is mapped even when null (the record then carries
-            // none of them): a tag or company that left the row is removed.
-            let listed = match &target.kind {
-                FieldKind::Tags => Some(out.lists.add_tags(value)),
-                FieldKind::CompanyIds => Some(out.lists.add_companies(value, true)),
-                FieldKind::CompanyId => Some(out.lists.add_companies(value, false)),
-                _ => None,
-            };
-            if let Some(Err(e)) = listed {
-                out.reasons.push(format!(
-                    "field `{}` (column `{}`): {e}",
-                    target.field, target.column
-                ));
-                continue;
-            }
-            if value.is_null() {
-                self.map_null(i, &mut out);
-                continue;
-            }
-            let result = match &target.kind {
-                FieldKind::Role => parse_role(value).map(|r| role = Some(r)),
-                FieldKind::CompanyId => to_text(value).map(|id| out.company_id = Some(id)),
-                FieldKind::Tags | FieldKind::CompanyIds => Ok(()),
-                FieldKind::CustomAttribute(_) => {
-                    let slot = target.attribute.expect("custom attributes have a slot");
-                    attribute_json(&mut self.attributes[slot], value)
-                        .map(|json| out.attribute(&target.field, json))
-                }
-                FieldKind::MetadataKey(key) => metadata_value(key, value).map(|json| {
-                    metadata.insert(key.clone(), json);
-                }),
-                FieldKind::MetadataObject => {
-                    metadata_json(value).map(|object| metadata_object = Some(object))
-                }
-                FieldKind::Subscription(name) => {
-                    to_bool(value).map(|opted_in| out.subscription(name, opted_in))
-                }
-                kind => standard_json(kind, value).map(|json| {
-                    out.body.insert(target.field.clone(), json);
-                }),
-            };
-            if let Err(e) = result {
+        let mut metadata = Metadata::default();
+        for i in 0..self.targets.len() {
+            let value = cell(row, self.targets[i].index);
+            if let Err(e) = self.map_field(i, value, &mut out, &mut role, &mut metadata) {
+                let target = &self.targets[i];
                 out.reasons.push(format!(
                     "field `{}` (column `{}`): {e}",
                     target.field, target.column
@@ -305,26 +266,7 @@ impl Mapper {
             out.body.insert("role".into(), Json::from(role));
         }
         if self.object == Object::Event {
-            if let Some(name) = &self.event_name {
-                out.body
-                    .insert("event_name".into(), Json::from(name.clone()));
-            }
-            // Explicit `metadata.<key>` mappings win over the same key in the
-            // `metadata` object column; nulls are never sent.
-            for (k, v) in metadata_object.unwrap_or_default() {
-                if !v.is_null() && !metadata.contains_key(&k) {
-                    metadata.insert(k, v);
-                }
-            }
-            if metadata.len() > MAX_METADATA_KEYS {
-                out.reasons.push(format!(
-                    "event metadata has {} keys; Intercom keeps at most {MAX_METADATA_KEYS}",
-                    metadata.len()
-                ));
-            }
-            if !metadata.is_empty() {
-                out.body.insert("metadata".into(), Json::Object(metadata));
-            }
+            metadata.finish(self.event_name.as_deref(), &mut out);
         }
         match key {
             Some(key) if out.reasons.is_empty() => {
@@ -348,6 +290,53 @@ impl Mapper {
                 reasons: out.reasons,
             }),
         }
+    }
+
+    /// Maps the cell of `fields` entry `i` into `out` (the role and an event's
+    /// metadata aside, as they are settled after every field).
+    fn map_field(
+        &mut self,
+        i: usize,
+        value: &Value,
+        out: &mut Output,
+        role: &mut Option<&'static str>,
+        metadata: &mut Metadata,
+    ) -> Result<(), CoerceError> {
+        let target = &self.targets[i];
+        // A list field is mapped even when null (the record then carries
+        // none of them): a tag or company that left the row is removed.
+        match &target.kind {
+            FieldKind::Tags => out.lists.add_tags(value)?,
+            FieldKind::CompanyIds => out.lists.add_companies(value, true)?,
+            FieldKind::CompanyId => out.lists.add_companies(value, false)?,
+            _ => {}
+        }
+        if value.is_null() {
+            self.map_null(i, out);
+            return Ok(());
+        }
+        match &target.kind {
+            FieldKind::Role => *role = Some(parse_role(value)?),
+            FieldKind::CompanyId => out.company_id = Some(to_text(value)?),
+            FieldKind::Tags | FieldKind::CompanyIds => {}
+            FieldKind::CustomAttribute(_) => {
+                let slot = target.attribute.expect("custom attributes have a slot");
+                let json = attribute_json(&mut self.attributes[slot], value)?;
+                out.attribute(&target.field, json);
+            }
+            FieldKind::MetadataKey(key) => {
+                metadata
+                    .explicit
+                    .insert(key.clone(), metadata_value(key, value)?);
+            }
+            FieldKind::MetadataObject => metadata.object = Some(metadata_json(value)?),
+            FieldKind::Subscription(name) => out.subscription(name, to_bool(value)?),
+            kind => {
+                out.body
+                    .insert(target.field.clone(), standard_json(kind, value)?);
+            }
+        }
+        Ok(())
     }
 
     /// The key as text, put into the body under its field when Intercom matches on
@@ -467,6 +456,40 @@ impl Output {
     }
 }
 
+/// An event's metadata while its row is mapped: `metadata.<key>` mappings and
+/// the `metadata` object column.
+#[derive(Default)]
+struct Metadata {
+    explicit: Map<String, Json>,
+    object: Option<Map<String, Json>>,
+}
+
+impl Metadata {
+    /// Puts the event's name and metadata into the body, or why the row is refused.
+    fn finish(self, event_name: Option<&str>, out: &mut Output) {
+        if let Some(name) = event_name {
+            out.body.insert("event_name".into(), Json::from(name));
+        }
+        // Explicit `metadata.<key>` mappings win over the same key in the
+        // `metadata` object column; nulls are never sent.
+        let mut metadata = self.explicit;
+        for (k, v) in self.object.unwrap_or_default() {
+            if !v.is_null() && !metadata.contains_key(&k) {
+                metadata.insert(k, v);
+            }
+        }
+        if metadata.len() > MAX_METADATA_KEYS {
+            out.reasons.push(format!(
+                "event metadata has {} keys; Intercom keeps at most {MAX_METADATA_KEYS}",
+                metadata.len()
+            ));
+        }
+        if !metadata.is_empty() {
+            out.body.insert("metadata".into(), Json::Object(metadata));
+        }
+    }
+}
+
 fn cell(row: &[Value], index: usize) -> &Value {
     // A short row (a driver quirk) reads as nulls rather than panicking.
     row.get(index).unwrap_or(&Value::Null)
@@ -500,97 +523,6 @@ impl Attribute {
             TypeRule::DateName => infer_date_named_type(kind, value),
             TypeRule::Declared | TypeRule::Kind => infer_data_type(kind, Some(value)),
         })
-    }
-}
-
-/// A custom attribute's value in its data type, settling the type from this value
-/// if the column's kind did not.
-fn attribute_json(attribute: &mut Attribute, value: &Value) -> Result<Json, CoerceError> {
-    if let Value::List(_) = value {
-        // Intercom's data attributes are scalars: `POST /data_attributes` has no
-        // list type, and a list value is refused.
-        return Err(CoerceError(format!(
-            "{} cannot be a custom attribute: Intercom's custom attributes hold no \
-             lists (join it into text in the model's SQL)",
-            value.quoted()
-        )));
-    }
-    let data_type = attribute.settle(value);
-    let json = to_json(value, data_type)?;
-    if let Json::String(s) = &json {
-        let chars = s.chars().count();
-        if chars > MAX_ATTRIBUTE_CHARS {
-            return Err(CoerceError(format!(
-                "text is {chars} characters; Intercom keeps at most {MAX_ATTRIBUTE_CHARS}"
-            )));
-        }
-    }
-    Ok(json)
-}
-
-/// Object `contact`: the mapped role, `user` or `lead` (any case).
-fn parse_role(value: &Value) -> Result<&'static str, CoerceError> {
-    match to_text(value)?.trim().to_ascii_lowercase().as_str() {
-        "user" => Ok("user"),
-        "lead" => Ok("lead"),
-        _ => Err(CoerceError(format!(
-            "{} is not a contact role (user or lead)",
-            value.quoted()
-        ))),
-    }
-}
-
-/// A standard (non-custom) field's JSON.
-fn standard_json(kind: &FieldKind, value: &Value) -> Result<Json, CoerceError> {
-    Ok(match kind {
-        FieldKind::Email => Json::from(check_email(&to_text(value)?)?),
-        FieldKind::Timestamp => Json::from(to_unix_seconds(value)?),
-        FieldKind::Integer => Json::from(to_int(value)?),
-        FieldKind::Number => number_json(to_float(value)?),
-        FieldKind::Bool => Json::from(to_bool(value)?),
-        FieldKind::EventName => {
-            let name = to_text(value)?;
-            if name.trim().is_empty() {
-                return Err(CoerceError("the event name is empty".into()));
-            }
-            Json::from(name)
-        }
-        _ => Json::from(to_text(value)?),
-    })
-}
-
-/// A `metadata.<key>` value: keys ending in `_date` are Intercom dates (Unix
-/// seconds); otherwise numbers stay numbers, text stays text, timestamps become
-/// Unix seconds.
-fn metadata_value(key: &str, value: &Value) -> Result<Json, CoerceError> {
-    if key.ends_with("_date") {
-        return Ok(Json::from(to_unix_seconds(value)?));
-    }
-    Ok(match value {
-        Value::Bool(b) => Json::from(*b),
-        Value::Int(n) => Json::from(*n),
-        Value::Float(_) => number_json(to_float(value)?),
-        Value::Timestamp(t) => Json::from(*t),
-        Value::Text(s) => Json::from(s.clone()),
-        Value::Null => Json::Null,
-        Value::List(_) => {
-            return Err(CoerceError(format!(
-                "{} cannot be event metadata: Intercom's metadata values hold no lists",
-                value.quoted()
-            )))
-        }
-    })
-}
-
-/// The `metadata` column: text holding a JSON object.
-fn metadata_json(value: &Value) -> Result<Map<String, Json>, CoerceError> {
-    let not_object = || CoerceError(format!("{} is not a JSON object", value.quoted()));
-    match value {
-        Value::Text(s) => match serde_json::from_str::<Json>(s) {
-            Ok(Json::Object(map)) => Ok(map),
-            _ => Err(not_object()),
-        },
-        _ => Err(not_object()),
     }
 }
 

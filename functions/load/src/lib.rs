@@ -35,7 +35,7 @@ use serde_json::{json, Value};
 use backflow_aws::{
     Aws, Batches, RunEnd, RunStore, RunTag, Secrets, Settings, StateItem, StateStore,
 };
-use backflow_core::batch::Batch;
+use backflow_core::batch::{Batch, BatchItem};
 use backflow_core::run::{final_status, Counts, RowReport, RunStatus, Usage};
 use backflow_intercom::Client;
 
@@ -169,107 +169,50 @@ impl Load {
         let client = Client::for_destination(&spec.destination, token)?;
         let client =
             backflow_aws::share_budget(client, &self.aws.dynamodb, &self.settings.runs_table);
-
-        // The batch carries the state extract read. Only when an earlier delivery
-        // of this batch began can a key have newer state: then (and only then) read
-        // the keys back, strongly consistent (1 RRU each, as BatchGetItem bills
-        // items under 4 KB), rather than paying that read on every batch.
-        let first = self.runs.claim_delivery(&batch.run_id, batch.seq).await?;
-        usage.dynamodb_write_units += 1.0;
-        let known = if first {
-            HashMap::new()
-        } else {
-            let keys: Vec<String> = batch.items.iter().map(|i| i.key.clone()).collect();
-            tracing::info!(run_id = %batch.run_id, seq = batch.seq, "load: batch delivered again; reading its state back");
-            usage.dynamodb_read_units += keys.len() as f64;
-            self.state.get_many(&spec.sync, &keys).await?
-        };
+        let known = self.known_state(batch, usage).await?;
         let this_run = RunTag::of(&batch.run_id);
-
-        let mut counts = Counts::default();
-        let mut reports: Vec<RowReport> = Vec::new();
+        let mut results = Results::default();
         let mut todo = Vec::new();
         for item in &batch.items {
             if skip.contains(&item.key) {
                 continue; // a duplicate key: extract reported both rows invalid
             }
-            if let Some(outcome) = already_done(this_run, item, known.get(&item.key)) {
-                counts.bump(outcome);
-                continue;
+            match already_done(this_run, item, known.get(&item.key)) {
+                Some(outcome) => results.counts.bump(outcome),
+                None => todo.push(item),
             }
-            todo.push(item);
         }
-
         let blocked = apply::attribute_problems(&client, spec, &batch.items).await?;
-        // Rows not started yet: the shared budget takes no more calls than are
-        // still to come (at least one per row), so the end of a batch leaves the
-        // window's last calls to the other invocations.
-        let not_started = AtomicUsize::new(todo.len());
-        client.expect_calls(todo.len() as u64);
-        let stop = AtomicBool::new(false);
-        let mut fatal = None;
-        let mut pending: Vec<StateItem> = Vec::new();
-        let mut tag_work: Vec<tagging::Pending> = Vec::new();
-        let mut results = futures::stream::iter(todo)
-            .map(|item| {
-                let (client, blocked, stop) = (&client, &blocked, &stop);
-                let left = not_started
-                    .fetch_sub(1, Ordering::Relaxed)
-                    .saturating_sub(1);
-                client.expect_calls(left as u64);
-                async move {
-                    if stop.load(Ordering::Relaxed) {
-                        return None;
-                    }
-                    Some((
-                        item,
-                        apply::apply(client, spec, this_run, item, blocked).await,
-                    ))
-                }
-            })
-            .buffer_unordered(CONCURRENCY);
-        while let Some(result) = results.next().await {
-            match result {
-                None => {}
-                Some((
-                    item,
-                    ItemResult::Done {
-                        outcome,
-                        state: Some(state),
-                    },
-                )) if tagging::has_tags(item) => {
-                    tag_work.push(tagging::Pending {
-                        item,
-                        outcome,
-                        state,
-                    });
-                }
-                Some((_, result)) => {
-                    if let Some(message) =
-                        take_result(result, &mut counts, &mut pending, &mut reports)
-                    {
-                        stop.store(true, Ordering::Relaxed);
-                        fatal.get_or_insert(message);
-                    }
-                }
-            }
-            if pending.len() >= STATE_CHUNK {
-                self.write_state(&spec.sync, &mut pending, usage).await?;
-            }
-        }
-        drop(results);
+        let tag_work = self
+            .apply_all(
+                &client,
+                batch,
+                this_run,
+                todo,
+                &blocked,
+                &mut results,
+                usage,
+            )
+            .await?;
         if !tag_work.is_empty() {
             let (tagged, failed) = tagging::apply_tags(&client, spec, tag_work).await;
             for result in tagged {
-                take_result(result, &mut counts, &mut pending, &mut reports);
+                results.take(result);
             }
             if let Some(message) = failed {
-                fatal.get_or_insert(message);
+                results.fatal.get_or_insert(message);
             }
         }
         // Calls taken from the shared budget and not spent go back to the others.
         client.release_budget().await;
-        self.write_state(&spec.sync, &mut pending, usage).await?;
+        self.write_state(&spec.sync, &mut results.pending, usage)
+            .await?;
+        let Results {
+            counts,
+            mut reports,
+            fatal,
+            ..
+        } = results;
         if !reports.is_empty() {
             reports.sort_by_key(|r| r.row);
             self.runs
@@ -288,6 +231,93 @@ impl Load {
         })
     }
 
+    /// The batch carries the state extract read. Only when an earlier delivery
+    /// of this batch began can a key have newer state: then (and only then) the
+    /// keys are read back, strongly consistent (1 RRU each, as BatchGetItem bills
+    /// items under 4 KB), rather than paying that read on every batch.
+    async fn known_state(
+        &self,
+        batch: &Batch,
+        usage: &mut Usage,
+    ) -> anyhow::Result<HashMap<String, StateItem>> {
+        let first = self.runs.claim_delivery(&batch.run_id, batch.seq).await?;
+        usage.dynamodb_write_units += 1.0;
+        if first {
+            return Ok(HashMap::new());
+        }
+        let keys: Vec<String> = batch.items.iter().map(|i| i.key.clone()).collect();
+        tracing::info!(run_id = %batch.run_id, seq = batch.seq, "load: batch delivered again; reading its state back");
+        usage.dynamodb_read_units += keys.len() as f64;
+        Ok(self.state.get_many(&batch.spec.sync, &keys).await?)
+    }
+
+    /// Applies the items, [`CONCURRENCY`] at a time, writing state as it is
+    /// confirmed. A fatal result stops the items not started yet. Items with
+    /// tags come back, their tags still to apply (`tagging`).
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_all<'b>(
+        &self,
+        client: &Client,
+        batch: &'b Batch,
+        this_run: RunTag,
+        todo: Vec<&'b BatchItem>,
+        blocked: &HashMap<String, String>,
+        results: &mut Results,
+        usage: &mut Usage,
+    ) -> anyhow::Result<Vec<tagging::Pending<'b>>> {
+        let spec = &batch.spec;
+        // Rows not started yet: the shared budget takes no more calls than are
+        // still to come (at least one per row), so the end of a batch leaves the
+        // window's last calls to the other invocations.
+        let not_started = AtomicUsize::new(todo.len());
+        client.expect_calls(todo.len() as u64);
+        let stop = AtomicBool::new(false);
+        let mut tag_work = Vec::new();
+        let mut applied = futures::stream::iter(todo)
+            .map(|item| {
+                let stop = &stop;
+                let left = not_started
+                    .fetch_sub(1, Ordering::Relaxed)
+                    .saturating_sub(1);
+                client.expect_calls(left as u64);
+                async move {
+                    if stop.load(Ordering::Relaxed) {
+                        return None;
+                    }
+                    let result = apply::apply(client, spec, this_run, item, blocked).await;
+                    Some((item, result))
+                }
+            })
+            .buffer_unordered(CONCURRENCY);
+        while let Some(result) = applied.next().await {
+            match result {
+                None => {}
+                Some((
+                    item,
+                    ItemResult::Done {
+                        outcome,
+                        state: Some(state),
+                    },
+                )) if tagging::has_tags(item) => {
+                    tag_work.push(tagging::Pending {
+                        item,
+                        outcome,
+                        state,
+                    });
+                }
+                Some((_, result)) => {
+                    // A failure that stops the batch stops the items not started.
+                    stop.fetch_or(results.take(result), Ordering::Relaxed);
+                }
+            }
+            if results.pending.len() >= STATE_CHUNK {
+                self.write_state(&spec.sync, &mut results.pending, usage)
+                    .await?;
+            }
+        }
+        Ok(tag_work)
+    }
+
     async fn write_state(
         &self,
         sync: &str,
@@ -304,27 +334,38 @@ impl Load {
     }
 }
 
-/// Counts one item's result and keeps its state and report; the message of a
-/// failure that stops the batch.
-fn take_result(
-    result: ItemResult,
-    counts: &mut Counts,
-    pending: &mut Vec<StateItem>,
-    reports: &mut Vec<RowReport>,
-) -> Option<String> {
-    match result {
-        ItemResult::Done { outcome, state } => {
-            counts.bump(outcome);
-            pending.extend(state);
+/// What a batch's items came to so far.
+#[derive(Default)]
+struct Results {
+    counts: Counts,
+    /// Confirmed state not written yet.
+    pending: Vec<StateItem>,
+    reports: Vec<RowReport>,
+    /// The first failure that stopped the batch.
+    fatal: Option<String>,
+}
+
+impl Results {
+    /// Counts one item's result and keeps its state and report; true when it is
+    /// a failure that stops the batch.
+    fn take(&mut self, result: ItemResult) -> bool {
+        match result {
+            ItemResult::Done { outcome, state } => {
+                self.counts.bump(outcome);
+                self.pending.extend(state);
+            }
+            ItemResult::Problem(report, state) => {
+                self.counts.bump(report.outcome);
+                self.reports.push(report);
+                self.pending.extend(state);
+            }
+            ItemResult::Fatal(message) => {
+                self.fatal.get_or_insert(message);
+                return true;
+            }
         }
-        ItemResult::Problem(report, state) => {
-            counts.bump(report.outcome);
-            reports.push(report);
-            pending.extend(state);
-        }
-        ItemResult::Fatal(message) => return Some(message),
+        false
     }
-    None
 }
 
 struct Loaded {

@@ -10,7 +10,13 @@ quickstart warehouse is seeded:
    invalid / rejected / not-found rows;
 3. print what the Intercom emulator now holds: GET /contacts?per_page=150,
    POST /companies/list and a count of contacts/companies/events from
-   GET /_emulator/dump.
+   GET /_emulator/dump;
+4. the warehouse audiences synced as tags (`fields.tags` of the users sync),
+   read back the way an Intercom user would find them: GET /tags, then
+   POST /contacts/search for each tag's id — a table of who carries which;
+5. run the tagged sync (DEMO_TAGGED_SYNC, users_to_intercom) once more with
+   nothing changed, and count the Intercom calls it made from the emulator's
+   GET /_emulator/stats: no write, only the token check (GET /me).
 
 Syncs run one after another: companies, then contacts (users, leads), then
 events, since contacts attach to companies and events need their user.
@@ -36,6 +42,7 @@ TOKEN = os.environ.get("INTERCOM_ACCESS_TOKEN", "local-token")
 API = f"http://{HOST}:{LAMBDA_PORT}/lambda-url/trigger"
 INTERCOM = f"http://{HOST}:{INTERCOM_PORT}"
 RUN_TIMEOUT = float(os.environ.get("DEMO_RUN_TIMEOUT", "300"))
+TAGGED_SYNC = os.environ.get("DEMO_TAGGED_SYNC", "users_to_intercom")
 POLL_INTERVAL = 1.0
 FINAL = {"succeeded", "partial", "failed"}
 OUTCOMES = ("invalid", "rejected", "not_found")
@@ -168,6 +175,53 @@ def show_intercom() -> None:
         print(f"GET /_emulator/stats: {json.dumps(stats)}")
 
 
+def show_audiences() -> None:
+    banner("audiences as Intercom tags (GET /tags, POST /contacts/search)")
+    status, tags = intercom("GET", "/tags")
+    if status != 200 or not isinstance(tags, dict):
+        print(f"GET /tags: HTTP {status} {tags}")
+        return
+    listed = sorted(tags.get("data", []), key=lambda t: str(t.get("name")))
+    print(f"GET /tags: {len(listed)} tags")
+    print(f"{'TAG':20} {'EXTERNAL_ID':>11}  {'EMAIL':28} NAME")
+    for tag in listed:
+        query = {"query": {"field": "tag_id", "operator": "=", "value": str(tag.get("id"))},
+                 "pagination": {"per_page": 150}}
+        status, found = intercom("POST", "/contacts/search", query)
+        if status != 200 or not isinstance(found, dict):
+            print(f"POST /contacts/search (tag {tag.get('name')}): HTTP {status} {found}")
+            continue
+        contacts = found.get("data", [])
+        # External ids are the warehouse's user ids: sort them as numbers.
+        contacts.sort(key=lambda c: (len(c.get("external_id") or ""), c.get("external_id") or ""))
+        for c in contacts:
+            print(f"{tag.get('name') or '':20} {c.get('external_id') or '-':>11}  "
+                  f"{c.get('email') or '-':28} {c.get('name') or ''}")
+        print(f"{'':20} {len(contacts):>11}  contacts tagged {tag.get('name')!r}")
+
+
+def rerun_unchanged(sync: str) -> bool:
+    banner(f"sync {sync} again, nothing changed")
+    _, before = request("GET", INTERCOM + "/_emulator/stats")
+    run_id = start_run(sync)
+    record = wait_for(run_id) if run_id else None
+    if record is None:
+        return False
+    _, after = request("GET", INTERCOM + "/_emulator/stats")
+    calls: dict[str, int] = {}
+    for route, n in ((after or {}).get("by_route") or {}).items():
+        delta = n - ((before or {}).get("by_route") or {}).get(route, 0)
+        if delta:
+            calls[route] = delta
+    counts = {k: v for k, v in (record.get("counts") or {}).items() if v}
+    writes = sum(n for route, n in calls.items() if not route.startswith("GET "))
+    print(f"run {run_id}: {record.get('status')}, "
+          f"{', '.join(f'{v} {k}' for k, v in counts.items()) or 'no rows'}")
+    print(f"Intercom calls during the run: {sum(calls.values())} {json.dumps(calls)}; "
+          f"writes: {writes}")
+    return record.get("status") in ("succeeded", "partial")
+
+
 def main() -> int:
     status, body = request("GET", f"{API}/syncs")
     if status != 200 or not isinstance(body, dict):
@@ -194,6 +248,9 @@ def main() -> int:
         show_rows(run_id)
         ok = ok and record.get("status") in ("succeeded", "partial")
     show_intercom()
+    show_audiences()
+    if TAGGED_SYNC in syncs:
+        ok = rerun_unchanged(TAGGED_SYNC) and ok
     banner("done" if ok else "done, with failed runs")
     return 0 if ok else 1
 

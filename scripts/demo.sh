@@ -3,7 +3,9 @@
 #   1. seed the quickstart SQLite warehouse (examples/quickstart/seed.py);
 #   2. scripts/local-up.sh (moto, Intercom emulator, cargo lambda watch; idempotent);
 #   3. scripts/demo.py: run every sync through the HTTP API, print the run
-#      records and refused rows, then what the Intercom emulator holds.
+#      records and refused rows, then what the Intercom emulator holds, the
+#      warehouse audiences synced as tags (who carries which), and a re-run of
+#      the tagged sync with nothing changed (its Intercom calls counted).
 # The warehouse is seeded before the functions start so that no function
 # instance holds the file that seed.py replaces. Re-running the demo re-runs
 # the syncs against the same stack: the second time, rows are "unchanged".

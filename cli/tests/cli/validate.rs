@@ -1,5 +1,7 @@
-//! `backflow validate` on `after:` chains, without a stack: a cycle is refused
-//! naming the syncs on it (exit 1), a chain is valid (exit 0).
+//! `backflow validate` without a stack: every config under `examples/` is
+//! valid (what `make demo` runs must parse, models' files included); on
+//! `after:` chains, a cycle is refused naming the syncs on it (exit 1), a
+//! chain is valid (exit 0).
 
 use crate::{backflow, show};
 
@@ -38,6 +40,24 @@ syncs:
     alerts: {{ failed: true, rejected_pct: 5, max_minutes: 30 }}
 "#
     )
+}
+
+#[test]
+fn every_example_config_is_valid() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut checked = Vec::new();
+    for entry in std::fs::read_dir(&examples).expect("examples/") {
+        let config = entry.expect("an entry").path().join("backflow.yaml");
+        if !config.exists() {
+            continue;
+        }
+        let path = config.to_string_lossy().into_owned();
+        // The quickstart names the emulator's port, as local-up exports it.
+        let o = backflow(&["validate", &path], &[("LOCAL_INTERCOM_PORT", "4010")]);
+        assert_eq!(o.status.code(), Some(0), "{path}\n{}", show(&o));
+        checked.push(path);
+    }
+    assert!(!checked.is_empty(), "no backflow.yaml under {examples:?}");
 }
 
 #[test]

@@ -182,23 +182,22 @@ impl RowLists {
 /// holding something else.
 pub const MAX_TAG_CHARS: usize = 255;
 
-/// The items of a list cell: a list's items as text, or text split on commas;
-/// each trimmed, empties dropped. A null is the empty list.
+/// The items of a list cell: a list's items as text, text holding a JSON
+/// array item by item, or other text split on commas; each trimmed, empties
+/// dropped. A null is the empty list.
+///
+/// JSON text is how an array reaches backflow where the column is not typed
+/// as one: Snowflake's `VARIANT` (`payload:tags`, and how fakesnow describes
+/// every `ARRAY`), BigQuery's `JSON`, PostgreSQL's `jsonb`, MySQL's
+/// `JSON_ARRAYAGG`. Split on commas it would become tags like `["vip"`.
 pub fn list_items(value: &Value) -> Result<Vec<String>, CoerceError> {
     let items: Vec<String> = match value {
         Value::Null => Vec::new(),
-        Value::List(items) => items
-            .iter()
-            .filter(|v| !v.is_null())
-            .map(|v| match v {
-                Value::List(_) => Err(CoerceError(format!(
-                    "{} is a list inside a list",
-                    v.quoted()
-                ))),
-                v => to_text(v),
-            })
-            .collect::<Result<_, _>>()?,
-        Value::Text(s) => s.split(',').map(str::to_string).collect(),
+        Value::List(items) => list_item_texts(items)?,
+        Value::Text(s) => match json_array(s) {
+            Some(items) => list_item_texts(&items?)?,
+            None => s.split(',').map(str::to_string).collect(),
+        },
         other => vec![to_text(other)?],
     };
     Ok(items
@@ -206,6 +205,46 @@ pub fn list_items(value: &Value) -> Result<Vec<String>, CoerceError> {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect())
+}
+
+fn list_item_texts(items: &[Value]) -> Result<Vec<String>, CoerceError> {
+    items
+        .iter()
+        .filter(|v| !v.is_null())
+        .map(|v| match v {
+            Value::List(_) => Err(CoerceError(format!(
+                "{} is a list inside a list",
+                v.quoted()
+            ))),
+            v => to_text(v),
+        })
+        .collect()
+}
+
+/// `text` as the items of a JSON array, when it is one (`None`: not JSON, or
+/// JSON of another shape, read as comma-separated text). Items are strings,
+/// numbers and booleans; a nested array or an object is an error, as in a list.
+fn json_array(text: &str) -> Option<Result<Vec<Value>, CoerceError>> {
+    let trimmed = text.trim();
+    if !(trimmed.starts_with('[') && trimmed.ends_with(']')) {
+        return None;
+    }
+    let serde_json::Value::Array(items) = serde_json::from_str(trimmed).ok()? else {
+        return None;
+    };
+    Some(
+        items
+            .into_iter()
+            .map(|item| match item {
+                serde_json::Value::Null => Ok(Value::Null),
+                serde_json::Value::String(s) => Ok(Value::Text(s)),
+                serde_json::Value::Bool(b) => Ok(Value::Bool(b)),
+                // A number's own digits: `7`, not `7.0`; 20-digit ids stay exact.
+                serde_json::Value::Number(n) => Ok(Value::Text(n.to_string())),
+                nested => Err(CoerceError(format!("{nested} is not a name inside a list"))),
+            })
+            .collect(),
+    )
 }
 
 /// What backflow remembers of a record's lists (part of [`Prior`]).
@@ -317,6 +356,20 @@ mod tests {
         );
         assert!(list_items(&Value::Null).unwrap().is_empty());
         assert!(list_items(&Value::List(vec![Value::List(vec![])])).is_err());
+        // JSON arrays in text (a VARIANT, a JSON column) item by item.
+        assert_eq!(
+            list_items(&t(
+                r#" ["vip", "trial, EU", null, 7, 12345678901234567890, true] "#
+            ))
+            .unwrap(),
+            ["vip", "trial, EU", "7", "12345678901234567890", "true"]
+        );
+        assert!(list_items(&t("[]")).unwrap().is_empty());
+        assert!(list_items(&t(r#"[["a"]]"#)).is_err());
+        assert!(list_items(&t(r#"[{"v": "a"}]"#)).is_err());
+        // Not JSON: comma text, brackets and all.
+        assert_eq!(list_items(&t("[beta], vip")).unwrap(), ["[beta]", "vip"]);
+        assert_eq!(list_items(&t("[a, b]")).unwrap(), ["[a", "b]"]);
         let mut lists = RowLists::default();
         lists.add_tags(&t("VIP,vip, Trial")).unwrap();
         assert_eq!(lists.tags.as_deref().unwrap(), ["VIP", "Trial"]);

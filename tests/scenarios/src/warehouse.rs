@@ -729,7 +729,8 @@ fn bigquery_dml(sql: &str) -> anyhow::Result<String> {
             .map(|i| start + i)
             .context("an UPDATE without SET")?;
         let table = trimmed[start..set].trim();
-        let (end, cond) = where_at(set).context("an UPDATE without WHERE")?;
+        // No WHERE: every row.
+        let (end, cond) = where_at(set).unwrap_or((trimmed.len(), "TRUE"));
         let assignment = trimmed[set + " SET ".len()..end].trim();
         let (column, value) = assignment
             .split_once('=')
@@ -837,6 +838,12 @@ mod tests {
             bigquery_dml("UPDATE ds.t SET full_name = 'Renamed = Two' WHERE id = 'u-2'").unwrap(),
             "CREATE OR REPLACE TABLE ds.t AS SELECT * REPLACE \
              (CASE WHEN COALESCE((id = 'u-2'), FALSE) THEN 'Renamed = Two' ELSE full_name END AS full_name) \
+             FROM ds.t"
+        );
+        assert_eq!(
+            bigquery_dml("UPDATE ds.t SET tags = 'a,b'").unwrap(),
+            "CREATE OR REPLACE TABLE ds.t AS SELECT * REPLACE \
+             (CASE WHEN COALESCE((TRUE), FALSE) THEN 'a,b' ELSE tags END AS tags) \
              FROM ds.t"
         );
         let insert = "INSERT INTO ds.t (id) VALUES ('x')";

@@ -293,3 +293,37 @@ fn timestamps(array: &ArrayRef, column: &SfColumn) -> Result<Vec<Value>, String>
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::StringArray;
+
+    /// Snowflake sends an `ARRAY` as JSON text in Arrow too; the rowtype says
+    /// it is a list (fakesnow says `variant`, so no stand-in sends this).
+    #[test]
+    fn array_columns_become_lists_and_variants_stay_text() {
+        let json: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("[\n  \"vip\",\n  \"beta\"\n]"),
+            None,
+            Some("[]"),
+        ]));
+        let batch = RecordBatch::try_from_iter([("A", json.clone()), ("V", json)]).unwrap();
+        let column = |logical: &str| SfColumn {
+            name: logical.into(),
+            logical: logical.into(),
+            scale: 0,
+        };
+        let got = rows(&batch, &[column("ARRAY"), column("VARIANT")]).unwrap();
+        let text = |s: &str| Value::Text(s.into());
+        assert_eq!(
+            got[0],
+            [
+                Value::List(vec![text("vip"), text("beta")]),
+                text("[\n  \"vip\",\n  \"beta\"\n]")
+            ]
+        );
+        assert_eq!(got[1], [Value::Null, Value::Null]);
+        assert_eq!(got[2], [Value::List(Vec::new()), text("[]")]);
+    }
+}

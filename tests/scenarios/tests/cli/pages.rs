@@ -139,7 +139,7 @@ pub async fn api_pages_run_history_and_rows(sc: Scenario) -> Result<()> {
     let mut want = runs.clone();
     want.sort_by(|a, b| b.cmp(a));
     check_eq!(ids, want, "newest first, each run once");
-    check_eq!(got[0][0]["sync"], json!(small));
+    check_eq!(got[0][0]["sync"], json!(small), "the sync's runs");
 
     // Errors: an unknown sync, a garbage cursor, another sync's cursor, a bad limit.
     let a = sc
@@ -201,7 +201,7 @@ pub async fn api_pages_run_history_and_rows(sc: Scenario) -> Result<()> {
     check!(unique == want, "none missing");
     // The default page (1000) with the outcome left out says there is more.
     let page = get(&sc, &format!("/runs/{run}/rows")).await?;
-    check_eq!(page["rows"].as_array().map(Vec::len), Some(1000));
+    check_eq!(page["rows"].as_array().map(Vec::len), Some(1000), "the default limit");
     check!(page["next_cursor"].is_string(), "{}", page["next_cursor"]);
 
     // CSV: a page of 2000 reads back (Python's csv) as the JSON page's rows,

@@ -201,7 +201,11 @@ pub async fn api_pages_run_history_and_rows(sc: Scenario) -> Result<()> {
     check!(unique == want, "none missing");
     // The default page (1000) with the outcome left out says there is more.
     let page = get(&sc, &format!("/runs/{run}/rows")).await?;
-    check_eq!(page["rows"].as_array().map(Vec::len), Some(1000), "the default limit");
+    check_eq!(
+        page["rows"].as_array().map(Vec::len),
+        Some(1000),
+        "the default limit"
+    );
     check!(page["next_cursor"].is_string(), "{}", page["next_cursor"]);
 
     // CSV: a page of 2000 reads back (Python's csv) as the JSON page's rows,

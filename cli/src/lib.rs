@@ -11,7 +11,7 @@
 //! | [`api`] | the HTTP client: one request, an error that says what to do next, every page of a paginated route |
 //! | [`progress`] | pure: what a run record says about progress (batches, rows, calls, rate, ETA) and the line that shows it |
 //! | [`follow`] | polls a run to its end, drawing a progress bar on a terminal or printing progress lines elsewhere |
-//! | [`output`] | colour (only on a terminal, never with `NO_COLOR`), tables, JSON, CSV |
+//! | [`output`] | colour (only on a terminal, never with `NO_COLOR`), tables, JSON |
 //! | [`commands`] | one file per command: `validate`, `syncs`, `plan`, `run`, `runs`, `show`, `rows` |
 //! | [`error`] | the crate's one [`Error`]: every message says what to do next |
 //!

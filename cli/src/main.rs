@@ -155,7 +155,8 @@ Examples:
         /// Only rows with this outcome.
         #[arg(long, value_enum)]
         outcome: Option<rows::OutcomeFilter>,
-        /// CSV (RFC 4180, with a header line) instead of a table.
+        /// CSV instead of a table: the API's CSV of every page (RFC 4180, header
+        /// `key,outcome,reason,code,row`, formula-like cells prefixed with `'`).
         #[arg(long, conflicts_with = "json")]
         csv: bool,
     },

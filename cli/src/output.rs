@@ -200,26 +200,6 @@ pub fn dollars(x: f64) -> String {
     }
 }
 
-/// One CSV record (RFC 4180): a field holding a comma, a quote, CR or LF is quoted,
-/// its quotes doubled. Ends with CRLF as the RFC says.
-pub fn csv_record(fields: &[&str]) -> String {
-    let mut line = String::new();
-    for (i, field) in fields.iter().enumerate() {
-        if i > 0 {
-            line.push(',');
-        }
-        if field.contains([',', '"', '\r', '\n']) {
-            line.push('"');
-            line.push_str(&field.replace('"', "\"\""));
-            line.push('"');
-        } else {
-            line.push_str(field);
-        }
-    }
-    line.push_str("\r\n");
-    line
-}
-
 /// A JSON value as a cell's text: strings bare, `null` as `-`, the rest as JSON.
 pub fn cell_text(v: &Value) -> String {
     match v {
@@ -264,15 +244,6 @@ mod tests {
         assert_eq!(dollars(0.000_023_2), "$0.0000232");
         assert_eq!(dollars(0.0187), "$0.0187");
         assert_eq!(dollars(3.317), "$3.32");
-    }
-
-    #[test]
-    fn csv_quotes_what_needs_it() {
-        assert_eq!(csv_record(&["a", "b"]), "a,b\r\n");
-        assert_eq!(
-            csv_record(&["7", "say \"hi\", then\nleave", ""]),
-            "7,\"say \"\"hi\"\", then\nleave\",\r\n"
-        );
     }
 
     #[test]

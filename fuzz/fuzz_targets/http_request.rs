@@ -13,7 +13,9 @@
 //! Must never panic. A refusal is a client's mistake: always 4xx, never 5xx,
 //! with a bounded message. A request that parses is sane: a run id is one, a
 //! sync name is non-empty, has no control character, is not `.` or `..`, and
-//! percent-encoding it again routes to the same name; parsing is deterministic.
+//! percent-encoding it again routes to the same name; a limit is in range; a
+//! cursor that parsed is the one this API gives for that position and listing;
+//! parsing is deterministic.
 #![no_main]
 
 use backflow_core::api::{self, Request, Route, MAX_MESSAGE_CHARS};
@@ -74,24 +76,52 @@ fn check(event: &Value) {
             );
         }
         Ok(Request::ListSyncs) => {}
-        Ok(Request::GetRun { run_id }) | Ok(Request::RunRows { run_id, .. }) => {
+        Ok(Request::GetRun { run_id }) => assert!(is_run_id(&run_id), "{run_id:?}"),
+        Ok(Request::RunRows {
+            run_id,
+            limit,
+            after,
+            ..
+        }) => {
             assert!(is_run_id(&run_id), "{run_id:?}");
-        }
-        Ok(Request::StartRun { sync, .. }) => {
-            assert!(!sync.is_empty());
-            assert!(!sync.chars().any(char::is_control), "{sync:?}");
-            assert!(sync != "." && sync != "..", "{sync:?}");
-            let path = format!(
-                "/syncs/{}/runs",
-                utf8_percent_encode(&sync, NON_ALPHANUMERIC)
-            );
-            if path.len() <= api::MAX_PATH_BYTES {
+            assert!((1..=api::ROWS_LIMIT.max).contains(&limit), "{limit}");
+            // A cursor that parsed is one this API would give for this run.
+            if let Some(after) = after {
                 assert_eq!(
-                    api::route("POST", &path),
-                    Ok(Route::StartRun(sync.clone())),
-                    "{path}"
+                    api::RowsAfter::from_cursor(&after.cursor(&run_id), &run_id, None),
+                    Ok(after)
                 );
             }
         }
+        Ok(Request::SyncRuns { sync, limit, after }) => {
+            check_sync(&sync, "GET");
+            assert!((1..=api::RUNS_LIMIT.max).contains(&limit), "{limit}");
+            if let Some(after) = after {
+                assert_eq!(
+                    api::RunsAfter::from_cursor(&after.cursor(&sync), &sync),
+                    Ok(after.clone())
+                );
+            }
+        }
+        Ok(Request::StartRun { sync, .. }) => check_sync(&sync, "POST"),
+    }
+}
+
+/// A sync name from the path is sane, and routes back to itself once encoded.
+fn check_sync(sync: &str, method: &str) {
+    assert!(!sync.is_empty());
+    assert!(!sync.chars().any(char::is_control), "{sync:?}");
+    assert!(sync != "." && sync != "..", "{sync:?}");
+    let path = format!(
+        "/syncs/{}/runs",
+        utf8_percent_encode(sync, NON_ALPHANUMERIC)
+    );
+    if path.len() <= api::MAX_PATH_BYTES {
+        let want = if method == "GET" {
+            Route::SyncRuns(sync.to_string())
+        } else {
+            Route::StartRun(sync.to_string())
+        };
+        assert_eq!(api::route(method, &path), Ok(want), "{path}");
     }
 }

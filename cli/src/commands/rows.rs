@@ -1,16 +1,20 @@
 //! `backflow rows RUN [--outcome O] [--csv]`: every row a run reported (invalid,
 //! rejected, not found) with its reason, every page.
 //!
-//! The CSV is written here from the JSON pages (RFC 4180, a header line
-//! `key,outcome,code,row,reason`), so it is the same against every version of
-//! the API. An API older than pagination answers one page of at most 10,000 rows
-//! and no `next_cursor`; when that page is full, a note says rows may be missing.
+//! The CSV is written from the JSON pages by the API's own CSV writer
+//! (`backflow_core::api::csv`: RFC 4180, a header line `key,outcome,reason,code,row`,
+//! formula-like cells prefixed with `'`), so `--csv` is every page of what
+//! `Accept: text/csv` answers, under one header. An API older than pagination
+//! answers one page of at most 10,000 rows and no `next_cursor`; when that page
+//! is full, a note says rows may be missing.
 
 use comfy_table::{Cell, Color};
 use serde_json::{json, Value};
 
 use crate::api::{encode, Api, Pages, OLD_ROWS_CAP, ROWS_PAGE};
-use crate::output::{cell_text, csv_record, Out};
+use backflow_core::run::RowReport;
+
+use crate::output::{cell_text, Out};
 use crate::EXIT_OK;
 
 /// Which rows (`--outcome`).
@@ -69,7 +73,7 @@ pub async fn run(
         }
         out.print_json(&answer);
     } else if csv {
-        print_csv(&rows);
+        print_csv(&rows)?;
     } else if rows.is_empty() {
         let what = outcome
             .map(OutcomeFilter::as_str)
@@ -81,29 +85,14 @@ pub async fn run(
     Ok(EXIT_OK)
 }
 
-fn print_csv(rows: &[Value]) {
-    let mut text = csv_record(&["key", "outcome", "code", "row", "reason"]);
-    for r in rows {
-        let fields = [
-            text_of(&r["key"]),
-            text_of(&r["outcome"]),
-            text_of(&r["code"]),
-            text_of(&r["row"]),
-            text_of(&r["reason"]),
-        ];
-        let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
-        text.push_str(&csv_record(&refs));
-    }
-    print!("{text}");
-}
-
-/// A CSV field: strings bare, null or missing empty, the rest as JSON.
-fn text_of(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+fn print_csv(rows: &[Value]) -> anyhow::Result<()> {
+    let reports = rows
+        .iter()
+        .map(|r| serde_json::from_value::<RowReport>(r.clone()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("the API answered a row this backflow cannot read: {e}"))?;
+    print!("{}", backflow_core::api::csv::rows(&reports));
+    Ok(())
 }
 
 /// KEY / OUTCOME / CODE / ROW / REASON.

@@ -57,7 +57,9 @@ pub async fn run(api: &Api, out: &Out, sync: Option<&str>, limit: usize) -> anyh
 }
 
 async fn history(api: &Api, sync: Option<&str>, limit: usize) -> Result<History, Error> {
-    let query = [("limit", limit.to_string())];
+    // The page size: the API refuses more than its maximum; `pages` stops at `limit`.
+    let page = limit.min(backflow_core::api::RUNS_LIMIT.max as usize);
+    let query = [("limit", page.to_string())];
     if let Some(sync) = sync {
         let path = format!("/syncs/{}/runs", encode(sync));
         let pages = api.pages(&path, &query, "runs", Some(limit)).await?;

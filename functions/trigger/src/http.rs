@@ -1,5 +1,6 @@
-//! The HTTP API: `GET /syncs`, `POST /syncs/{sync}/runs`, `GET /runs/{id}`,
-//! `GET /runs/{id}/rows`. Errors are `{"error":{"code","message"}}`.
+//! The HTTP API: `GET /syncs`, `POST /syncs/{sync}/runs`, `GET /syncs/{sync}/runs`,
+//! `GET /runs/{id}`, `GET /runs/{id}/rows` (JSON, or CSV with `Accept: text/csv`).
+//! Errors are `{"error":{"code","message"}}`.
 
 use serde_json::{json, Value};
 
@@ -50,14 +51,49 @@ async fn answer(trigger: &Trigger, request: Request) -> Value {
             Ok(None) => error(404, "not_found", &format!("no run `{run_id}`")),
             Err(e) => error(500, "internal", &e.to_string()),
         },
-        Request::RunRows { run_id, outcome } => {
-            match crate::runs::rows(trigger, &run_id, outcome).await {
-                Ok(Some(rows)) => response(200, &json!({ "rows": rows })),
-                Ok(None) => error(404, "not_found", &format!("no run `{run_id}`")),
+        Request::RunRows {
+            run_id,
+            outcome,
+            limit,
+            after,
+            csv,
+        } => match crate::runs::rows(trigger, &run_id, outcome, limit, after.as_ref()).await {
+            Ok(Some(page)) if csv => csv_response(&page),
+            Ok(Some(page)) => response(
+                200,
+                &json!({ "rows": page.items, "next_cursor": page.next_cursor }),
+            ),
+            Ok(None) => error(404, "not_found", &format!("no run `{run_id}`")),
+            Err(e) => error(500, "internal", &e.to_string()),
+        },
+        Request::SyncRuns { sync, limit, after } => {
+            match crate::runs::history(trigger, &sync, limit, after.as_ref()).await {
+                Ok(Some(page)) => response(
+                    200,
+                    &json!({ "runs": page.items, "next_cursor": page.next_cursor }),
+                ),
+                Ok(None) => error(404, "not_found", &format!("no sync named `{sync}`")),
                 Err(e) => error(500, "internal", &e.to_string()),
             }
         }
     }
+}
+
+/// A page of rows as CSV ([`api::csv::rows`]); the next page's cursor in the
+/// `x-next-cursor` header, absent on the last page.
+fn csv_response(page: &crate::runs::Page<backflow_core::run::RowReport>) -> Value {
+    let mut headers = json!({"content-type": "text/csv; charset=utf-8"});
+    if let Some(cursor) = &page.next_cursor {
+        headers["x-next-cursor"] = json!(cursor);
+    }
+    json!({
+        "statusCode": 200,
+        "headers": headers,
+        "multiValueHeaders": {},
+        "cookies": [],
+        "isBase64Encoded": false,
+        "body": api::csv::rows(&page.items),
+    })
 }
 
 async fn start_run(trigger: &Trigger, sync: &str, request: RunOptions) -> Value {

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use backflow_aws::Error as AwsError;
+use backflow_core::api::{RowsAfter, RunsAfter};
 use backflow_core::config::Config;
 use backflow_core::run::{
     BatchCounts, Counts, Outcome, RowReport, RunRecord, RunStatus, Trigger as RunTrigger, Usage,
@@ -192,20 +193,62 @@ pub async fn get(trigger: &Trigger, run_id: &str) -> Result<Option<RunRecord>, A
     Ok(Some(run))
 }
 
-/// `GET /runs/{id}/rows`; `None` when the run does not exist.
+/// A page of a listing, and the cursor of the next page (`None`: the last).
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /runs/{id}/rows`: one page; `None` when the run does not exist.
 pub async fn rows(
     trigger: &Trigger,
     run_id: &str,
     outcome: Option<Outcome>,
-) -> Result<Option<Vec<RowReport>>, AwsError> {
+    limit: u32,
+    after: Option<&RowsAfter>,
+) -> Result<Option<Page<RowReport>>, AwsError> {
     if trigger.runs.get_run(run_id).await?.is_none() {
         return Ok(None);
     }
-    trigger
+    let (items, next) = trigger
         .runs
-        .list_rows(run_id, outcome, 10_000)
-        .await
-        .map(Some)
+        .rows_page(run_id, outcome, limit as usize, after)
+        .await?;
+    Ok(Some(Page {
+        items,
+        next_cursor: next.map(|n| n.cursor(run_id)),
+    }))
+}
+
+/// `GET /syncs/{sync}/runs`: one page, newest first (a stalled run is marked
+/// failed on the way, as `GET /runs/{id}` does); `None` when the config has no
+/// such sync (as `POST /syncs/{sync}/runs` decides).
+pub async fn history(
+    trigger: &Trigger,
+    sync: &str,
+    limit: u32,
+    after: Option<&RunsAfter>,
+) -> Result<Option<Page<RunRecord>>, AwsError> {
+    let config = load_config(trigger).await?;
+    if config.sync(sync).is_none() {
+        return Ok(None);
+    }
+    let (runs, next) = trigger.runs.list_runs(sync, limit as usize, after).await?;
+    let now = Utc::now().timestamp();
+    let mut items = Vec::with_capacity(runs.len());
+    for run in runs {
+        if is_stalled(&run, now, trigger.settings.run_deadline_secs) {
+            if let Some(marked) = get(trigger, &run.run_id).await? {
+                items.push(marked);
+            }
+            continue;
+        }
+        items.push(run);
+    }
+    Ok(Some(Page {
+        items,
+        next_cursor: next.map(|n| n.cursor(sync)),
+    }))
 }
 
 /// `GET /syncs`.

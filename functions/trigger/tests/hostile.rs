@@ -21,6 +21,9 @@ use backflow_trigger::Trigger;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
+#[path = "hostile/pages.rs"]
+mod pages;
+
 /// A run id as `trigger` makes them.
 const RUN: &str = "20261206T100000Z-abcd1234";
 
@@ -205,6 +208,21 @@ fn rows_query(query: &str) -> Value {
     e
 }
 
+fn runs_query(sync: &str, query: &str) -> Value {
+    let mut e = request("GET", &format!("/syncs/{sync}/runs"));
+    e["rawQueryString"] = json!(query);
+    e
+}
+
+/// A cursor of `users`' runs, well formed.
+fn users_cursor() -> String {
+    backflow_core::api::RunsAfter {
+        started_at: "2026-12-06T10:00:00Z".into(),
+        run_id: RUN.into(),
+    }
+    .cursor("users")
+}
+
 fn with(mut e: Value, pointer: &str, value: Value) -> Value {
     *e.pointer_mut(pointer).expect("a field of the request") = value;
     e
@@ -324,10 +342,11 @@ fn hostile() -> Vec<(&'static str, Value, u16)> {
             405,
         ),
         (
-            "GET where POST starts",
-            request("GET", "/syncs/users/runs"),
-            405,
+            "the run history of an unknown sync",
+            request("GET", "/syncs/nope/runs"),
+            404,
         ),
+        ("HEAD a run list", request("HEAD", "/syncs/users/runs"), 405),
         (
             "no method",
             with(
@@ -463,6 +482,36 @@ fn hostile() -> Vec<(&'static str, Value, u16)> {
         (
             "raw query not a string",
             with(rows_query(""), "/rawQueryString", json!(5)),
+            400,
+        ),
+        // Pages: limits and cursors.
+        ("rows limit=0", rows_query("limit=0"), 400),
+        ("rows limit=-1", rows_query("limit=-1"), 400),
+        ("rows limit past the max", rows_query("limit=10001"), 400),
+        ("rows limit=1e3", rows_query("limit=1e3"), 400),
+        ("rows limit twice", rows_query("limit=1&limit=2"), 400),
+        ("rows garbage cursor", rows_query("cursor=garbage"), 400),
+        (
+            "rows cursor of a sync's runs",
+            rows_query(&format!("cursor={}", users_cursor())),
+            400,
+        ),
+        ("runs limit=0", runs_query("users", "limit=0"), 400),
+        ("runs limit=101", runs_query("users", "limit=101"), 400),
+        ("runs limit=ten", runs_query("users", "limit=ten"), 400),
+        (
+            "runs garbage cursor",
+            runs_query("users", "cursor=%00"),
+            400,
+        ),
+        (
+            "runs cursor of another sync",
+            runs_query("caf%C3%A9", &format!("cursor={}", users_cursor())),
+            400,
+        ),
+        (
+            "Accept that is not a string",
+            with(rows_query(""), "/headers", json!({"accept": ["text/csv"]})),
             400,
         ),
     ]

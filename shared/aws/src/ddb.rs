@@ -253,23 +253,25 @@ async fn write_chunk(
     })
 }
 
-/// Reads `keys` with BatchGetItem: 100 per call, a few calls in flight, unprocessed
+/// Reads `keys` with BatchGetItem (every attribute when `projection` is `None`): 100 per call, a few calls in flight, unprocessed
 /// keys retried with backoff. Returns the items found and the read units consumed.
 pub(crate) async fn batch_get(
     client: &Client,
     table: &str,
     keys: Vec<Item>,
-    projection: &str,
+    projection: Option<&str>,
     names: &HashMap<String, String>,
     consistent: bool,
 ) -> Result<(Vec<Item>, f64), Error> {
     let chunks: Vec<Vec<Item>> = keys.chunks(READ_CHUNK).map(<[Item]>::to_vec).collect();
+    // DynamoDB refuses an empty map of names.
+    let names = (!names.is_empty()).then(|| names.clone());
     futures::stream::iter(chunks)
         .map(|chunk| {
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(chunk))
-                .projection_expression(projection)
-                .set_expression_attribute_names(Some(names.clone()))
+                .set_projection_expression(projection.map(str::to_string))
+                .set_expression_attribute_names(names.clone())
                 .consistent_read(consistent)
                 .build()
                 .map_err(|e| Error::dynamodb("BatchGetItem", table, e));

@@ -9,6 +9,10 @@
 //! JSON objects only (serde would also read a struct from an array, by position);
 //! sizes are capped. A refusal is always a 4xx: a client's mistake never looks
 //! like a server fault, and never starts a run.
+//!
+//! Unknown query parameters are ignored (as a browser or a proxy may add some);
+//! the known ones are checked: see [`paging`] for `limit` and `cursor`, [`csv`]
+//! for `Accept: text/csv`.
 
 use base64::Engine as _;
 use percent_encoding::percent_decode;
@@ -16,6 +20,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::run::{is_run_id, Outcome};
+
+pub mod csv;
+pub mod paging;
+
+pub use paging::{Limits, RowsAfter, RunsAfter, ROWS_LIMIT, RUNS_LIMIT};
 
 /// Longest path accepted (the routes' own paths are a few dozen bytes; API
 /// Gateway itself takes up to 8 KB).
@@ -78,10 +87,20 @@ pub enum Request {
     StartRun { sync: String, options: RunOptions },
     /// `GET /runs/{id}`.
     GetRun { run_id: String },
-    /// `GET /runs/{id}/rows[?outcome=]`.
+    /// `GET /runs/{id}/rows[?outcome=&limit=&cursor=]`, as CSV when the
+    /// `Accept` header asks for it.
     RunRows {
         run_id: String,
         outcome: Option<Outcome>,
+        limit: u32,
+        after: Option<RowsAfter>,
+        csv: bool,
+    },
+    /// `GET /syncs/{sync}/runs[?limit=&cursor=]`.
+    SyncRuns {
+        sync: String,
+        limit: u32,
+        after: Option<RunsAfter>,
     },
 }
 
@@ -92,6 +111,7 @@ pub enum Route {
     StartRun(String),
     GetRun(String),
     RunRows(String),
+    SyncRuns(String),
 }
 
 /// The body of `POST /syncs/{sync}/runs`: a JSON object, every key optional,
@@ -119,6 +139,14 @@ pub fn parse(event: &Value) -> Result<Request, Refusal> {
             Ok(Request::StartRun { sync, options })
         }
         Route::GetRun(run_id) => Ok(Request::GetRun { run_id }),
+        Route::SyncRuns(sync) => {
+            let limit = paging::limit(query_param(event, "limit")?.as_deref(), RUNS_LIMIT)?;
+            let after = match cursor(event)? {
+                Some(c) => Some(RunsAfter::from_cursor(&c, &sync)?),
+                None => None,
+            };
+            Ok(Request::SyncRuns { sync, limit, after })
+        }
         Route::RunRows(run_id) => {
             let outcome = match query_param(event, "outcome")?.as_deref() {
                 None | Some("") => None,
@@ -132,9 +160,25 @@ pub fn parse(event: &Value) -> Result<Request, Refusal> {
                     )))
                 }
             };
-            Ok(Request::RunRows { run_id, outcome })
+            let limit = paging::limit(query_param(event, "limit")?.as_deref(), ROWS_LIMIT)?;
+            let after = match cursor(event)? {
+                Some(c) => Some(RowsAfter::from_cursor(&c, &run_id, outcome)?),
+                None => None,
+            };
+            Ok(Request::RunRows {
+                run_id,
+                outcome,
+                limit,
+                after,
+                csv: csv::wants_csv(event)?,
+            })
         }
     }
+}
+
+/// The `cursor` query parameter; empty is none (the first page).
+fn cursor(event: &Value) -> Result<Option<String>, Refusal> {
+    Ok(query_param(event, "cursor")?.filter(|c| !c.is_empty()))
 }
 
 /// The request's method, upper-cased.
@@ -171,6 +215,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, Refusal> {
     match parts.as_slice() {
         ["syncs"] if get => Ok(Route::ListSyncs),
         ["syncs", sync, "runs"] if post => Ok(Route::StartRun(segment(sync, "sync name")?)),
+        ["syncs", sync, "runs"] if get => Ok(Route::SyncRuns(segment(sync, "sync name")?)),
         ["runs", id] if get => Ok(Route::GetRun(run_id(id)?)),
         ["runs", id, "rows"] if get => Ok(Route::RunRows(run_id(id)?)),
         ["syncs"] | ["syncs", _, "runs"] | ["runs", _] | ["runs", _, "rows"] => Err(Refusal {

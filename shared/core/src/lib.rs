@@ -16,7 +16,8 @@
 //!   mass-removal guard.
 //! - [`api`]: the HTTP API's requests parsed before any IO (route, percent-decoded
 //!   path segments, query, run request body as a JSON object only), or the 4xx
-//!   answer that says what is wrong.
+//!   answer that says what is wrong; paged listings' `limit` and checked cursors
+//!   ([`api::paging`]); a run's rows as CSV ([`api::csv`], also the CLI's).
 //! - [`payload`]: the `extract` and `load` invocation payloads and the S3 batch,
 //!   read as JSON objects only, their ids checked.
 //! - [`batch`]: what `extract` writes to S3 and `load` reads: the rows to send and the

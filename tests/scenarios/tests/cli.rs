@@ -23,6 +23,10 @@ use backflow_scenarios::warehouse::s;
 use backflow_scenarios::{check, check_eq, moto, Col, Profile, Scenario, Val};
 use serde_json::{json, Value};
 
+#[path = "cli/pages.rs"]
+mod pages;
+use pages::api_pages_run_history_and_rows;
+
 // ---------------------------------------------------------------------------
 // Running the binary
 
@@ -503,9 +507,11 @@ async fn cli_commands_and_exit_codes(sc: Scenario) -> Result<()> {
     let r = cli(&sc, &["rows", &run_id, "--csv"]).await?;
     check_eq!(r.code, Some(0), "backflow rows --csv\n{r}");
     let csv: Vec<&str> = r.stdout.split("\r\n").collect();
-    check_eq!(csv[0], "key,outcome,code,row,reason", "csv header\n{r}");
+    check_eq!(csv[0], "key,outcome,reason,code,row", "csv header\n{r}");
     check!(
-        csv[1].starts_with("3,invalid,,3,") && csv[1].contains("cid.at.example.com"),
+        csv[1].starts_with("3,invalid,")
+            && csv[1].ends_with(",,3")
+            && csv[1].contains("cid.at.example.com"),
         "{r}"
     );
     let j = cli(&sc, &["rows", &run_id, "--json"]).await?.json()?;
@@ -766,4 +772,5 @@ mod sqlite {
         cli_commands_and_exit_codes,
         cli_plan_reads_before_from_intercom
     );
+    cli_tests!(api_pages_run_history_and_rows);
 }

@@ -10,6 +10,7 @@
 //! | run (*TTL*) | `RUN#<id>` | `RUN` | `doc` (S, the [`RunRecord`](backflow_core::run::RunRecord) JSON as created), `sync` (S), `status` (S), `updated_at` (N, the progress heartbeat), counters below, `plan`/`samples`/`warnings` (S, JSON, set by [`RunStore::set_plan`]), `finished_at` (S, RFC 3339), `error` (S), `alerted_at` (N, set once its alert is published) |
 //! | row report (*TTL*) | `RUN#<id>` | `ROW#<outcome>#<seq:06>#<idx:06>` | `doc` (S, [`RowReport`](backflow_core::run::RowReport) JSON) |
 //! | batch marker (*TTL*) | `RUN#<id>` | `BATCH#<seq:06>` | `failed` (BOOL), `at` (N) |
+//! | run index (*TTL*) | `SYNC#<sync>` | `RUNS#<started_at>#<run id>` | `run_id` (S), `started_at` (S): the sync's history, read newest first (`ScanIndexForward=false`) by [`RunStore::list_runs`] |
 //! | sync lock | `SYNC#<sync>` | `LOCK` | `run_id` (S), `since` (N) |
 //! | sync meta | `SYNC#<sync>` | `META` | `last_run_id` (S); `started_ms` (N, when its last run that was not a dry run started); `ok_run_id` (S) and `ok_at_ms` (N): its last run that ended `succeeded`/`partial` (`after:` chains) |
 //! | schedule claim (*TTL*) | `SYNC#<sync>` | `SCHED#<minute, RFC 3339>` | `claimed_at` (N) |
@@ -23,8 +24,9 @@
 //! consistent GetItem and overlays these attributes on `doc`.
 //!
 //! # Idempotency (async invokes and schedules deliver at least once)
-//! - [`RunStore::start_run`] creates the run and takes the sync's lock in one
-//!   transaction, so there is never a run without a lock nor two holders.
+//! - [`RunStore::start_run`] creates the run, its run index entry and takes the
+//!   sync's lock in one transaction, so there is never a run without a lock nor
+//!   two holders, nor a run its sync's history misses.
 //! - [`RunStore::transition`], [`RunStore::set_plan`] and [`RunStore::finish`] are
 //!   conditional on the current status: a duplicate delivery gets `false`.
 //! - [`RunStore::record_batch`] puts the batch marker and adds the counters in one
@@ -42,7 +44,8 @@
 //! # Files
 //! - `record`: the run item through its life (start, transitions, plan, batches
 //!   done, finish, heartbeat, usage).
-//! - `rows`: row reports.
+//! - `rows`: row reports, a page at a time.
+//! - `history`: the run index: a sync's runs, newest first, a page at a time.
 //! - `chain`: what `after:` and `alerts:` keep (meta marks, claims).
 //! - `claims`: the sync's lock and the one-time claims (a schedule's minute, a
 //!   batch's first delivery).
@@ -61,6 +64,7 @@ pub use chain::{now_ms, ChainMarks};
 
 mod chain;
 mod claims;
+mod history;
 mod item;
 mod record;
 mod rows;

@@ -35,7 +35,8 @@ impl RunStore {
     }
 
     /// [`RunStore::start_run`]'s transaction: the run (item 0), the lock (item 1,
-    /// returning the holder when it is taken), the sync's last run.
+    /// returning the holder when it is taken), the sync's last run, the run's
+    /// entry in the sync's history.
     fn start_items(&self, record: &RunRecord) -> Result<Vec<TransactWriteItem>, Error> {
         let now = now_secs();
         let mut run = ddb::key(run_pk(&record.run_id), "RUN");
@@ -72,6 +73,12 @@ impl RunStore {
                 .expression_attribute_values(":started", n(super::chain::now_ms()));
         }
 
+        // The sync's run history lists this item: written with the run, so
+        // there is no run the history misses nor an entry without its run.
+        let put_index = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(super::history::index_item(record, now)));
+
         Ok(vec![
             TransactWriteItem::builder()
                 .put(self.built(put_run.build())?)
@@ -81,6 +88,9 @@ impl RunStore {
                 .build(),
             TransactWriteItem::builder()
                 .update(self.built(meta.build())?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(self.built(put_index.build())?)
                 .build(),
         ])
     }

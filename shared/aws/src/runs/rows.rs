@@ -1,13 +1,39 @@
 //! Row reports: each row a run refused or Intercom answered for, under keys
-//! that are the same when the same batch is reported again.
+//! that are the same when the same batch is reported again, read back a page
+//! at a time.
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use backflow_core::api::RowsAfter;
 use backflow_core::run::{Outcome, RowReport};
 
 use super::item::{json, run_pk};
 use super::{RunStore, RUN_TTL_SECS};
 use crate::ddb::{self, n, now_secs, s, Attrs, Item};
 use crate::Error;
+
+/// A row report's sort key: ordered by outcome, batch, position in the batch.
+fn row_sk(outcome: Outcome, seq: u32, index: u32) -> String {
+    format!("ROW#{}#{seq:06}#{index:06}", outcome.as_str())
+}
+
+/// The position a row report's sort key names (`None`: not a row's key).
+fn row_position(sk: &str) -> Option<RowsAfter> {
+    let mut parts = sk.split('#');
+    let (Some("ROW"), Some(outcome), Some(seq), Some(index), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    Some(RowsAfter {
+        outcome: serde_json::from_value(serde_json::Value::String(outcome.into())).ok()?,
+        seq: seq.parse().ok()?,
+        index: index.parse().ok()?,
+    })
+}
 
 impl RunStore {
     /// Stores row reports under `ROW#<outcome>#<seq>#<index in rows>`, so writing the
@@ -28,12 +54,8 @@ impl RunStore {
         let expires_at = n(now_secs() + RUN_TTL_SECS);
         let mut requests = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
-            let sk = format!(
-                "ROW#{}#{seq:06}#{:06}",
-                row.outcome.as_str(),
-                first_index + i
-            );
-            let mut item = ddb::key(run_pk(run_id), sk);
+            let index = u32::try_from(first_index + i).unwrap_or(u32::MAX);
+            let mut item = ddb::key(run_pk(run_id), row_sk(row.outcome, seq, index));
             item.insert("doc".into(), json(row));
             item.insert("expires_at".into(), expires_at.clone());
             let put = PutRequest::builder()
@@ -54,16 +76,31 @@ impl RunStore {
         outcome: Option<Outcome>,
         limit: usize,
     ) -> Result<Vec<RowReport>, Error> {
+        Ok(self.rows_page(run_id, outcome, limit, None).await?.0)
+    }
+
+    /// One page of row reports: up to `limit` after `after` (from the first when
+    /// `None`), and the position to continue from when there are more. One item
+    /// past the page is read, so the last page says so (no empty page after it).
+    pub async fn rows_page(
+        &self,
+        run_id: &str,
+        outcome: Option<Outcome>,
+        limit: usize,
+        after: Option<&RowsAfter>,
+    ) -> Result<(Vec<RowReport>, Option<RowsAfter>), Error> {
         let prefix = match outcome {
             Some(o) => format!("ROW#{}#", o.as_str()),
             None => "ROW#".to_string(),
         };
+        let what = format!("row report of run `{run_id}`");
         let mut rows = Vec::new();
-        let mut start: Option<Item> = None;
-        while rows.len() < limit {
-            let page = i32::try_from(limit - rows.len())
-                .unwrap_or(i32::MAX)
-                .min(1000);
+        let mut last: Option<RowsAfter> = None;
+        let mut more = false;
+        let mut start: Option<Item> =
+            after.map(|a| ddb::key(run_pk(run_id), row_sk(a.outcome, a.seq, a.index)));
+        loop {
+            let wanted = limit + 1 - rows.len();
             let out = self
                 .dynamodb
                 .query()
@@ -74,25 +111,68 @@ impl RunStore {
                 .expression_attribute_names("#doc", "doc")
                 .expression_attribute_values(":pk", s(run_pk(run_id)))
                 .expression_attribute_values(":prefix", s(&prefix))
-                .projection_expression("#doc")
+                .projection_expression("#sk, #doc")
                 .consistent_read(true)
-                .limit(page)
+                .limit(i32::try_from(wanted).unwrap_or(i32::MAX).min(1000))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| self.err("Query", e))?;
-            let what = format!("row report of run `{run_id}`");
             for item in out.items() {
-                let doc = Attrs::new(item, &what).required_s("doc")?;
-                let row = serde_json::from_str(doc).map_err(|e| Error::corrupt(&what, e))?;
+                if rows.len() == limit {
+                    more = true;
+                    break;
+                }
+                let attrs = Attrs::new(item, &what);
+                let sk = attrs.required_s("sk")?;
+                last = Some(
+                    row_position(sk)
+                        .ok_or_else(|| Error::corrupt(&what, format!("bad sort key `{sk}`")))?,
+                );
+                let row = serde_json::from_str(attrs.required_s("doc")?)
+                    .map_err(|e| Error::corrupt(&what, e))?;
                 rows.push(row);
             }
             match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
+                Some(k) if !k.is_empty() && !more => start = Some(k),
                 _ => break,
             }
         }
-        rows.truncate(limit);
-        Ok(rows)
+        Ok((rows, last.filter(|_| more)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_keys_and_positions_round_trip() {
+        for (outcome, seq, index) in [
+            (Outcome::Invalid, 999_999, 10_499),
+            (Outcome::NotFound, 0, 0),
+            (Outcome::Rejected, 12, 999_999),
+        ] {
+            let sk = row_sk(outcome, seq, index);
+            assert_eq!(
+                row_position(&sk),
+                Some(RowsAfter {
+                    outcome,
+                    seq,
+                    index
+                }),
+                "{sk}"
+            );
+        }
+        assert_eq!(row_sk(Outcome::Invalid, 3, 7), "ROW#invalid#000003#000007");
+        for sk in [
+            "ROW#",
+            "ROW#nope#1#2",
+            "ROW#invalid#1",
+            "ROW#invalid#1#2#3",
+            "RUN",
+        ] {
+            assert_eq!(row_position(sk), None, "{sk}");
+        }
     }
 }

@@ -220,7 +220,7 @@ impl StateStore {
             &self.table,
             requests,
             // `run` and `out`: what items of the earlier layout hold instead of `r`.
-            "#sk, #iid, #fp, #st, #r, #run, #out, #co, #tg, #cs",
+            Some("#sk, #iid, #fp, #st, #r, #run, #out, #co, #tg, #cs"),
             &names(&["sk", "iid", "fp", "st", "r", "run", "out", "co", "tg", "cs"]),
             true,
         )

@@ -19,6 +19,12 @@ fn routes() {
         ("GET", "/syncs/", Route::ListSyncs),
         ("GET", "/lambda-url/trigger/syncs", Route::ListSyncs),
         ("POST", "/syncs/users/runs", Route::StartRun("users".into())),
+        ("GET", "/syncs/users/runs", Route::SyncRuns("users".into())),
+        (
+            "GET",
+            "/syncs/caf%C3%A9/runs/",
+            Route::SyncRuns("café".into()),
+        ),
         ("POST", "/syncs/a%20b/runs", Route::StartRun("a b".into())),
         (
             "POST",
@@ -42,7 +48,9 @@ fn routes() {
 fn refused_routes_say_why_with_a_4xx() {
     let cases = [
         ("DELETE", "/syncs", 405),
-        ("GET", "/syncs/users/runs", 405),
+        ("PUT", "/syncs/users/runs", 405),
+        ("GET", "/syncs/%FF/runs", 400),
+        ("GET", "/syncs/../runs", 400),
         ("BREW", "/runs/r1", 405),
         ("GET", "/nope", 404),
         ("GET", "/", 404),
@@ -245,7 +253,10 @@ fn whole_requests() {
         parse(&e),
         Ok(Request::RunRows {
             run_id: "r1".into(),
-            outcome: Some(Outcome::Rejected)
+            outcome: Some(Outcome::Rejected),
+            limit: ROWS_LIMIT.default,
+            after: None,
+            csv: false,
         })
     );
     e["rawQueryString"] = json!("outcome=created");
@@ -268,4 +279,307 @@ fn whole_requests() {
     ] {
         assert_eq!(parse(&e).unwrap_err().status, 400, "{e}");
     }
+}
+
+fn get(path: &str, query: &str) -> Value {
+    let mut e = event("GET", path);
+    e["rawQueryString"] = json!(query);
+    e
+}
+
+const RUN: &str = "20261206T100000Z-abcd1234";
+
+fn rows_after(outcome: Outcome, seq: u32, index: u32) -> RowsAfter {
+    RowsAfter {
+        outcome,
+        seq,
+        index,
+    }
+}
+
+#[test]
+fn limits_are_whole_numbers_in_range() {
+    let cases = [
+        (None, Ok(20)),
+        (Some(""), Ok(20)),
+        (Some("1"), Ok(1)),
+        (Some("100"), Ok(100)),
+        (Some("007"), Ok(7)),
+        (Some("0"), Err(())),
+        (Some("101"), Err(())),
+        (Some("-1"), Err(())),
+        (Some("+5"), Err(())),
+        (Some("2.5"), Err(())),
+        (Some("1e2"), Err(())),
+        (Some("0x10"), Err(())),
+        (Some("ten"), Err(())),
+        (Some("99999999999999999999999999"), Err(())),
+        (Some("１０"), Err(())),
+    ];
+    for (raw, want) in cases {
+        let got = paging::limit(raw, RUNS_LIMIT);
+        match (got, want) {
+            (Ok(n), Ok(w)) => assert_eq!(n, w, "{raw:?}"),
+            (Err(refusal), Err(())) => {
+                assert_eq!(refusal.status, 400, "{raw:?}");
+                assert!(refusal.message.contains("from 1 to 100"), "{refusal:?}");
+            }
+            (got, want) => panic!("{raw:?}: got {got:?}, want {want:?}"),
+        }
+    }
+    assert_eq!(paging::limit(None, ROWS_LIMIT), Ok(1000));
+    assert_eq!(paging::limit(Some("10000"), ROWS_LIMIT), Ok(10_000));
+    assert_eq!(
+        paging::limit(Some("10001"), ROWS_LIMIT).unwrap_err().status,
+        400
+    );
+}
+
+#[test]
+fn cursors_round_trip_within_their_listing_only() {
+    let after = RunsAfter {
+        started_at: "2026-12-06T10:00:00Z".into(),
+        run_id: RUN.into(),
+    };
+    let cursor = after.cursor("users");
+    assert!(
+        cursor
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "URL-safe without escaping: {cursor}"
+    );
+    assert_eq!(RunsAfter::from_cursor(&cursor, "users"), Ok(after.clone()));
+    // Another sync's cursor never reads this one's runs.
+    let refusal = RunsAfter::from_cursor(&cursor, "companies").unwrap_err();
+    assert_eq!(refusal.status, 400);
+    assert!(refusal.message.contains("another listing"), "{refusal:?}");
+    // Nor a rows cursor, nor a run's cursor of another run.
+    let rows = rows_after(Outcome::NotFound, 999_999, 10_499);
+    let rows_cursor = rows.cursor(RUN);
+    assert_eq!(RowsAfter::from_cursor(&rows_cursor, RUN, None), Ok(rows));
+    assert_eq!(
+        RowsAfter::from_cursor(&rows_cursor, RUN, Some(Outcome::NotFound)),
+        Ok(rows)
+    );
+    for (cursor, run) in [
+        (rows_cursor.as_str(), "20261206T100000Z-other"),
+        (cursor.as_str(), RUN),
+    ] {
+        assert_eq!(
+            RowsAfter::from_cursor(cursor, run, None)
+                .unwrap_err()
+                .status,
+            400
+        );
+    }
+    // A cursor of the not_found rows does not continue the invalid ones.
+    let refusal = RowsAfter::from_cursor(&rows_cursor, RUN, Some(Outcome::Invalid)).unwrap_err();
+    assert!(
+        refusal.message.contains("not_found rows, not the invalid"),
+        "{refusal:?}"
+    );
+}
+
+#[test]
+fn forged_and_garbage_cursors_are_refused() {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let forged = |text: &str| URL_SAFE_NO_PAD.encode(text);
+    let runs = [
+        "garbage".to_string(),
+        "!!!".to_string(),
+        "%".to_string(),
+        forged(""),
+        forged("v1\nruns:users"),
+        forged("v2\nruns:users\n2026-12-06T10:00:00Z r1"),
+        forged("v1\nruns:users\n2026-12-06T10:00:00Z"),
+        forged("v1\nruns:users\nyesterday r1"),
+        forged("v1\nruns:users\n2026-12-06T10:00:00Z ../x"),
+        forged("v1\nruns:users\n2026-12-06T10:00:00Z a b"),
+        forged("v1\nruns:users\n\n2026-12-06T10:00:00Z r1"),
+        forged("v1\nruns:user\n2026-12-06T10:00:00Z r1"),
+        URL_SAFE_NO_PAD.encode([0xff, 0xfe, b'\n']),
+        // Standard base64 with `+` and `/`: not what this API gives.
+        STANDARD.encode("v1\nruns:users\n2026-12-06T10:00:00Z r1???>>>"),
+        "a".repeat(3000),
+    ];
+    for cursor in &runs {
+        let refusal = RunsAfter::from_cursor(cursor, "users").expect_err(cursor);
+        assert_eq!(refusal.status, 400, "{cursor}");
+        assert!(refusal.message.contains("cursor"), "{refusal:?}");
+        assert!(refusal.message.chars().count() <= MAX_MESSAGE_CHARS + 1);
+    }
+    for text in [
+        "v1\nrows:r1\ninvalid 1",
+        "v1\nrows:r1\ninvalid 1 2 3",
+        "v1\nrows:r1\nbogus 1 2",
+        "v1\nrows:r1\ninvalid -1 2",
+        "v1\nrows:r1\ninvalid 1 1234567",
+        "v1\nrows:r1\ninvalid 1 99999999999999999999",
+        "v1\nrows:r1\ninvalid  1 2",
+    ] {
+        let refusal = RowsAfter::from_cursor(&forged(text), "r1", None).expect_err(text);
+        assert_eq!(refusal.status, 400, "{text}");
+    }
+    assert!(RowsAfter::from_cursor(&forged("v1\nrows:r1\ninvalid 1 2"), "r1", None).is_ok());
+}
+
+#[test]
+fn listing_requests() {
+    let page = |sync: &str, limit, after| Request::SyncRuns {
+        sync: sync.into(),
+        limit,
+        after,
+    };
+    let after = RunsAfter {
+        started_at: "2026-12-06T10:00:00Z".into(),
+        run_id: RUN.into(),
+    };
+    let cursor = after.cursor("users");
+    let rows_cursor = rows_after(Outcome::Invalid, 999_999, 3).cursor(RUN);
+    let rows_path = format!("/runs/{RUN}/rows");
+    let ok = [
+        (get("/syncs/users/runs", ""), page("users", 20, None)),
+        (
+            get("/syncs/users/runs", "limit=2&utm_source=x&cursor="),
+            page("users", 2, None),
+        ),
+        (
+            get("/syncs/users/runs", &format!("cursor={cursor}&limit=100")),
+            page("users", 100, Some(after.clone())),
+        ),
+        (
+            get(
+                &rows_path,
+                &format!("outcome=invalid&limit=10000&cursor={rows_cursor}"),
+            ),
+            Request::RunRows {
+                run_id: RUN.into(),
+                outcome: Some(Outcome::Invalid),
+                limit: 10_000,
+                after: Some(rows_after(Outcome::Invalid, 999_999, 3)),
+                csv: false,
+            },
+        ),
+    ];
+    for (e, want) in ok {
+        assert_eq!(parse(&e), Ok(want), "{e}");
+    }
+    let refused = [
+        (get("/syncs/users/runs", "limit=0"), "limit"),
+        (get("/syncs/users/runs", "limit=-3"), "limit"),
+        (get("/syncs/users/runs", "limit=101"), "limit"),
+        (get("/syncs/users/runs", "limit=lots"), "limit"),
+        (
+            get("/syncs/users/runs", "limit=1&limit=2"),
+            "more than once",
+        ),
+        (get("/syncs/users/runs", "cursor=garbage"), "cursor"),
+        (
+            get("/syncs/companies/runs", &format!("cursor={cursor}")),
+            "another listing",
+        ),
+        (
+            get(&rows_path, &format!("cursor={cursor}")),
+            "another listing",
+        ),
+        (get(&rows_path, "limit=10001"), "from 1 to 10000"),
+        (
+            get(
+                &rows_path,
+                &format!("outcome=rejected&cursor={rows_cursor}"),
+            ),
+            "invalid rows, not the rejected",
+        ),
+    ];
+    for (e, says) in refused {
+        let refusal = parse(&e).expect_err(says);
+        assert_eq!(refusal.status, 400, "{e}");
+        assert!(refusal.message.contains(says), "{says}: {refusal:?}");
+    }
+}
+
+#[test]
+fn csv_only_when_accept_asks_for_it() {
+    let with_accept = |headers: Value| {
+        let mut e = get(&format!("/runs/{RUN}/rows"), "");
+        e["headers"] = headers;
+        e
+    };
+    let csv = |e: &Value| match parse(e) {
+        Ok(Request::RunRows { csv, .. }) => Ok(csv),
+        Ok(other) => panic!("{other:?}"),
+        Err(refusal) => Err(refusal.status),
+    };
+    let cases = [
+        (json!(null), Ok(false)),
+        (json!({}), Ok(false)),
+        (json!({"accept": "application/json"}), Ok(false)),
+        (json!({"accept": "*/*"}), Ok(false)),
+        (json!({"accept": "text/csv"}), Ok(true)),
+        (json!({"Accept": "TEXT/CSV; charset=utf-8"}), Ok(true)),
+        (
+            json!({"accept": "application/json, text/csv;q=0.5"}),
+            Ok(true),
+        ),
+        (json!({"accept": "text/csv;q=0"}), Ok(false)),
+        (
+            json!({"accept": "text/csv;q=0.0, application/json"}),
+            Ok(false),
+        ),
+        (json!({"accept": "text/csvx"}), Ok(false)),
+        (json!({"accept": ["text/csv"]}), Err(400)),
+        (json!("accept: text/csv"), Err(400)),
+    ];
+    for (headers, want) in cases {
+        assert_eq!(csv(&with_accept(headers.clone())), want, "{headers}");
+    }
+}
+
+#[test]
+fn csv_quotes_rfc4180_and_defuses_formulas() {
+    use crate::run::RowReport;
+    let row = |key: Option<&str>, outcome, reason: &str, code: Option<&str>, n| RowReport {
+        key: key.map(str::to_string),
+        outcome,
+        reason: reason.into(),
+        code: code.map(str::to_string),
+        row: n,
+    };
+    let text = csv::rows(&[
+        row(
+            Some("7"),
+            Outcome::Invalid,
+            "email `x` is not an email",
+            None,
+            Some(3),
+        ),
+        row(
+            Some(r#"{"a":1,"b":"x"}"#),
+            Outcome::Rejected,
+            "Intercom said \"no\", twice\r\nthen stopped",
+            Some("conflict"),
+            None,
+        ),
+        row(
+            Some("=HYPERLINK(\"x\")"),
+            Outcome::NotFound,
+            "+1",
+            Some("@x"),
+            None,
+        ),
+        row(None, Outcome::Invalid, "-", None, None),
+    ]);
+    let want = [
+        "key,outcome,reason,code,row",
+        "7,invalid,email `x` is not an email,,3",
+        r#""{""a"":1,""b"":""x""}",rejected,"Intercom said ""no"", twice"#,
+        r#"then stopped",conflict,"#,
+        r#""'=HYPERLINK(""x"")",not_found,'+1,'@x,"#,
+        ",invalid,'-,,",
+        "",
+    ]
+    .join("\r\n");
+    assert_eq!(text, want);
+    assert_eq!(csv::record(&["\tx", "a\rb"]), "'\tx,\"a\rb\"\r\n");
+    assert_eq!(csv::record(&["'=already"]), "'=already\r\n");
 }

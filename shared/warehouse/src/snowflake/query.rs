@@ -82,7 +82,7 @@ pub(crate) struct Chunk {
 /// What an answer means.
 #[derive(Debug)]
 pub(super) enum Outcome {
-    Done(QueryData),
+    Done(Box<QueryData>),
     Running { result_url: String },
     Failed(String),
 }
@@ -102,7 +102,7 @@ impl QueryResponse {
             };
         }
         match (self.success, self.data) {
-            (true, Some(data)) => Outcome::Done(data),
+            (true, Some(data)) => Outcome::Done(Box::new(data)),
             (true, None) => Outcome::Failed("the answer has no result".into()),
             (false, _) => {
                 Outcome::Failed(engine_message(self.message.as_deref(), self.code.as_ref()))
@@ -148,7 +148,7 @@ pub(super) async fn run(
         match answer.outcome() {
             Outcome::Done(data) => {
                 tracing::debug!(model, query_id = ?data.query_id, chunks = data.chunks.len(), "Snowflake query done");
-                return Ok(data);
+                return Ok(*data);
             }
             Outcome::Failed(message) => return Err(failed(message)),
             Outcome::Running { result_url } => {

@@ -39,7 +39,7 @@ enum State {
 pub(super) struct Split {
     json: Vec<u8>,
     arrow: Vec<u8>,
-    /// Base64 characters not decoded yet (fewer than [`BATCH`]).
+    /// Base64 characters not decoded yet (about [`BATCH`] at most).
     pending: Vec<u8>,
     state: State,
     depth: u32,
@@ -69,7 +69,25 @@ impl Split {
 
     /// The next bytes of the body.
     pub(super) fn push(&mut self, bytes: &[u8]) -> Result<(), String> {
-        for (i, &byte) in bytes.iter().enumerate() {
+        let mut i = 0;
+        while i < bytes.len() {
+            let byte = bytes[i];
+            if self.state == (State::Rowset { escaped: false }) {
+                // The rowset is nearly all of a large answer: its plain base64
+                // runs are taken whole, not byte by byte.
+                let run = bytes[i..]
+                    .iter()
+                    .position(|b| matches!(b, b'"' | b'\\'))
+                    .unwrap_or(bytes.len() - i);
+                if run > 0 {
+                    self.pending.extend_from_slice(&bytes[i..i + run]);
+                    if self.pending.len() >= BATCH {
+                        self.decode_pending(false)?;
+                    }
+                    i += run;
+                    continue;
+                }
+            }
             if let State::Rowset { escaped } = self.state {
                 self.rowset_byte(byte, escaped)?;
             } else {
@@ -81,6 +99,7 @@ impl Split {
                 }
                 self.json_byte(byte);
             }
+            i += 1;
         }
         if let Some(remaining) = &mut self.remaining {
             *remaining = remaining.saturating_sub(bytes.len() as u64);

@@ -97,6 +97,26 @@ pub(crate) async fn text(response: reqwest::Response) -> Result<(StatusCode, Str
     Ok((status, text))
 }
 
+/// The most reserved up front for a body a server announced: a wrong or hostile
+/// `Content-Length` must not make the function allocate gigabytes (a body
+/// larger than this still grows as it arrives).
+const MAX_RESERVATION: u64 = 256 * 1024 * 1024;
+
+/// Bytes to reserve for `announced` bytes.
+pub(crate) fn reservation(announced: u64) -> usize {
+    usize::try_from(announced.min(MAX_RESERVATION)).unwrap_or(0)
+}
+
+/// An answer's body, read piece by piece into one buffer sized by its
+/// `Content-Length` (`Response::bytes` and `text` may hold it twice on the way).
+pub(crate) async fn body(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::with_capacity(reservation(response.content_length().unwrap_or(0)));
+    while let Some(piece) = response.chunk().await.map_err(|e| describe(&e))? {
+        body.extend_from_slice(&piece);
+    }
+    Ok(body)
+}
+
 /// Whether a status is worth another attempt.
 pub(crate) fn retryable(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
@@ -127,8 +147,7 @@ pub(crate) async fn get(
             Ok(response) if retryable(response.status()) && attempt < GET_ATTEMPTS => true,
             Ok(response) => {
                 let status = response.status();
-                let bytes = response.bytes().await.map_err(|e| describe(&e))?;
-                return Ok((status, bytes.to_vec()));
+                return Ok((status, body(response).await?));
             }
             Err(e)
                 if attempt < GET_ATTEMPTS

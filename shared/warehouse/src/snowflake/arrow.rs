@@ -31,10 +31,11 @@ pub(crate) struct IpcStream {
 }
 
 impl IpcStream {
-    pub(crate) fn new(bytes: &[u8]) -> Self {
-        // Copied into an aligned buffer, as arrow's arrays want.
+    pub(crate) fn new(bytes: Vec<u8>) -> Self {
+        // Taken as they are, not copied: a buffer arrow finds misaligned for
+        // its type is copied by arrow-ipc alone (`require_alignment` is off).
         IpcStream {
-            bytes: Buffer::from(bytes),
+            bytes: Buffer::from_vec(bytes),
             at: 0,
             schema: None,
         }

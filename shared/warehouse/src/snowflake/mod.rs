@@ -10,10 +10,12 @@
 //! - `rows`: the result — its first rows inline (`rowsetBase64` as an Arrow IPC
 //!   stream, or `rowset` as JSON), the rest in `chunks[]` downloaded one at a time
 //!   as the stream is read, so memory holds one chunk, whatever the row count.
+//!   An answer without chunks holds its whole result, once (`inline`).
 //! - `arrow` / `json`: cells → values (see the table in `columns`).
 
 mod arrow;
 mod columns;
+mod inline;
 mod json;
 mod login;
 mod query;

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value as Json};
 use tokio::time::Instant;
 
+use super::inline::Split;
 use super::login::engine_message;
 use super::Session;
 use crate::http::poll_pause;
@@ -34,9 +35,13 @@ pub(crate) struct QueryData {
     /// JSON rows: one cell per column, each text or null.
     #[serde(default)]
     pub rowset: Option<Vec<Vec<Json>>>,
-    /// An Arrow IPC stream, base64.
+    /// An Arrow IPC stream, base64: always empty here, as [`read`] decodes it
+    /// into `inline_arrow` while the answer arrives.
     #[serde(default, alias = "rowsetbase64")]
     pub rowset_base64: Option<String>,
+    /// The decoded `rowsetBase64`.
+    #[serde(skip)]
+    pub inline_arrow: Vec<u8>,
     /// `arrow` or `json`.
     #[serde(default)]
     pub query_result_format: Option<String>,
@@ -77,7 +82,7 @@ pub(crate) struct Chunk {
 /// What an answer means.
 #[derive(Debug)]
 pub(super) enum Outcome {
-    Done(QueryData),
+    Done(Box<QueryData>),
     Running { result_url: String },
     Failed(String),
 }
@@ -97,7 +102,7 @@ impl QueryResponse {
             };
         }
         match (self.success, self.data) {
-            (true, Some(data)) => Outcome::Done(data),
+            (true, Some(data)) => Outcome::Done(Box::new(data)),
             (true, None) => Outcome::Failed("the answer has no result".into()),
             (false, _) => {
                 Outcome::Failed(engine_message(self.message.as_deref(), self.code.as_ref()))
@@ -143,7 +148,7 @@ pub(super) async fn run(
         match answer.outcome() {
             Outcome::Done(data) => {
                 tracing::debug!(model, query_id = ?data.query_id, chunks = data.chunks.len(), "Snowflake query done");
-                return Ok(data);
+                return Ok(*data);
             }
             Outcome::Failed(message) => return Err(failed(message)),
             Outcome::Running { result_url } => {
@@ -176,17 +181,31 @@ fn timed_out(session: &Session, redactor: &Redactor, model: &str) -> Error {
     redactor.timeout_error(model, session.query_timeout)
 }
 
-/// An answer as a [`QueryResponse`]; an HTTP error status or a body that is not
-/// one is a message with the status and the body's start.
-async fn read(response: reqwest::Response) -> Result<QueryResponse, String> {
+/// An answer as a [`QueryResponse`], read piece by piece so that inline Arrow
+/// rows are held once, decoded (see `inline`); an HTTP error status or a body
+/// that is not one is a message with the status and the body's start.
+async fn read(mut response: reqwest::Response) -> Result<QueryResponse, String> {
     let status = response.status();
-    let text = response
-        .text()
+    let mut split = Split::new(response.content_length());
+    while let Some(piece) = response
+        .chunk()
         .await
-        .map_err(|e| crate::http::describe(&e))?;
-    match serde_json::from_str::<QueryResponse>(&text) {
-        Ok(answer) if status.is_success() || answer.message.is_some() => Ok(answer),
-        _ => Err(crate::http::unexpected_answer(status, &text)),
+        .map_err(|e| crate::http::describe(&e))?
+    {
+        split.push(&piece)?;
+    }
+    let (json, arrow) = split.finish()?;
+    match serde_json::from_slice::<QueryResponse>(&json) {
+        Ok(mut answer) if status.is_success() || answer.message.is_some() => {
+            if let Some(data) = &mut answer.data {
+                data.inline_arrow = arrow;
+            }
+            Ok(answer)
+        }
+        _ => Err(crate::http::unexpected_answer(
+            status,
+            &String::from_utf8_lossy(&json),
+        )),
     }
 }
 

@@ -10,8 +10,8 @@
 use std::collections::VecDeque;
 use std::io::Read;
 
+use arrow_array::RecordBatch;
 use backflow_core::value::{Column, Value};
-use base64::Engine;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value as Json;
 
@@ -22,6 +22,11 @@ use super::query::{Chunk, QueryData};
 use super::Session;
 use crate::redact::Redactor;
 use crate::Error;
+
+/// Rows of a record batch converted to values at a time: a batch can hold
+/// hundreds of thousands of rows (fakesnow's hold 122,880), whose values would
+/// take several times the batch's own memory.
+const ROWS_PER_SLICE: usize = 1024;
 
 /// The largest chunk accepted once unzipped: far above what Snowflake makes
 /// (tens of MB), far below what would hurt a Lambda.
@@ -39,10 +44,12 @@ pub(crate) struct Rows<'a> {
     model: String,
     format: Format,
     columns: Vec<SfColumn>,
-    /// Decoded rows not yet returned (one record batch or JSON piece at most).
+    /// Decoded rows not yet returned (a slice of a record batch, or a JSON piece).
     ready: VecDeque<Vec<Value>>,
     /// The Arrow piece being read.
     arrow: Option<IpcStream>,
+    /// The record batch being converted, and how many of its rows already were.
+    batch: Option<(RecordBatch, usize)>,
     chunks: VecDeque<Chunk>,
     chunk_headers: HeaderMap,
 }
@@ -78,16 +85,13 @@ impl<'a> Rows<'a> {
             columns,
             ready: VecDeque::new(),
             arrow: None,
+            batch: None,
             chunks: data.chunks.into(),
             chunk_headers,
         };
         match format {
             Format::Arrow => {
-                let encoded = data.rowset_base64.unwrap_or_default();
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(encoded.trim())
-                    .map_err(|_| redactor.query_error(model, "`rowsetBase64` is not base64"))?;
-                rows.arrow = Some(IpcStream::new(&bytes));
+                rows.arrow = Some(IpcStream::new(data.inline_arrow));
             }
             Format::Json => {
                 let inline = data.rowset.unwrap_or_default();
@@ -104,12 +108,23 @@ impl<'a> Rows<'a> {
             if let Some(row) = self.ready.pop_front() {
                 return Some(Ok(row));
             }
+            if let Some((batch, done)) = &mut self.batch {
+                let slice = batch.slice(*done, ROWS_PER_SLICE.min(batch.num_rows() - *done));
+                *done += slice.num_rows();
+                if *done == batch.num_rows() {
+                    self.batch = None;
+                }
+                match arrow::rows(&slice, &self.columns) {
+                    Ok(rows) => self.ready.extend(rows),
+                    Err((i, message)) => return Some(Err(self.decode_error(i, message))),
+                }
+                continue;
+            }
             if let Some(stream) = &mut self.arrow {
                 match stream.next_batch() {
                     Ok(Some(batch)) => {
-                        match arrow::rows(&batch, &self.columns) {
-                            Ok(rows) => self.ready.extend(rows),
-                            Err((i, message)) => return Some(Err(self.decode_error(i, message))),
+                        if batch.num_rows() > 0 {
+                            self.batch = Some((batch, 0));
                         }
                         continue;
                     }
@@ -140,7 +155,7 @@ impl<'a> Rows<'a> {
         }
         let body = gunzip(body).map_err(failed)?;
         match self.format {
-            Format::Arrow => self.arrow = Some(IpcStream::new(&body)),
+            Format::Arrow => self.arrow = Some(IpcStream::new(body)),
             Format::Json => {
                 let mut wrapped = Vec::with_capacity(body.len() + 2);
                 wrapped.push(b'[');

@@ -351,6 +351,55 @@ async fn snowflake_arrow_result_and_chunks() {
     assert_eq!(state.downloads.load(Ordering::SeqCst), 2);
 }
 
+/// Real Snowflake sends a large result as an inline first piece and then
+/// chunks: each Arrow chunk (here of more rows than are converted at a time) is
+/// downloaded only when its first row is read, so one chunk is in memory at a
+/// time, however many there are.
+#[tokio::test]
+async fn snowflake_arrow_chunks_are_downloaded_one_at_a_time() {
+    let (inline, per_chunk, count) = (3i64, 2_500i64, 6i64);
+    let state = Arc::new(Snowflake::default());
+    *state.chunks.lock().unwrap() = (0..count)
+        .map(|c| {
+            let first = 1 + inline + c * per_chunk;
+            (arrow_piece(first..first + per_chunk), c % 2 == 0)
+        })
+        .collect();
+    let base = serve(snowflake_app(state.clone())).await;
+    let chunks: Vec<JsonValue> = (0..count)
+        .map(|c| json!({"url": format!("{base}/chunks/{c}"), "rowCount": per_chunk}))
+        .collect();
+    *state.answer.lock().unwrap() = Some(json!({"data": {
+        "rowtype": [{"name": "ID", "type": "fixed", "scale": 0},
+            {"name": "AT", "type": "timestamp_ntz", "scale": 9}, {"name": "S", "type": "text"}],
+        "rowsetBase64": STANDARD.encode(arrow_piece(1..1 + inline)), "queryResultFormat": "arrow",
+        "chunks": chunks, "qrmk": "cXJtaw=="}, "success": true}));
+    let mut source = super::snowflake::source(&base, "ANALYTICS");
+    source.auth = password("right");
+    let warehouse = Warehouse::connect(&Source::Snowflake(source))
+        .await
+        .unwrap();
+    let mut rows = warehouse.stream("m", "SELECT * FROM t").await.unwrap();
+    let mut id = 0;
+    while let Some(row) = rows.next().await {
+        id += 1;
+        assert_eq!(row.unwrap()[0], Int(id));
+        // Row `id` is in chunk `(id - inline - 1) / per_chunk`: that chunk and
+        // those before it are downloaded, none after it.
+        let chunks_needed = if id <= inline {
+            0
+        } else {
+            (id - inline - 1) / per_chunk + 1
+        };
+        assert_eq!(
+            state.downloads.load(Ordering::SeqCst) as i64,
+            chunks_needed,
+            "chunks downloaded when row {id} is read"
+        );
+    }
+    assert_eq!(id, inline + count * per_chunk);
+}
+
 #[tokio::test]
 async fn snowflake_polls_a_long_query_then_times_out_and_aborts_it() {
     let state = Arc::new(Snowflake::default());

@@ -59,7 +59,10 @@ fn main() -> Result<()> {
         let n = sqlx_pass(&path, &sql).await?;
         let secs = started.elapsed().as_secs_f64();
         anyhow::ensure!(n == rows, "sqlx: {n} rows read, {rows} expected");
-        println!("| before: sorted query + decode through sqlx | {n} | {secs:.2} | {:.0} |", n as f64 / secs);
+        println!(
+            "| before: sorted query + decode through sqlx | {n} | {secs:.2} | {:.0} |",
+            n as f64 / secs
+        );
         for stage in [Stage::Read, Stage::Map, Stage::Plan] {
             let started = Instant::now();
             let n = pass(&warehouse, &sql, &spec, stage).await?;

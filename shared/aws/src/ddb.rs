@@ -1,6 +1,6 @@
 //! DynamoDB plumbing shared by [`crate::state`] and [`crate::runs`]: attribute
-//! conversions, batched reads and writes and transactions with bounded retries,
-//! time.
+//! conversions, the one paged Query shape ([`query`]), batched reads and writes
+//! and transactions with bounded retries, time.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,6 +16,10 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::state::WriteStats;
 use crate::Error;
+
+mod query;
+
+pub(crate) use query::PrefixQuery;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 

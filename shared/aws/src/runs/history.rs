@@ -4,13 +4,12 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use backflow_core::api::RunsAfter;
 use backflow_core::run::RunRecord;
 
 use super::item::{decode_run, run_pk, sync_pk};
 use super::{RunStore, RUN_TTL_SECS};
-use crate::ddb::{self, n, s, Attrs, Item};
+use crate::ddb::{self, n, s, Attrs, Item, PrefixQuery};
 use crate::Error;
 
 /// The run index item's sort key: `started_at` (RFC 3339 in seconds, so it
@@ -79,41 +78,27 @@ impl RunStore {
         after: Option<&RunsAfter>,
     ) -> Result<(Vec<RunsAfter>, bool), Error> {
         let what = format!("run index of sync `{sync}`");
-        let mut entries = Vec::new();
-        let mut start: Option<Item> =
-            after.map(|a| ddb::key(sync_pk(sync), index_sk(&a.started_at, &a.run_id)));
-        loop {
-            let wanted = limit + 1 - entries.len();
-            let out = self
-                .dynamodb
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", "pk")
-                .expression_attribute_names("#sk", "sk")
-                .expression_attribute_values(":pk", s(sync_pk(sync)))
-                .expression_attribute_values(":prefix", AttributeValue::S("RUNS#".into()))
-                .scan_index_forward(false)
-                .consistent_read(true)
-                .limit(i32::try_from(wanted).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| self.err("Query", e))?;
-            for item in out.items() {
+        let query = PrefixQuery {
+            client: &self.dynamodb,
+            table: &self.table,
+            pk: sync_pk(sync),
+            sk_prefix: "RUNS#".into(),
+            forward: false,
+            projection: None,
+            consistent: true,
+        };
+        let start = after.map(|a| ddb::key(sync_pk(sync), index_sk(&a.started_at, &a.run_id)));
+        let (items, more) = query.limited(limit, start).await?;
+        let entries = items
+            .iter()
+            .map(|item| {
                 let attrs = Attrs::new(item, &what);
-                entries.push(RunsAfter {
+                Ok(RunsAfter {
                     started_at: attrs.required_s("started_at")?.to_string(),
                     run_id: attrs.required_s("run_id")?.to_string(),
-                });
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() && entries.len() <= limit => start = Some(k),
-                _ => break,
-            }
-        }
-        let more = entries.len() > limit;
-        entries.truncate(limit);
+                })
+            })
+            .collect::<Result<_, Error>>()?;
         Ok((entries, more))
     }
 }

@@ -8,7 +8,7 @@ use backflow_core::run::{Outcome, RowReport};
 
 use super::item::{json, run_pk};
 use super::{RunStore, RUN_TTL_SECS};
-use crate::ddb::{self, n, now_secs, s, Attrs, Item};
+use crate::ddb::{self, n, now_secs, Attrs, PrefixQuery};
 use crate::Error;
 
 /// A row report's sort key: ordered by outcome, batch, position in the batch.
@@ -94,50 +94,31 @@ impl RunStore {
             None => "ROW#".to_string(),
         };
         let what = format!("row report of run `{run_id}`");
-        let mut rows = Vec::new();
+        let query = PrefixQuery {
+            client: &self.dynamodb,
+            table: &self.table,
+            pk: run_pk(run_id),
+            sk_prefix: prefix,
+            forward: true,
+            projection: Some(&["sk", "doc"]),
+            consistent: true,
+        };
+        let start = after.map(|a| ddb::key(run_pk(run_id), row_sk(a.outcome, a.seq, a.index)));
+        let (items, more) = query.limited(limit, start).await?;
+        let mut rows = Vec::with_capacity(items.len());
         let mut last: Option<RowsAfter> = None;
-        let mut more = false;
-        let mut start: Option<Item> =
-            after.map(|a| ddb::key(run_pk(run_id), row_sk(a.outcome, a.seq, a.index)));
-        loop {
-            let wanted = limit + 1 - rows.len();
-            let out = self
-                .dynamodb
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", "pk")
-                .expression_attribute_names("#sk", "sk")
-                .expression_attribute_names("#doc", "doc")
-                .expression_attribute_values(":pk", s(run_pk(run_id)))
-                .expression_attribute_values(":prefix", s(&prefix))
-                .projection_expression("#sk, #doc")
-                .consistent_read(true)
-                .limit(i32::try_from(wanted).unwrap_or(i32::MAX).min(1000))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| self.err("Query", e))?;
-            for item in out.items() {
-                if rows.len() == limit {
-                    more = true;
-                    break;
-                }
-                let attrs = Attrs::new(item, &what);
-                let sk = attrs.required_s("sk")?;
-                last = Some(
-                    row_position(sk)
-                        .ok_or_else(|| Error::corrupt(&what, format!("bad sort key `{sk}`")))?,
-                );
-                let row = serde_json::from_str(attrs.required_s("doc")?)
-                    .map_err(|e| Error::corrupt(&what, e))?;
-                rows.push(row);
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() && !more => start = Some(k),
-                _ => break,
-            }
+        for item in &items {
+            let attrs = Attrs::new(item, &what);
+            let sk = attrs.required_s("sk")?;
+            last = Some(
+                row_position(sk)
+                    .ok_or_else(|| Error::corrupt(&what, format!("bad sort key `{sk}`")))?,
+            );
+            let row = serde_json::from_str(attrs.required_s("doc")?)
+                .map_err(|e| Error::corrupt(&what, e))?;
+            rows.push(row);
         }
+        // The cursor is the page's last row: the next page starts right after it.
         Ok((rows, last.filter(|_| more)))
     }
 }

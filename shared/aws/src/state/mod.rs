@@ -30,10 +30,10 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, ReturnConsumedCapacity, WriteRequest};
+use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 use backflow_core::plan::Prior;
 
-use crate::ddb::{self, s, Item};
+use crate::ddb::{self, s, Item, PrefixQuery};
 use crate::Error;
 use item::{decode_item, decode_prior, encode_item};
 
@@ -155,41 +155,30 @@ impl StateStore {
         }
     }
 
+    /// One Query page (up to 1 MB) of the sync's state from `start`, the key to
+    /// continue from, and the read units it cost.
     async fn query_page(
         &self,
         sync: &str,
         start: Option<Item>,
     ) -> Result<(Vec<(String, Prior)>, Option<Item>, f64), Error> {
-        let out = self
-            .dynamodb
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            // Billed by the whole items' size whatever is projected; projecting
-            // keeps the answer (and moto's work) smaller.
-            .projection_expression("#sk, #iid, #fp, #st, #co, #tg, #cs")
-            .set_expression_attribute_names(Some(names(&[
-                "pk", "sk", "iid", "fp", "st", "co", "tg", "cs",
-            ])))
-            .expression_attribute_values(":pk", s(pk(sync)))
-            .expression_attribute_values(":prefix", s(KEY_PREFIX))
-            .consistent_read(false)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| Error::dynamodb("Query", &self.table, e))?;
-        let units = out
-            .consumed_capacity()
-            .and_then(|c| c.capacity_units())
-            .unwrap_or(0.0);
+        let query = PrefixQuery {
+            client: &self.dynamodb,
+            table: &self.table,
+            pk: pk(sync),
+            sk_prefix: KEY_PREFIX.into(),
+            forward: true,
+            projection: Some(&["sk", "iid", "fp", "st", "co", "tg", "cs"]),
+            // The previous run finished long before.
+            consistent: false,
+        };
+        let out = query.page(None, start).await?;
         let page = out
-            .items()
+            .items
             .iter()
             .map(|item| decode_prior(sync, item))
             .collect::<Result<Vec<_>, _>>()?;
-        let next = out.last_evaluated_key.filter(|k| !k.is_empty());
-        Ok((page, next, units))
+        Ok((page, out.next, out.read_units))
     }
 
     /// The state of `keys` (strongly consistent BatchGetItem, 100 per call). Keys

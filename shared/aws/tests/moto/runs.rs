@@ -331,6 +331,37 @@ async fn row_reports_are_listed_by_outcome_without_duplicates() {
         .is_empty());
 }
 
+/// A page of rows is read one item past its end, over several Query calls when
+/// it is larger than one call reads (1,000 items): the cursor is there exactly
+/// when rows follow, a last page that is exactly full says it is the last (no
+/// empty page after it), and the next page starts right after the cursor.
+#[tokio::test]
+async fn row_pages_end_exactly_across_query_calls() {
+    let f = fixture().await;
+    let runs = f.runs();
+    let rows: Vec<RowReport> = (0..1200)
+        .map(|i| row(&format!("k{i:04}"), Outcome::Invalid))
+        .collect();
+    runs.put_rows("r1", 0, &rows).await.unwrap();
+    let invalid = Some(Outcome::Invalid);
+
+    let (first, cursor) = runs.rows_page("r1", invalid, 1100, None).await.unwrap();
+    assert_eq!(first, rows[..1100].to_vec());
+    let cursor = cursor.expect("100 rows follow: a cursor");
+    assert_eq!((cursor.seq, cursor.index), (0, 1099), "the page's last row");
+    let (second, end) = runs
+        .rows_page("r1", invalid, 100, Some(&cursor))
+        .await
+        .unwrap();
+    assert_eq!(second, rows[1100..].to_vec());
+    assert_eq!(end, None, "an exactly full last page is the last");
+
+    let (all, end) = runs.rows_page("r1", invalid, 1200, None).await.unwrap();
+    assert_eq!((all.len(), end), (1200, None), "every row in one page");
+    let (_, cursor) = runs.rows_page("r1", invalid, 1199, None).await.unwrap();
+    assert!(cursor.is_some(), "one row past 1,199 follows");
+}
+
 #[tokio::test]
 async fn schedules_are_claimed_once_per_minute() {
     let f = fixture().await;

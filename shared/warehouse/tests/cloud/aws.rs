@@ -36,9 +36,8 @@ use serde_json::{json, Value as Json};
 
 use backflow_core::secret::Secret;
 
-use super::{
-    check_sorted_by_key, col, collect, pg_exec, pg_url, text, unique, with_cleanup, SORT_ROWS,
-};
+use super::sorted::{check_sorted_by_key, SORT_ROWS};
+use super::{col, collect, pg_exec, pg_url, text, unique, with_cleanup};
 use Value::{Bool, Float, Int, List, Null, Timestamp};
 
 /// SDK configuration for a stand-in at `endpoint` (dummy credentials).

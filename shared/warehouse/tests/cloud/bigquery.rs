@@ -206,14 +206,14 @@ async fn bigquery_sorted_by_key_is_byte_order_of_the_normalized_key() {
         3,
         &[
             "CREATE TABLE {ds}.t (n INT64, email STRING)",
-            &format!("INSERT INTO {{ds}}.t VALUES {}", super::SORT_ROWS),
+            &format!("INSERT INTO {{ds}}.t VALUES {}", super::sorted::SORT_ROWS),
         ],
     )
     .await
     else {
         return;
     };
-    super::check_sorted_by_key_of(
+    super::sorted::check_sorted_by_key_of(
         &warehouse,
         &format!("SELECT n, email FROM {ds}.t"),
         "n",

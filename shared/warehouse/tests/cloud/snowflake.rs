@@ -171,14 +171,14 @@ async fn snowflake_errors_name_the_model_the_warehouse_and_the_engine_message() 
 async fn snowflake_sorted_by_key_is_byte_order_of_the_normalized_key() {
     let Some(warehouse) = fakesnow(&[
         "CREATE TABLE t (n INT, email VARCHAR)",
-        &format!("INSERT INTO t VALUES {}", super::SORT_ROWS),
+        &format!("INSERT INTO t VALUES {}", super::sorted::SORT_ROWS),
     ])
     .await
     else {
         return;
     };
     // Unquoted names come back upper-cased: the sync's key column says `N`.
-    super::check_sorted_by_key_of(&warehouse, "SELECT n, email FROM t", "N", "EMAIL").await;
+    super::sorted::check_sorted_by_key_of(&warehouse, "SELECT n, email FROM t", "N", "EMAIL").await;
 }
 
 /// Rows a stand-in streams in the memory test: `BACKFLOW_STANDIN_ROWS`, else

@@ -24,8 +24,12 @@ use ColumnKind as K;
 
 #[path = "cloud/aws.rs"]
 mod aws;
+#[path = "cloud/aws_protocol.rs"]
+mod aws_protocol;
 #[path = "cloud/bigquery.rs"]
 mod bigquery;
+#[path = "cloud/redshift_iam.rs"]
+mod redshift_iam;
 #[path = "cloud/snowflake.rs"]
 mod snowflake;
 #[path = "cloud/standin.rs"]

@@ -22,6 +22,11 @@ use backflow_extract::merge::{plan_row, Merge, StateSource};
 use backflow_extract::planner::Planner;
 use backflow_warehouse::{Source, Warehouse};
 
+// As the `extract` function (its `main.rs`): what allocation costs is part of
+// what is measured.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SQL: &str = "SELECT id, email, name, ltv, seats, plan, signup FROM users";
 
 /// No state: the first run of a sync, as the scale benchmark's dry run.

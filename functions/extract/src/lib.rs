@@ -136,23 +136,68 @@ impl Extract {
     /// Step 2 of a run, as the README's "How a run works" tells it: prepare,
     /// plan, record the plan, fan out. Returns the run's status after.
     async fn extract(&self, run: &RunRecord, usage: &mut Usage) -> anyhow::Result<RunStatus> {
+        let mut steps = Steps::start();
         let (mut prepared, warehouse) = self.prepare(run).await?;
+        steps.lap("prepare");
         let mut model = prepared.open_model(&warehouse, run).await?;
+        steps.lap("query");
         self.check_destination(&mut prepared, &mut model.mapper, usage)
             .await?;
+        steps.lap("check");
         let mut planned = self.plan(run, &prepared, model, usage).await?;
+        steps.lap("plan");
         if run.dry_run {
             planned.calls = self
                 .read_before(&prepared, &mut planned.samples, usage)
                 .await?;
+            steps.lap("before");
         }
-        match self.record(run, &prepared.spec, &planned).await? {
-            Recorded::Finished(status) => Ok(status),
-            Recorded::ByAnotherDelivery => Ok(RunStatus::Loading),
+        let recorded = self.record(run, &prepared.spec, &planned).await?;
+        steps.lap("record");
+        let status = match recorded {
+            Recorded::Finished(status) => status,
+            Recorded::ByAnotherDelivery => RunStatus::Loading,
             Recorded::ToLoad => {
                 self.fan_out(run, &planned).await?;
-                Ok(RunStatus::Loading)
+                steps.lap("fan_out");
+                RunStatus::Loading
             }
+        };
+        tracing::info!(run_id = %run.run_id, rows = planned.plan.total(), steps = %steps, "extract: done");
+        Ok(status)
+    }
+}
+
+/// How long each step of an extraction took, for the log: where a slow run
+/// spends its time (`query` is the warehouse's time to the first row; `plan`
+/// reads, maps and plans every row).
+struct Steps {
+    last: Instant,
+    laps: Vec<(&'static str, f64)>,
+}
+
+impl Steps {
+    fn start() -> Steps {
+        Steps {
+            last: Instant::now(),
+            laps: Vec::new(),
         }
+    }
+
+    fn lap(&mut self, step: &'static str) {
+        let now = Instant::now();
+        self.laps
+            .push((step, now.duration_since(self.last).as_secs_f64()));
+        self.last = now;
+    }
+}
+
+impl std::fmt::Display for Steps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (step, secs)) in self.laps.iter().enumerate() {
+            let sep = if i > 0 { " " } else { "" };
+            write!(f, "{sep}{step}={secs:.3}s")?;
+        }
+        Ok(())
     }
 }

@@ -6,6 +6,12 @@ use backflow_extract::Extract;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 
+// A run allocates a few small strings and maps for every row it reads; glibc's
+// malloc and free were a quarter of a large dry run's time, mimalloc's
+// thread-local free lists cost a fraction of that (benchmarks/extract-profile.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     backflow_aws::logging::init();

@@ -128,7 +128,10 @@ impl<S: StateSource> Merge<S> {
         if !self.in_order(key, regular) {
             return self.out_of_band(key).await;
         }
-        self.last = Some(key.to_string());
+        // The buffer is reused: one allocation per run, not one per row.
+        let last = self.last.get_or_insert_with(String::new);
+        last.clear();
+        last.push_str(key);
         while let Some((k, p)) = self.next_item().await? {
             match k.as_str().cmp(key) {
                 std::cmp::Ordering::Less => self.passed(k, p),

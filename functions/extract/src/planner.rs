@@ -47,11 +47,28 @@ struct SeenKey {
 
 /// The key under which state is remembered: emails compare case-insensitively in
 /// Intercom, so `A@x.com` and `a@x.com` are one record.
-pub fn state_key(field: KeyField, key: &str) -> String {
+pub fn state_key(field: KeyField, key: String) -> String {
     match field {
+        // Most e-mails already are lower-case ASCII with no spaces around: kept
+        // as they came, not copied (any other character takes the full path).
+        KeyField::Email if is_folded_ascii(&key) => key,
         KeyField::Email => key.trim().to_lowercase(),
-        _ => key.to_string(),
+        _ => key,
     }
+}
+
+/// ASCII with no upper-case letter and no white space at either end: what
+/// `trim().to_lowercase()` returns unchanged.
+fn is_folded_ascii(key: &str) -> bool {
+    // `char::is_whitespace`, not `u8::is_ascii_whitespace`: `trim` also takes
+    // the vertical tab, which the latter does not count.
+    let spaced = |b: Option<&u8>| b.is_some_and(|&b| char::from(b).is_whitespace());
+    let bytes = key.as_bytes();
+    bytes
+        .iter()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+        && !spaced(bytes.first())
+        && !spaced(bytes.last())
 }
 
 pub struct Planner<'a> {
@@ -97,7 +114,7 @@ impl<'a> Planner<'a> {
     pub fn key_of(&self, mapper: &Mapper, row: &[Value]) -> Option<String> {
         mapper
             .key_of(row)
-            .map(|k| state_key(self.spec.key.field, &k))
+            .map(|k| state_key(self.spec.key.field, k))
     }
 
     /// Whether every warehouse sorts `key` the way backflow compares keys: not so

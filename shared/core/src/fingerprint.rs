@@ -111,10 +111,23 @@ fn canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
 }
 
 fn canonical_map(map: &serde_json::Map<String, serde_json::Value>, out: &mut Vec<u8>) {
-    let mut entries: Vec<_> = map.iter().collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    // serde_json's map iterates in key order unless its `preserve_order` feature
+    // is on somewhere in the build: then (only) the entries are sorted first.
+    if map.keys().is_sorted() {
+        push_entries(map.iter(), out);
+    } else {
+        let mut entries: Vec<_> = map.iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        push_entries(entries.into_iter(), out);
+    }
+}
+
+fn push_entries<'a>(
+    entries: impl Iterator<Item = (&'a String, &'a serde_json::Value)>,
+    out: &mut Vec<u8>,
+) {
     out.push(b'{');
-    for (i, (k, v)) in entries.into_iter().enumerate() {
+    for (i, (k, v)) in entries.enumerate() {
         if i > 0 {
             out.push(b',');
         }

@@ -202,13 +202,22 @@ impl Warehouse {
                 })
             }
             Source::Redshift(source) => {
-                let (url, iam) = match &source.access {
+                let (url, issuer) = match &source.access {
                     RedshiftAccess::Url(url) => (url, None),
-                    RedshiftAccess::Iam {
+                    RedshiftAccess::IamCluster {
                         url,
                         cluster,
                         db_user,
-                    } => (url, Some((cluster, db_user))),
+                    } => (
+                        url,
+                        Some(redshift::Issuer::Cluster {
+                            cluster,
+                            db_user: db_user.as_deref(),
+                        }),
+                    ),
+                    RedshiftAccess::IamWorkgroup { url, workgroup } => {
+                        (url, Some(redshift::Issuer::Workgroup(workgroup)))
+                    }
                     RedshiftAccess::DataApiCluster { .. }
                     | RedshiftAccess::DataApiWorkgroup { .. } => {
                         let api = redshift::data_api::DataApi::new(&aws().await, source)
@@ -226,15 +235,11 @@ impl Warehouse {
                 if let Some(database) = &source.database {
                     options = options.database(database);
                 }
-                if let Some((cluster, db_user)) = iam {
-                    let credentials = redshift::cluster_credentials(
-                        &aws().await,
-                        cluster,
-                        db_user.as_deref(),
-                        source.database.as_deref(),
-                    )
-                    .await
-                    .map_err(|m| redactor.connect_error(&m))?;
+                if let Some(issuer) = issuer {
+                    let credentials =
+                        redshift::iam_credentials(&aws().await, issuer, source.database.as_deref())
+                            .await
+                            .map_err(|m| redactor.connect_error(&m))?;
                     redactor.add_secret(credentials.password.clone());
                     options = options
                         .username(&credentials.user)

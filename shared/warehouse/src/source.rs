@@ -56,11 +56,15 @@ pub enum RedshiftAccess {
     /// URL has no password): for `db_user` (`redshift:GetClusterCredentials`),
     /// else for the role's own database user
     /// (`redshift:GetClusterCredentialsWithIAM`).
-    Iam {
+    IamCluster {
         url: Secret,
         cluster: String,
         db_user: Option<String>,
     },
+    /// The wire protocol with IAM temporary credentials from a serverless
+    /// `workgroup` (`redshift-serverless:GetCredentials`), for the role's own
+    /// database user (the URL has no password).
+    IamWorkgroup { url: Secret, workgroup: String },
     /// The Redshift Data API (HTTPS) on a provisioned cluster, as `db_user` or
     /// else as the role's own database user.
     DataApiCluster {
@@ -190,10 +194,14 @@ impl Source {
             config::Warehouse::Redshift(r) => {
                 // Validation made sure the keys fit one of these.
                 let access = match (&r.url, &r.cluster, &r.workgroup, &r.db_user) {
-                    (Some(url), Some(cluster), _, db_user) => RedshiftAccess::Iam {
+                    (Some(url), Some(cluster), _, db_user) => RedshiftAccess::IamCluster {
                         url: url_secret(url, &mut optional).await?,
                         cluster: cluster.clone(),
                         db_user: db_user.clone(),
+                    },
+                    (Some(url), None, Some(workgroup), _) => RedshiftAccess::IamWorkgroup {
+                        url: url_secret(url, &mut optional).await?,
+                        workgroup: workgroup.clone(),
                     },
                     (Some(url), ..) => RedshiftAccess::Url(url_secret(url, &mut optional).await?),
                     (None, _, Some(workgroup), _) => RedshiftAccess::DataApiWorkgroup {

@@ -130,6 +130,9 @@ pub struct Bigquery {
 ///   else for the role's own database user `IAMR:<role>`
 ///   (`redshift:GetClusterCredentialsWithIAM`); the database is `database`,
 ///   else the URL's;
+/// - `url` (its password left out) with `workgroup`: the same on a serverless
+///   workgroup (`redshift-serverless:GetCredentials`, the role's own database
+///   user);
 /// - `cluster` or `workgroup` (serverless) and `database`, no `url`: the
 ///   Redshift Data API (HTTPS, no network path to the cluster needed), as
 ///   `db_user` or else as the role's own database user.
@@ -137,13 +140,14 @@ pub struct Bigquery {
 #[serde(deny_unknown_fields)]
 pub struct Redshift {
     /// `postgres://user:password@host:5439/db` (or without the password when
-    /// `cluster` and `db_user` ask for IAM credentials).
+    /// `cluster` or `workgroup` issue IAM credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<UrlSource>,
     /// A provisioned cluster's identifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    /// A Redshift Serverless workgroup's name (Data API only).
+    /// A Redshift Serverless workgroup's name: the Data API's target, or with
+    /// `url` the issuer of the wire protocol's IAM credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workgroup: Option<String>,
     /// The database the queries run in.
@@ -277,22 +281,17 @@ fn check_redshift(r: &Redshift) -> Result<(), String> {
                 "`db_user` (IAM credentials) needs `cluster`: the cluster that issues them".into(),
             )
         }
-        (Some(_), _, Some(_)) => {
+        // Serverless maps the caller's IAM role to its own database user, on
+        // the Data API and the wire protocol alike: there is no user to name.
+        (_, None, Some(_)) if r.db_user.is_some() => {
             return Err(
-                "`workgroup` is for the Data API, without `url` (give a serverless \
-                 workgroup's password in `url` instead)"
+                "`db_user` is not used with `workgroup`: serverless logs in as the \
+                 function's IAM role (`IAMR:<role name>`)"
                     .into(),
             )
         }
         (None, _, _) if r.database.is_none() => {
             return Err("`database` is required with the Data API (`cluster` / `workgroup`)".into())
-        }
-        (None, None, Some(_)) if r.db_user.is_some() => {
-            return Err(
-                "`db_user` is not used with `workgroup`: serverless runs the statements as \
-                 the function's IAM role"
-                    .into(),
-            )
         }
         _ => {}
     }

@@ -64,7 +64,9 @@ impl DataApi {
                 db_user: db_user.clone(),
             },
             RedshiftAccess::DataApiWorkgroup { workgroup } => Target::Workgroup(workgroup.clone()),
-            RedshiftAccess::Url(_) | RedshiftAccess::Iam { .. } => return None,
+            RedshiftAccess::Url(_)
+            | RedshiftAccess::IamCluster { .. }
+            | RedshiftAccess::IamWorkgroup { .. } => return None,
         };
         Some(DataApi {
             client: aws_sdk_redshiftdata::Client::new(config),

@@ -8,47 +8,28 @@
 //!   accepts a statement and never finishes it, so only the timeout and the
 //!   cancel can be shown there.
 //! - A small local server speaking the documented JSON protocol (awsJson 1.1,
-//!   `X-Amz-Target`): what moto cannot show — a Data API statement polled until
+//!   `X-Amz-Target`; `aws_protocol.rs`): what moto cannot show — a Data API statement polled until
 //!   it finishes, its result in two pages, a failed statement's message; Athena
 //!   results over several pages (the header row only on the first) and a
 //!   failed query.
 //!
 //! None of this is the real services (see docs/warehouses.md).
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_athena::config::Credentials;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
 use backflow_core::value::{ColumnKind as K, Value};
 use backflow_localstack::moto::MotoServer;
 use backflow_warehouse::{
-    AthenaSource, Error, RedshiftAccess, RedshiftSource, SdkConfig, Source, Warehouse,
-    ATHENA_PAGE_ROWS,
+    AthenaSource, Error, RedshiftAccess, RedshiftSource, Source, Warehouse, ATHENA_PAGE_ROWS,
 };
 use serde_json::{json, Value as Json};
 
 use backflow_core::secret::Secret;
 
+use super::aws_protocol::{aws_at, json_service, operations};
 use super::sorted::{check_sorted_by_key, SORT_ROWS};
 use super::{col, collect, pg_exec, pg_url, text, unique, with_cleanup};
 use Value::{Bool, Float, Int, List, Null, Timestamp};
-
-/// SDK configuration for a stand-in at `endpoint` (dummy credentials).
-async fn aws_at(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .load()
-        .await
-}
 
 fn athena(query_timeout: Duration) -> Source {
     Source::Athena(AthenaSource {
@@ -69,7 +50,7 @@ fn data_api(access: RedshiftAccess, query_timeout: Duration) -> Source {
     })
 }
 
-fn moto() -> MotoServer {
+pub fn moto() -> MotoServer {
     // One log (and so one `.port` file, see `MotoServer::start`) per server:
     // tests run in parallel, and a shared port file handed two of them the
     // same moto, which the first to finish then stopped under the other.
@@ -265,62 +246,6 @@ async fn data_api_on_moto_fails_the_run_naming_the_warehouse() {
 
 // ------------------------------------------------------ a documented-protocol server
 
-/// What the fake service saw: `(X-Amz-Target, body)` of every call.
-type Calls = Arc<Mutex<Vec<(String, Json)>>>;
-
-/// Serves `answer(target, body, calls so far to that target)` as an awsJson 1.1
-/// service; the calls are recorded.
-async fn json_service(
-    answer: impl Fn(&str, &Json, usize) -> (u16, Json) + Send + Sync + 'static,
-) -> (String, Calls) {
-    let calls: Calls = Arc::default();
-    let answer = Arc::new(answer);
-    let handler = {
-        let answer = answer.clone();
-        move |State(calls): State<Calls>, headers: HeaderMap, body: Bytes| {
-            let answer = answer.clone();
-            async move {
-                let target = headers
-                    .get("x-amz-target")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string();
-                let body: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
-                let seen = {
-                    let mut calls = calls.lock().unwrap();
-                    let seen = calls.iter().filter(|(t, _)| *t == target).count();
-                    calls.push((target.clone(), body.clone()));
-                    seen
-                };
-                let (status, json) = answer(&target, &body, seen);
-                let response: Response = (
-                    StatusCode::from_u16(status).unwrap(),
-                    [("content-type", "application/x-amz-json-1.1")],
-                    json.to_string(),
-                )
-                    .into_response();
-                response
-            }
-        }
-    };
-    let app = Router::new()
-        .route("/", post(handler))
-        .with_state(calls.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), calls)
-}
-
-fn targets(calls: &Calls) -> Vec<String> {
-    calls
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(t, _)| t.clone())
-        .collect()
-}
-
 #[tokio::test]
 async fn data_api_polls_until_finished_and_reads_every_page() {
     let (endpoint, calls) = json_service(|target, body, seen| match target {
@@ -404,7 +329,7 @@ async fn data_api_polls_until_finished_and_reads_every_page() {
         ]
     );
     assert_eq!(
-        targets(&calls),
+        operations(&calls),
         [
             "RedshiftData.ExecuteStatement",
             "RedshiftData.DescribeStatement",
@@ -611,79 +536,4 @@ async fn redshift_wire_protocol_on_postgres_sorts_by_key_without_a_collation() {
         check_sorted_by_key(&warehouse, &table).await;
     };
     with_cleanup(body, pg_exec(&format!("DROP TABLE IF EXISTS {table}"))).await;
-}
-
-/// IAM temporary credentials from moto's `GetClusterCredentials`, used as the
-/// login on the local PostgreSQL (trust auth: the password is not checked
-/// here, the user name is): `IAM:<db_user>` logs in, the database is
-/// `database`'s.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redshift_iam_credentials_come_from_get_cluster_credentials() {
-    let moto = moto();
-    let aws = aws_at(&moto.endpoint).await;
-    aws_sdk_redshift::Client::new(&aws)
-        .create_cluster()
-        .cluster_identifier("analytics")
-        .node_type("ra3.xlplus")
-        .master_username("admin")
-        .master_user_password("Admin-Passw0rd")
-        .send()
-        .await
-        .unwrap();
-    let db_user = unique("bfiam");
-    let role = format!("IAM:{db_user}");
-    let body = async {
-        pg_exec(&format!("CREATE ROLE \"{role}\" LOGIN")).await;
-        let mut url = url::Url::parse(&pg_url()).unwrap();
-        let database = url.path().trim_start_matches('/').to_string();
-        url.set_path("/bf_no_such_database");
-        url.set_username("nobody").unwrap();
-        let iam = |cluster: &str| {
-            Source::Redshift(RedshiftSource {
-                access: RedshiftAccess::Iam {
-                    url: Secret::new(url.as_str()),
-                    cluster: cluster.into(),
-                    db_user: Some(db_user.clone()),
-                },
-                database: Some(database.clone()),
-                query_timeout: Duration::from_secs(60),
-            })
-        };
-        let warehouse = Warehouse::connect_named_with_aws(
-            "rs",
-            &iam("analytics"),
-            Duration::from_secs(5),
-            &aws,
-        )
-        .await
-        .unwrap();
-        let rows = warehouse
-            .stream(
-                "who",
-                "SELECT current_user::text AS u, current_database()::text AS d",
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            collect(rows).await,
-            vec![vec![text(&role), text(&database)]]
-        );
-        warehouse.close().await;
-
-        let err =
-            Warehouse::connect_named_with_aws("rs", &iam("nope"), Duration::from_secs(5), &aws)
-                .await
-                .unwrap_err();
-        let message = err.to_string();
-        assert!(matches!(err, Error::Connect { .. }), "{err:?}");
-        for part in [
-            "`rs`",
-            &format!("IAM credentials for `{db_user}` on cluster `nope` were refused"),
-            "redshift:GetClusterCredentials",
-            "ClusterNotFound",
-        ] {
-            assert!(message.contains(part), "{part} missing in {message}");
-        }
-    };
-    with_cleanup(body, pg_exec(&format!("DROP ROLE IF EXISTS \"{role}\""))).await;
 }

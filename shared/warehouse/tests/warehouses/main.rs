@@ -37,8 +37,12 @@ mod sqlite;
 
 #[path = "../cloud/aws.rs"]
 mod aws;
+#[path = "../cloud/aws_protocol.rs"]
+mod aws_protocol;
 #[path = "../cloud/bigquery.rs"]
 mod bigquery;
+#[path = "../cloud/redshift_iam.rs"]
+mod redshift_iam;
 #[path = "../cloud/snowflake.rs"]
 mod snowflake;
 #[path = "../cloud/standin.rs"]

@@ -130,6 +130,8 @@ fn redshift_and_athena_accept_each_way_in() {
         "  rs:\n    type: redshift\n    url: postgres://backflow@h:5439/dev\n    cluster: c\n    db_user: backflow\n",
         // ... and as the role's own database user.
         "  rs:\n    type: redshift\n    url: postgres://h:5439/dev\n    cluster: c\n",
+        // ... and on a serverless workgroup (the role's own database user).
+        "  rs:\n    type: redshift\n    url: postgres://h:5439/dev\n    workgroup: w\n    database: analytics\n",
         // The Data API, provisioned (as a user or the role) and serverless.
         "  rs:\n    type: redshift\n    cluster: c\n    database: dev\n    db_user: backflow\n",
         "  rs:\n    type: redshift\n    cluster: c\n    database: dev\n",
@@ -163,17 +165,21 @@ fn redshift_and_athena_checks_name_the_field() {
         ),
         (
             format!("{RS}    workgroup: w\n    database: dev\n    db_user: u\n"),
-            "warehouse `rs`: `db_user` is not used with `workgroup`: serverless runs the \
-             statements as the function's IAM role",
+            "warehouse `rs`: `db_user` is not used with `workgroup`: serverless logs in as \
+             the function's IAM role (`IAMR:<role name>`)",
+        ),
+        (
+            format!("{RS}    url: postgres://h/dev\n    workgroup: w\n    db_user: u\n"),
+            "warehouse `rs`: `db_user` is not used with `workgroup`: serverless logs in as \
+             the function's IAM role (`IAMR:<role name>`)",
         ),
         (
             format!("{RS}    url: postgres://h/dev\n    db_user: u\n"),
             "warehouse `rs`: `db_user` (IAM credentials) needs `cluster`: the cluster that issues them",
         ),
         (
-            format!("{RS}    url: postgres://h/dev\n    workgroup: w\n"),
-            "warehouse `rs`: `workgroup` is for the Data API, without `url` (give a serverless \
-             workgroup's password in `url` instead)",
+            format!("{RS}    url: postgres://h/dev\n    workgroup: ' '\n"),
+            "warehouse `rs`: `workgroup` is empty",
         ),
         (
             format!("{RS}    cluster: ' '\n    database: dev\n    db_user: u\n"),
